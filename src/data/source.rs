@@ -1,0 +1,118 @@
+//! Where the CIFAR-10 bytes come from: a folder as the official archive unpacks, or the
+//! `.tar.gz` archive itself, read without unpacking.
+
+use super::DataError;
+use flate2::read::GzDecoder;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// The training batch files, in order.
+pub const TRAIN_FILES: [&str; 5] = [
+    "data_batch_1.bin",
+    "data_batch_2.bin",
+    "data_batch_3.bin",
+    "data_batch_4.bin",
+    "data_batch_5.bin",
+];
+/// The test batch file (the report's "val").
+pub const TEST_FILE: &str = "test_batch.bin";
+/// The class names, one a line.
+pub const META_FILE: &str = "batches.meta.txt";
+/// The folder the official archive unpacks to.
+pub const BATCHES_DIR: &str = "cifar-10-batches-bin";
+
+/// Every file a complete source holds.
+pub fn expected_files() -> impl Iterator<Item = &'static str> {
+    TRAIN_FILES.into_iter().chain([TEST_FILE, META_FILE])
+}
+
+/// The kind of source a path names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceKind {
+    Folder,
+    Archive,
+}
+
+/// The raw files of a source, by file name, with a label for messages
+/// (the file's path, or `archive:member`).
+pub struct RawFiles {
+    pub kind: SourceKind,
+    pub files: BTreeMap<&'static str, (String, Vec<u8>)>,
+}
+
+/// Reads every expected file from `path`, a folder or a `.tar.gz`.
+pub fn read_files(path: &Path) -> Result<RawFiles, DataError> {
+    if !path.exists() {
+        return Err(DataError::NotFound(path.to_owned()));
+    }
+    if path.is_dir() {
+        read_folder(path)
+    } else if is_archive_name(path) {
+        read_archive(path)
+    } else {
+        Err(DataError::NotCifar {
+            path: path.to_owned(),
+            reason: "expected a cifar-10-batches-bin folder or a .tar.gz archive".into(),
+        })
+    }
+}
+
+/// True for names the archive reader takes (`.tar.gz`, `.tgz`).
+pub fn is_archive_name(path: &Path) -> bool {
+    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    name.ends_with(".tar.gz") || name.ends_with(".tgz")
+}
+
+fn read_folder(path: &Path) -> Result<RawFiles, DataError> {
+    let nested = path.join(BATCHES_DIR);
+    let dir: PathBuf = if nested.is_dir() { nested } else { path.to_owned() };
+    if !expected_files().any(|name| dir.join(name).exists()) {
+        return Err(DataError::NotCifar {
+            path: path.to_owned(),
+            reason: format!("no {} folder and no data_batch_*.bin or test_batch.bin in it", BATCHES_DIR),
+        });
+    }
+    let mut files = BTreeMap::new();
+    for name in expected_files() {
+        let file = dir.join(name);
+        if !file.is_file() {
+            return Err(DataError::MissingFile(file.display().to_string()));
+        }
+        let bytes = std::fs::read(&file).map_err(|e| DataError::io(&file, e))?;
+        files.insert(name, (file.display().to_string(), bytes));
+    }
+    Ok(RawFiles { kind: SourceKind::Folder, files })
+}
+
+fn read_archive(path: &Path) -> Result<RawFiles, DataError> {
+    let corrupt = |e: std::io::Error| DataError::Archive { path: path.to_owned(), message: e.to_string() };
+    let file = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
+    let mut archive = tar::Archive::new(GzDecoder::new(std::io::BufReader::new(file)));
+    let mut files = BTreeMap::new();
+    for entry in archive.entries().map_err(corrupt)? {
+        let mut entry = entry.map_err(corrupt)?;
+        let member = entry.path().map_err(corrupt)?.into_owned();
+        let Some(name) = member
+            .file_name()
+            .and_then(|n| expected_files().find(|e| n == std::ffi::OsStr::new(e)))
+        else {
+            continue;
+        };
+        let mut bytes = Vec::with_capacity(entry.size().min(1 << 28) as usize);
+        entry.read_to_end(&mut bytes).map_err(corrupt)?;
+        files.insert(name, (format!("{}:{}", path.display(), member.display()), bytes));
+    }
+    if files.is_empty() {
+        return Err(DataError::NotCifar {
+            path: path.to_owned(),
+            reason: "the archive holds no data_batch_*.bin, test_batch.bin or batches.meta.txt".into(),
+        });
+    }
+    if let Some(missing) = expected_files().find(|name| !files.contains_key(name)) {
+        return Err(DataError::MissingFile(format!("{}:{}/{}", path.display(), BATCHES_DIR, missing)));
+    }
+    Ok(RawFiles { kind: SourceKind::Archive, files })
+}

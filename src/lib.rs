@@ -1,0 +1,10 @@
+//! cifar-repro: re-run the CIFAR-10 experiments of a published report on tch (libtorch),
+//! prove that a run is reproducible bit for bit, and audit claimed numbers.
+//!
+//! The library holds the pipeline; the binary (`src/main.rs`) is the only place that picks
+//! devices, paths and what goes to stdout.
+
+pub mod data;
+pub mod download;
+pub mod hash;
+pub mod runtime;
