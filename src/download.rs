@@ -41,9 +41,17 @@ pub enum DownloadError {
     #[error("download of {url} failed: {message}")]
     Http { url: String, message: String },
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{url}: {algorithm} {actual} differs from the pinned {expected}; nothing was kept")]
-    Mismatch { url: String, algorithm: &'static str, expected: String, actual: String },
+    Mismatch {
+        url: String,
+        algorithm: &'static str,
+        expected: String,
+        actual: String,
+    },
 }
 
 /// Downloads `url` to `dest`, streaming through a hidden `.partial` file beside it, checks
@@ -54,13 +62,19 @@ pub fn download_verified(
     expected: &Expected,
     mut progress: impl FnMut(u64, Option<u64>),
 ) -> Result<(), DownloadError> {
-    let http = |message: String| DownloadError::Http { url: url.to_owned(), message };
+    let http = |message: String| DownloadError::Http {
+        url: url.to_owned(),
+        message,
+    };
     let mut response = ureq::get(url).call().map_err(|e| http(e.to_string()))?;
     let total = response.body().content_length();
     let mut reader = response.body_mut().as_reader();
 
     let partial = partial_path(dest);
-    let io = |source| DownloadError::Io { path: partial.clone(), source };
+    let io = |source| DownloadError::Io {
+        path: partial.clone(),
+        source,
+    };
     let mut file = std::fs::File::create(&partial).map_err(io)?;
     let mut hasher = expected.hasher();
     let mut buf = vec![0u8; 1 << 20];
@@ -100,6 +114,9 @@ pub fn download_verified(
 }
 
 fn partial_path(dest: &Path) -> PathBuf {
-    let name = dest.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
     dest.with_file_name(format!(".{name}.partial"))
 }

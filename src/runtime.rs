@@ -35,7 +35,11 @@ impl RuntimeInfo {
             crate_version: env!("CARGO_PKG_VERSION").to_owned(),
             libtorch_version: libtorch_version(),
             cuda_available,
-            cuda_device_count: if cuda_available { tch::Cuda::device_count() } else { 0 },
+            cuda_device_count: if cuda_available {
+                tch::Cuda::device_count()
+            } else {
+                0
+            },
             cudnn_version: (cuda_available && tch::Cuda::cudnn_is_available())
                 .then(tch::utils::version_cudnn),
             threads: tch::get_num_threads(),
@@ -45,7 +49,9 @@ impl RuntimeInfo {
 
 /// Error when CUDA is required but absent.
 #[derive(Debug, thiserror::Error)]
-#[error("CUDA is required ({reason}) but libtorch sees no CUDA device; check the driver and that libtorch_cuda is linked")]
+#[error(
+    "CUDA is required ({reason}) but libtorch sees no CUDA device; check the driver and that libtorch_cuda is linked"
+)]
 pub struct CudaMissing {
     pub reason: String,
 }
@@ -58,7 +64,9 @@ pub fn cuda_required_by_env() -> bool {
 /// Fails when `REQUIRE_CUDA=1` is set and CUDA is not available.
 pub fn check_required_cuda() -> Result<(), CudaMissing> {
     if cuda_required_by_env() && !tch::Cuda::is_available() {
-        return Err(CudaMissing { reason: "REQUIRE_CUDA=1".into() });
+        return Err(CudaMissing {
+            reason: "REQUIRE_CUDA=1".into(),
+        });
     }
     Ok(())
 }

@@ -79,16 +79,26 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!("source  {} ({:?})", set.path.display(), set.kind);
-    println!("{:<18} {:>7}  {:<64}  class counts 0..9", "file", "records", "sha256");
+    println!(
+        "{:<18} {:>7}  {:<64}  class counts 0..9",
+        "file", "records", "sha256"
+    );
     for file in &set.files {
         let records = file.records.map_or("-".into(), |r| r.to_string());
         let counts = file.class_counts.map_or(String::new(), |c| {
-            c.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(" ")
+            c.iter()
+                .map(|n| n.to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
         });
         println!("{:<18} {records:>7}  {}  {counts}", file.name, file.sha256);
     }
     if let Some(md5) = md5 {
-        let official = if md5 == OFFICIAL_MD5 { "the official archive" } else { "not the official archive" };
+        let official = if md5 == OFFICIAL_MD5 {
+            "the official archive"
+        } else {
+            "not the official archive"
+        };
         println!("archive md5  {md5} ({official})");
     }
     println!("{}", describe_size(&set));
@@ -98,17 +108,29 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
 
 /// The archive's MD5 when `path` is an archive; a full-size archive must be the official
 /// one, and `required` (when given) must match.
-fn archive_md5(path: &Path, set: &Cifar10, required: Option<&str>) -> anyhow::Result<Option<String>> {
+fn archive_md5(
+    path: &Path,
+    set: &Cifar10,
+    required: Option<&str>,
+) -> anyhow::Result<Option<String>> {
     if !data::is_archive_name(path) {
         if required.is_some() {
-            bail!("{}: --md5 applies to an archive, not a folder", path.display());
+            bail!(
+                "{}: --md5 applies to an archive, not a folder",
+                path.display()
+            );
         }
         return Ok(None);
     }
     let md5 = data::md5_file(path).with_context(|| path.display().to_string())?;
     let expected = required.or(set.is_full().then_some(OFFICIAL_MD5));
     if let Some(expected) = expected.filter(|e| !md5.eq_ignore_ascii_case(e)) {
-        return Err(DataError::Md5Mismatch { path: path.to_owned(), expected: expected.into(), actual: md5 }.into());
+        return Err(DataError::Md5Mismatch {
+            path: path.to_owned(),
+            expected: expected.into(),
+            actual: md5,
+        }
+        .into());
     }
     Ok(Some(md5))
 }
@@ -118,19 +140,26 @@ fn describe_size(set: &Cifar10) -> String {
     if set.is_full() {
         format!("train {train} + test {test} records: the full CIFAR-10")
     } else {
-        format!("train {train} + test {test} records: a sample (the full set has {FULL_TRAIN_RECORDS} + {FULL_TEST_RECORDS})")
+        format!(
+            "train {train} + test {test} records: a sample (the full set has {FULL_TRAIN_RECORDS} + {FULL_TEST_RECORDS})"
+        )
     }
 }
 
 fn info(args: InfoArgs) -> anyhow::Result<ExitCode> {
     let set = Cifar10::load(&args.path)?;
     let per_class = |labels: &tch::Tensor| -> Vec<i64> {
-        Vec::<i64>::try_from(labels.bincount(None::<tch::Tensor>, data::NUM_CLASSES as i64)).unwrap_or_default()
+        Vec::<i64>::try_from(labels.bincount(None::<tch::Tensor>, data::NUM_CLASSES as i64))
+            .unwrap_or_default()
     };
     let (train_counts, test_counts) = (per_class(&set.train.labels), per_class(&set.test.labels));
     let pixels = set.train.images.to_kind(Kind::Float) / 255.0;
     let mean = Vec::<f64>::try_from(pixels.mean_dim([0i64, 2, 3].as_slice(), false, Kind::Double))?;
-    let std = Vec::<f64>::try_from(pixels.to_kind(Kind::Double).std_dim([0i64, 2, 3].as_slice(), false, false))?;
+    let std = Vec::<f64>::try_from(pixels.to_kind(Kind::Double).std_dim(
+        [0i64, 2, 3].as_slice(),
+        false,
+        false,
+    ))?;
     if args.json {
         let report = json!({
             "path": set.path, "kind": set.kind, "full": set.is_full(),
@@ -147,17 +176,28 @@ fn info(args: InfoArgs) -> anyhow::Result<ExitCode> {
     println!("images  u8, 3 x 32 x 32 (channels red, green, blue)");
     println!("{:>2}  {:<12} {:>7} {:>7}", "#", "class", "train", "test");
     for (i, name) in set.classes.iter().enumerate() {
-        println!("{i:>2}  {name:<12} {:>7} {:>7}", train_counts[i], test_counts[i]);
+        println!(
+            "{i:>2}  {name:<12} {:>7} {:>7}",
+            train_counts[i], test_counts[i]
+        );
     }
-    println!("train channel mean (0..1)  {:.4} {:.4} {:.4}", mean[0], mean[1], mean[2]);
-    println!("train channel std  (0..1)  {:.4} {:.4} {:.4}", std[0], std[1], std[2]);
+    println!(
+        "train channel mean (0..1)  {:.4} {:.4} {:.4}",
+        mean[0], mean[1], mean[2]
+    );
+    println!(
+        "train channel std  (0..1)  {:.4} {:.4} {:.4}",
+        std[0], std[1], std[2]
+    );
     Ok(ExitCode::SUCCESS)
 }
 
 fn fetch(args: FetchArgs) -> anyhow::Result<ExitCode> {
     eprintln!("fetching {} into {}", args.url, args.dest.display());
     let mut progress = Progress::new(ARCHIVE_NAME);
-    let path = data::fetch_archive(&args.url, &args.dest, &args.md5, |done, total| progress.bytes(done, total))?;
+    let path = data::fetch_archive(&args.url, &args.dest, &args.md5, |done, total| {
+        progress.bytes(done, total)
+    })?;
     progress.finish();
     println!("{} (MD5 {} verified)", path.display(), args.md5);
     Ok(ExitCode::SUCCESS)

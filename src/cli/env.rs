@@ -20,7 +20,9 @@ pub fn run(args: EnvArgs) -> anyhow::Result<ExitCode> {
         println!("libtorch         {}", info.libtorch_version);
         println!("cuda available   {}", info.cuda_available);
         println!("cuda devices     {}", info.cuda_device_count);
-        let cudnn = info.cudnn_version.map_or("none".to_owned(), |v| v.to_string());
+        let cudnn = info
+            .cudnn_version
+            .map_or("none".to_owned(), |v| v.to_string());
         println!("cudnn            {cudnn}");
         println!("threads          {}", info.threads);
     }

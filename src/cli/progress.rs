@@ -24,7 +24,11 @@ impl Progress {
             bar.set_message(label.to_owned());
             bar
         });
-        Self { bar, label: label.to_owned(), last_line: Instant::now() }
+        Self {
+            bar,
+            label: label.to_owned(),
+            last_line: Instant::now(),
+        }
     }
 
     /// Records `done` of `total` bytes.

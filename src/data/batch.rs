@@ -16,15 +16,24 @@ pub fn class_counts(file: &str, bytes: &[u8]) -> Result<[usize; NUM_CLASSES], Da
     if bytes.is_empty() {
         return Err(DataError::Empty(file.to_owned()));
     }
-    if bytes.len() % RECORD_BYTES != 0 {
-        return Err(DataError::BadSize { file: file.to_owned(), size: bytes.len() });
+    if !bytes.len().is_multiple_of(RECORD_BYTES) {
+        return Err(DataError::BadSize {
+            file: file.to_owned(),
+            size: bytes.len(),
+        });
     }
     let mut counts = [0; NUM_CLASSES];
     for (record, chunk) in bytes.chunks_exact(RECORD_BYTES).enumerate() {
         let label = chunk[0];
         match counts.get_mut(label as usize) {
             Some(count) => *count += 1,
-            None => return Err(DataError::BadLabel { file: file.to_owned(), record, label }),
+            None => {
+                return Err(DataError::BadLabel {
+                    file: file.to_owned(),
+                    record,
+                    label,
+                });
+            }
         }
     }
     Ok(counts)
@@ -32,10 +41,16 @@ pub fn class_counts(file: &str, bytes: &[u8]) -> Result<[usize; NUM_CLASSES], Da
 
 /// Parses `batches.meta.txt`: ten class names, one a line (blank lines ignored).
 pub fn class_names(file: &str, bytes: &[u8]) -> Result<Vec<String>, DataError> {
-    let text = std::str::from_utf8(bytes)
-        .map_err(|_| DataError::BadMeta { file: file.to_owned(), reason: "not UTF-8 text".into() })?;
-    let names: Vec<String> =
-        text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect();
+    let text = std::str::from_utf8(bytes).map_err(|_| DataError::BadMeta {
+        file: file.to_owned(),
+        reason: "not UTF-8 text".into(),
+    })?;
+    let names: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
     if names.len() != NUM_CLASSES {
         return Err(DataError::BadMeta {
             file: file.to_owned(),

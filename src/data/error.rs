@@ -18,21 +18,37 @@ pub enum DataError {
     #[error("{file}: size {size} bytes is not a whole number of 3,073-byte records")]
     BadSize { file: String, size: usize },
     #[error("{file}: record {record} has label {label}, but CIFAR-10 labels are 0..9")]
-    BadLabel { file: String, record: usize, label: u8 },
+    BadLabel {
+        file: String,
+        record: usize,
+        label: u8,
+    },
     #[error("{file}: {reason}")]
     BadMeta { file: String, reason: String },
     #[error("{path}: cut or corrupt archive ({message})")]
     Archive { path: PathBuf, message: String },
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
-    #[error("{path}: MD5 {actual} differs from the expected {expected}; the file is corrupt or not the official archive")]
-    Md5Mismatch { path: PathBuf, expected: String, actual: String },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "{path}: MD5 {actual} differs from the expected {expected}; the file is corrupt or not the official archive"
+    )]
+    Md5Mismatch {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
     #[error("{0}")]
     Tensor(#[from] tch::TchError),
 }
 
 impl DataError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        DataError::Io { path: path.into(), source }
+        DataError::Io {
+            path: path.into(),
+            source,
+        }
     }
 }

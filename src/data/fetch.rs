@@ -21,7 +21,10 @@ pub fn fetch_archive(
     md5: &str,
     progress: impl FnMut(u64, Option<u64>),
 ) -> Result<PathBuf, DownloadError> {
-    let io = |source| DownloadError::Io { path: dest_dir.to_owned(), source };
+    let io = |source| DownloadError::Io {
+        path: dest_dir.to_owned(),
+        source,
+    };
     std::fs::create_dir_all(dest_dir).map_err(io)?;
     let dest = dest_dir.join(ARCHIVE_NAME);
     if dest.is_file() && md5_file(&dest).map_err(io)?.eq_ignore_ascii_case(md5) {

@@ -121,6 +121,8 @@ fn to_split(records: &[u8]) -> Result<Split, DataError> {
     let table = Tensor::f_from_slice(records)?.f_view([n, RECORD_BYTES as i64])?;
     Ok(Split {
         labels: table.f_select(1, 0)?.f_to_kind(Kind::Int64)?,
-        images: table.f_narrow(1, 1, IMAGE_BYTES as i64)?.f_reshape([n, 3, 32, 32])?,
+        images: table
+            .f_narrow(1, 1, IMAGE_BYTES as i64)?
+            .f_reshape([n, 3, 32, 32])?,
     })
 }

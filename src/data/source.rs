@@ -62,17 +62,27 @@ pub fn read_files(path: &Path) -> Result<RawFiles, DataError> {
 
 /// True for names the archive reader takes (`.tar.gz`, `.tgz`).
 pub fn is_archive_name(path: &Path) -> bool {
-    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
     name.ends_with(".tar.gz") || name.ends_with(".tgz")
 }
 
 fn read_folder(path: &Path) -> Result<RawFiles, DataError> {
     let nested = path.join(BATCHES_DIR);
-    let dir: PathBuf = if nested.is_dir() { nested } else { path.to_owned() };
+    let dir: PathBuf = if nested.is_dir() {
+        nested
+    } else {
+        path.to_owned()
+    };
     if !expected_files().any(|name| dir.join(name).exists()) {
         return Err(DataError::NotCifar {
             path: path.to_owned(),
-            reason: format!("no {} folder and no data_batch_*.bin or test_batch.bin in it", BATCHES_DIR),
+            reason: format!(
+                "no {} folder and no data_batch_*.bin or test_batch.bin in it",
+                BATCHES_DIR
+            ),
         });
     }
     let mut files = BTreeMap::new();
@@ -84,11 +94,17 @@ fn read_folder(path: &Path) -> Result<RawFiles, DataError> {
         let bytes = std::fs::read(&file).map_err(|e| DataError::io(&file, e))?;
         files.insert(name, (file.display().to_string(), bytes));
     }
-    Ok(RawFiles { kind: SourceKind::Folder, files })
+    Ok(RawFiles {
+        kind: SourceKind::Folder,
+        files,
+    })
 }
 
 fn read_archive(path: &Path) -> Result<RawFiles, DataError> {
-    let corrupt = |e: std::io::Error| DataError::Archive { path: path.to_owned(), message: e.to_string() };
+    let corrupt = |e: std::io::Error| DataError::Archive {
+        path: path.to_owned(),
+        message: e.to_string(),
+    };
     let file = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
     let mut archive = tar::Archive::new(GzDecoder::new(std::io::BufReader::new(file)));
     let mut files = BTreeMap::new();
@@ -103,16 +119,31 @@ fn read_archive(path: &Path) -> Result<RawFiles, DataError> {
         };
         let mut bytes = Vec::with_capacity(entry.size().min(1 << 28) as usize);
         entry.read_to_end(&mut bytes).map_err(corrupt)?;
-        files.insert(name, (format!("{}:{}", path.display(), member.display()), bytes));
+        files.insert(
+            name,
+            (format!("{}:{}", path.display(), member.display()), bytes),
+        );
     }
+    // Read to the end so the gzip trailer's CRC-32 is checked: corruption inside the
+    // compressed pixels can otherwise decode to wrong bytes without any error.
+    std::io::copy(&mut archive.into_inner(), &mut std::io::sink()).map_err(corrupt)?;
     if files.is_empty() {
         return Err(DataError::NotCifar {
             path: path.to_owned(),
-            reason: "the archive holds no data_batch_*.bin, test_batch.bin or batches.meta.txt".into(),
+            reason: "the archive holds no data_batch_*.bin, test_batch.bin or batches.meta.txt"
+                .into(),
         });
     }
     if let Some(missing) = expected_files().find(|name| !files.contains_key(name)) {
-        return Err(DataError::MissingFile(format!("{}:{}/{}", path.display(), BATCHES_DIR, missing)));
+        return Err(DataError::MissingFile(format!(
+            "{}:{}/{}",
+            path.display(),
+            BATCHES_DIR,
+            missing
+        )));
     }
-    Ok(RawFiles { kind: SourceKind::Archive, files })
+    Ok(RawFiles {
+        kind: SourceKind::Archive,
+        files,
+    })
 }

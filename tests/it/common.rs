@@ -1,0 +1,75 @@
+//! Helpers shared by the tests: the vendored data, the binary, one-line errors.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The vendored CIFAR-10 slice.
+pub fn golden_data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("golden/data")
+}
+
+/// A writable copy of the vendored `cifar-10-batches-bin` folder inside `dir`.
+pub fn copy_golden(dir: &Path) -> PathBuf {
+    let dest = dir.join("cifar-10-batches-bin");
+    std::fs::create_dir_all(&dest).unwrap();
+    for entry in std::fs::read_dir(golden_data().join("cifar-10-batches-bin")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dest.join(entry.file_name())).unwrap();
+    }
+    dest
+}
+
+/// Packs a folder's files as `cifar-10-batches-bin/NAME` members of a `.tar.gz`.
+pub fn pack_tar_gz(folder: &Path, archive: &Path, names: &[&str]) {
+    let file = std::fs::File::create(archive).unwrap();
+    let gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
+    let mut tar = tar::Builder::new(gz);
+    for name in names {
+        tar.append_path_with_name(folder.join(name), format!("cifar-10-batches-bin/{name}"))
+            .unwrap();
+    }
+    tar.into_inner().unwrap().finish().unwrap();
+}
+
+/// Every file of a complete set.
+pub const ALL_FILES: [&str; 7] = [
+    "data_batch_1.bin",
+    "data_batch_2.bin",
+    "data_batch_3.bin",
+    "data_batch_4.bin",
+    "data_batch_5.bin",
+    "test_batch.bin",
+    "batches.meta.txt",
+];
+
+/// Runs the `cifar-repro` binary.
+pub fn cli(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cifar-repro"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Asserts a failed run whose error is one line (`cifar-repro: error: ...`) containing every
+/// one of `needles`; progress lines before it are allowed.
+pub fn assert_one_line_error(output: &Output, needles: &[&str]) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success(),
+        "expected failure, got success; stderr: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "panic: {stderr}");
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("cifar-repro: error: "))
+        .collect();
+    assert_eq!(errors.len(), 1, "expected one error line, got: {stderr}");
+    assert_eq!(
+        stderr.trim_end().lines().last(),
+        Some(errors[0]),
+        "error is not the last line: {stderr}"
+    );
+    for needle in needles {
+        assert!(errors[0].contains(needle), "{needle:?} not in: {stderr}");
+    }
+}

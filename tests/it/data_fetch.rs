@@ -1,0 +1,118 @@
+//! `data fetch` against a local HTTP server on 127.0.0.1 (no other network).
+
+use crate::common::{ALL_FILES, assert_one_line_error, cli, copy_golden, pack_tar_gz};
+use std::io::{Read, Write};
+use std::net::TcpListener;
+
+/// Serves `body` to each of `requests` connections, then stops.
+fn serve(body: Vec<u8>, requests: usize) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://{}/cifar-10-binary.tar.gz",
+        listener.local_addr().unwrap()
+    );
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(requests) {
+            let mut stream = stream.unwrap();
+            let mut request = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = stream.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                request.extend_from_slice(&buf[..n]);
+            }
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            stream.write_all(head.as_bytes()).unwrap();
+            stream.write_all(&body).unwrap();
+        }
+    });
+    url
+}
+
+fn small_archive(dir: &std::path::Path) -> Vec<u8> {
+    let folder = copy_golden(dir);
+    let archive = dir.join("built.tar.gz");
+    pack_tar_gz(&folder, &archive, &ALL_FILES);
+    std::fs::read(archive).unwrap()
+}
+
+#[test]
+fn fetch_streams_checks_md5_and_renames_into_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = small_archive(dir.path());
+    let md5 = cifar_repro::data::md5_file(&dir.path().join("built.tar.gz")).unwrap();
+    let url = serve(body.clone(), 1);
+    let dest = dir.path().join("dest");
+    let out = cli(&[
+        "data",
+        "fetch",
+        "--url",
+        &url,
+        "--md5",
+        &md5,
+        "--dest",
+        dest.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fetched = dest.join("cifar-10-binary.tar.gz");
+    assert_eq!(std::fs::read(&fetched).unwrap(), body);
+    assert_eq!(
+        std::fs::read_dir(&dest).unwrap().count(),
+        1,
+        "no partial file left"
+    );
+    let verify = cli(&["data", "verify", fetched.to_str().unwrap(), "--md5", &md5]);
+    assert!(verify.status.success());
+}
+
+#[test]
+fn fetch_with_a_wrong_md5_keeps_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = serve(small_archive(dir.path()), 1);
+    let dest = dir.path().join("dest");
+    let wrong = "f".repeat(32);
+    let out = cli(&[
+        "data",
+        "fetch",
+        "--url",
+        &url,
+        "--md5",
+        &wrong,
+        "--dest",
+        dest.to_str().unwrap(),
+    ]);
+    assert_one_line_error(
+        &out,
+        &["MD5", "differs from the pinned", "nothing was kept"],
+    );
+    assert_eq!(std::fs::read_dir(&dest).unwrap().count(), 0);
+}
+
+#[test]
+fn fetch_from_a_closed_port_fails_in_one_line() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("http://127.0.0.1:{port}/x.tar.gz");
+    let out = cli(&[
+        "data",
+        "fetch",
+        "--url",
+        &url,
+        "--dest",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_one_line_error(&out, &["download of", "failed"]);
+}

@@ -1,0 +1,9 @@
+//! The integration tests, as one test binary (linking libtorch once, not once per file).
+//! Tests that touch libtorch's process-global state (seeds, threads, determinism flags) run
+//! the `cifar-repro` binary in a child process.
+
+mod common;
+mod data_bad_input;
+mod data_fetch;
+mod data_load;
+mod env;
