@@ -4,7 +4,9 @@
 //! The library holds the pipeline; the binary (`src/main.rs`) is the only place that picks
 //! devices, paths and what goes to stdout.
 
+pub mod augment;
 pub mod data;
+pub mod determinism;
 pub mod download;
 pub mod hash;
 pub mod runtime;

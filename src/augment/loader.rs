@@ -1,0 +1,124 @@
+//! A batch iterator that prepares the next batches on another thread while the current
+//! one trains. Each batch draws its parameters from its own stream
+//! (`augment/epoch/E/batch/B`), so order and parameters do not depend on the threading.
+
+use super::{AugmentConfig, AugmentError, Augmented, Backend, BatchParams, apply, draw_batch};
+use crate::determinism::SeedTree;
+use std::sync::mpsc::{Receiver, sync_channel};
+use std::thread::JoinHandle;
+use tch::Tensor;
+
+/// Which images go into which batch in one epoch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchPlan {
+    pub epoch: usize,
+    /// Image indices in the order they are visited.
+    pub order: Vec<usize>,
+    pub batch_size: usize,
+    /// Leave out a last batch smaller than `batch_size`.
+    pub drop_last: bool,
+}
+
+impl BatchPlan {
+    /// The index lists of each batch.
+    pub fn batches(&self) -> Vec<Vec<usize>> {
+        self.order
+            .chunks(self.batch_size.max(1))
+            .filter(|c| !self.drop_last || c.len() == self.batch_size)
+            .map(<[usize]>::to_vec)
+            .collect()
+    }
+}
+
+/// One prepared batch.
+#[derive(Debug)]
+pub struct Batch {
+    /// Position of the batch in its epoch.
+    pub index: usize,
+    pub params: BatchParams,
+    pub augmented: Augmented,
+}
+
+/// The name of a batch's augmentation stream in the seed tree.
+pub fn stream_name(epoch: usize, batch: usize) -> String {
+    format!("augment/epoch/{epoch}/batch/{batch}")
+}
+
+/// What batches are made from: a split's images and labels, the pipeline, the seed tree
+/// and the backend that runs it.
+#[derive(Debug)]
+pub struct Pipeline {
+    /// u8 `N x 3 x 32 x 32`.
+    pub images: Tensor,
+    /// int64 `N`.
+    pub labels: Tensor,
+    pub config: AugmentConfig,
+    pub tree: SeedTree,
+    pub backend: Backend,
+}
+
+impl Pipeline {
+    /// Prepares one batch: draws its parameters from its own stream and runs them.
+    pub fn prepare(
+        &self,
+        epoch: usize,
+        index: usize,
+        indices: &[usize],
+    ) -> Result<Batch, AugmentError> {
+        let mut stream = self.tree.stream(&stream_name(epoch, index));
+        let params = draw_batch(&self.config, indices, &mut stream);
+        let picked = Tensor::from_slice(&indices.iter().map(|&i| i as i64).collect::<Vec<_>>());
+        let images = self.images.index_select(0, &picked);
+        let labels = self.labels.index_select(0, &picked);
+        let augmented = apply(&images, &labels, &params, self.backend)?;
+        Ok(Batch {
+            index,
+            params,
+            augmented,
+        })
+    }
+
+    /// Prepares the batches of `plan` on a worker thread, at most `depth` ahead.
+    pub fn prefetch(self, plan: BatchPlan, depth: usize) -> Prefetcher {
+        let (sender, receiver) = sync_channel(depth.max(1));
+        let worker = std::thread::spawn(move || {
+            for (index, indices) in plan.batches().iter().enumerate() {
+                let batch = self.prepare(plan.epoch, index, indices);
+                let failed = batch.is_err();
+                if sender.send(batch).is_err() || failed {
+                    return; // the consumer stopped, or this batch failed
+                }
+            }
+        });
+        Prefetcher {
+            receiver,
+            worker: Some(worker),
+        }
+    }
+}
+
+/// Batches prepared ahead on a worker thread, in plan order.
+pub struct Prefetcher {
+    receiver: Receiver<Result<Batch, AugmentError>>,
+    worker: Option<JoinHandle<()>>,
+}
+
+impl Iterator for Prefetcher {
+    type Item = Result<Batch, AugmentError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.receiver.recv().ok()
+    }
+}
+
+impl Drop for Prefetcher {
+    fn drop(&mut self) {
+        // Unblock a worker waiting on a full queue, then wait for it to finish.
+        while self.receiver.try_recv().is_ok() {}
+        let (_, dead) = sync_channel(1);
+        drop(std::mem::replace(&mut self.receiver, dead));
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+    }
+}
