@@ -8,5 +8,7 @@ pub mod augment;
 pub mod data;
 pub mod determinism;
 pub mod download;
+pub mod fsutil;
 pub mod hash;
+pub mod report;
 pub mod runtime;

@@ -143,6 +143,8 @@ pub enum AugmentError {
     UnknownPreset(String),
     #[error("augmentation: {0}")]
     OutOfRange(String),
+    #[error("augmentation config: {0}")]
+    Toml(String),
 }
 
 /// The built-in presets, by name.
@@ -238,6 +240,14 @@ impl AugmentConfig {
             },
             other => return Err(AugmentError::UnknownPreset(other.to_owned())),
         };
+        Ok(config)
+    }
+
+    /// Reads a config from TOML text (unknown keys rejected, the line named) and validates it.
+    pub fn from_toml(text: &str) -> Result<Self, AugmentError> {
+        let config: Self = toml::from_str(text)
+            .map_err(|e| AugmentError::Toml(e.to_string().trim().replace('\n', " ")))?;
+        config.validate()?;
         Ok(config)
     }
 

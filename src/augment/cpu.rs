@@ -34,12 +34,20 @@ pub fn apply(
         ));
     }
     let plane = 3 * (out_side * out_side) as usize;
-    let mut output = vec![0f32; n * plane];
+    let output = Tensor::empty(
+        [n as i64, 3, out_side, out_side],
+        (Kind::Float, tch::Device::Cpu),
+    );
+    // SAFETY: `output` is a freshly allocated, contiguous float32 CPU tensor of exactly
+    // n * plane elements; nothing else sees it until this function returns it, and every
+    // element is written below before that.
+    let output_values =
+        unsafe { std::slice::from_raw_parts_mut(output.data_ptr() as *mut f32, n * plane) };
     let source_bytes = tensor_bytes(&source);
     let source_bytes = source_bytes.as_slice();
     let per_thread = n.div_ceil(threads.max(1)).max(1);
     std::thread::scope(|scope| {
-        for (chunk, (outs, ps)) in output
+        for (chunk, (outs, ps)) in output_values
             .chunks_mut(per_thread * plane)
             .zip(params.chunks(per_thread))
             .enumerate()
@@ -55,7 +63,7 @@ pub fn apply(
             });
         }
     });
-    Ok(Tensor::from_slice(&output).view([n as i64, 3, out_side, out_side]))
+    Ok(output)
 }
 
 fn output_side(p: &ImageParams) -> i64 {

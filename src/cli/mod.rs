@@ -1,5 +1,6 @@
 //! Subcommands, each in its own file.
 
+mod augment;
 mod data;
 mod env;
 mod progress;
@@ -20,6 +21,9 @@ enum Command {
     /// Print the runtime: crate and libtorch versions, CUDA, cuDNN, threads.
     /// With REQUIRE_CUDA=1 in the environment, fail when CUDA is absent.
     Env(env::EnvArgs),
+    /// Run an augmentation pipeline on the first images of a set and write grid.png
+    /// (input | output pairs), params.json (every parameter drawn) and batch.safetensors.
+    Augment(augment::AugmentArgs),
     /// Check, describe and fetch CIFAR-10 data.
     #[command(subcommand)]
     Data(data::DataCommand),
@@ -30,6 +34,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Env(args) => env::run(args),
         Command::Data(command) => data::run(command),
+        Command::Augment(args) => augment::run(args),
     }
 }
 

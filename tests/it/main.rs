@@ -2,6 +2,7 @@
 //! Tests that touch libtorch's process-global state (seeds, threads, determinism flags) run
 //! the `cifar-repro` binary in a child process.
 
+mod augment_cli;
 mod augment_reference;
 mod common;
 mod data_bad_input;

@@ -1,0 +1,82 @@
+//! Preprocessing throughput (images/s): the E2 pipeline at 32x32 and the E3 pipeline
+//! (E2 at 32, resize to 224, ImageNet normalisation) on the CPU backend and on the device
+//! backend (on CPU tensors here; on CUDA when present, timed with an explicit synchronise).
+//!
+//! Ids: `preprocess/{cpu|device-cpu|cuda}/{32|224}/batch{N}`. Each iteration draws the
+//! batch's parameters, gathers its images and runs the backend, as training does.
+
+use cifar_repro::augment::{AugmentConfig, Backend, Pipeline};
+use cifar_repro::data::Cifar10;
+use cifar_repro::determinism::SeedTree;
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use std::path::Path;
+use tch::Device;
+
+fn pipeline(set: &Cifar10, preset: &str, backend: Backend) -> Pipeline {
+    Pipeline {
+        images: set.train.images.shallow_clone(),
+        labels: set.train.labels.shallow_clone(),
+        config: AugmentConfig::preset(preset).expect("preset"),
+        tree: SeedTree::new(0),
+        backend,
+    }
+}
+
+fn preprocess(c: &mut Criterion) {
+    let set =
+        Cifar10::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("golden/data")).expect("data");
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cuda = tch::Cuda::is_available();
+    if !cuda {
+        assert!(
+            std::env::var("REQUIRE_CUDA").as_deref() != Ok("1"),
+            "REQUIRE_CUDA=1 but no CUDA device"
+        );
+        eprintln!("preprocess/cuda: skipped, no CUDA device");
+    }
+    let mut backends = vec![
+        ("cpu", Backend::Cpu { threads }),
+        ("device-cpu", Backend::Device(Device::Cpu)),
+    ];
+    if cuda {
+        backends.push(("cuda", Backend::Device(Device::Cuda(0))));
+    }
+    let mut group = c.benchmark_group("preprocess");
+    group.sample_size(10);
+    for (size, preset, batches) in [
+        (32, "e2-regularised", &[32usize, 128, 512][..]),
+        (224, "e3-frozen", &[32, 128][..]),
+    ] {
+        for (name, backend) in &backends {
+            let images = if *backend == Backend::Device(Device::Cuda(0)) {
+                set.train.images.to_device(Device::Cuda(0))
+            } else {
+                set.train.images.shallow_clone()
+            };
+            let mut p = pipeline(&set, preset, *backend);
+            p.images = images;
+            for &batch in batches {
+                let indices: Vec<usize> = (0..batch).collect();
+                group.throughput(Throughput::Elements(batch as u64));
+                group.bench_function(
+                    BenchmarkId::new(format!("{name}/{size}"), format!("batch{batch}")),
+                    |b| {
+                        let mut step = 0;
+                        b.iter(|| {
+                            step += 1;
+                            let out = p.prepare(0, step, &indices).expect("prepare");
+                            if cuda && name == &"cuda" {
+                                tch::Cuda::synchronize(0);
+                            }
+                            out
+                        })
+                    },
+                );
+            }
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, preprocess);
+criterion_main!(benches);
