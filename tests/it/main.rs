@@ -3,6 +3,8 @@
 //! the `cifar-repro` binary in a child process.
 
 mod augment_cli;
+mod augment_loader;
+mod augment_props;
 mod augment_reference;
 mod common;
 mod data_bad_input;
