@@ -68,8 +68,12 @@ impl Pipeline {
         let mut stream = self.tree.stream(&stream_name(epoch, index));
         let params = draw_batch(&self.config, indices, &mut stream);
         let picked = Tensor::from_slice(&indices.iter().map(|&i| i as i64).collect::<Vec<_>>());
-        let images = self.images.index_select(0, &picked);
-        let labels = self.labels.index_select(0, &picked);
+        let images = self
+            .images
+            .index_select(0, &picked.to_device(self.images.device()));
+        let labels = self
+            .labels
+            .index_select(0, &picked.to_device(self.labels.device()));
         let augmented = apply(&images, &labels, &params, self.backend)?;
         Ok(Batch {
             index,

@@ -61,3 +61,30 @@ fn dropping_the_iterator_early_stops_the_worker() {
     assert!(batches.next().unwrap().is_ok());
     drop(batches); // must return, not hang on the full queue
 }
+
+#[test]
+fn pipeline_on_cuda_matches_the_cpu_kernels_when_present() {
+    if !tch::Cuda::is_available() {
+        eprintln!("skipped: no CUDA device");
+        return;
+    }
+    let cpu = pipeline(2);
+    let cuda = Pipeline {
+        images: cpu.images.to_device(tch::Device::Cuda(0)),
+        labels: cpu.labels.shallow_clone(),
+        config: cpu.config.clone(),
+        tree: cpu.tree,
+        backend: Backend::Device(tch::Device::Cuda(0)),
+    };
+    let indices: Vec<usize> = (100..164).collect();
+    let (a, b) = (
+        cpu.prepare(0, 3, &indices).unwrap(),
+        cuda.prepare(0, 3, &indices).unwrap(),
+    );
+    assert_eq!(a.params, b.params);
+    let diff = (&a.augmented.images - b.augmented.images.to_device(tch::Device::Cpu))
+        .abs()
+        .max()
+        .double_value(&[]);
+    assert!(diff <= 1e-5, "CUDA pipeline differs by {diff}");
+}
