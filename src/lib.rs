@@ -10,5 +10,7 @@ pub mod determinism;
 pub mod download;
 pub mod fsutil;
 pub mod hash;
+pub mod model;
+pub mod optim;
 pub mod report;
 pub mod runtime;

@@ -11,3 +11,4 @@ mod data_bad_input;
 mod data_fetch;
 mod data_load;
 mod env;
+mod optim;

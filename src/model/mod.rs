@@ -1,0 +1,150 @@
+//! ResNet models with torchvision names, head replacement, freezing and pretrained loading.
+
+mod config;
+mod resnet;
+
+pub use config::{Arch, Freeze, ModelConfig, Stem};
+pub use resnet::ResNet;
+
+use crate::hash::hex;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use tch::nn::VarStore;
+use tch::{Device, Tensor};
+
+/// A weights file that does not fit the model.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("{path}: cannot read weights ({message})")]
+    Read { path: PathBuf, message: String },
+    #[error("{path}: has no tensor {name:?}, which the model needs")]
+    Missing { path: PathBuf, name: String },
+    #[error("{path}: tensor {name:?} has shape {found:?}, the model needs {expected:?}")]
+    Shape {
+        path: PathBuf,
+        name: String,
+        expected: Vec<i64>,
+        found: Vec<i64>,
+    },
+    #[error("{path}: tensor {name:?} is not a parameter of this model (another architecture?)")]
+    Unexpected { path: PathBuf, name: String },
+}
+
+/// A model and its variables.
+pub struct Model {
+    pub vs: VarStore,
+    pub net: ResNet,
+    pub config: ModelConfig,
+}
+
+impl Model {
+    /// Builds the model on `device`, its initial weights drawn by libtorch's generator
+    /// seeded with `init_seed` (the seed tree's `init`), then loads pretrained weights if
+    /// the config names some, and freezes what the config freezes.
+    pub fn new(config: &ModelConfig, device: Device, init_seed: i64) -> Result<Self, ModelError> {
+        tch::manual_seed(init_seed);
+        let vs = VarStore::new(device);
+        let net = ResNet::new(&vs.root(), config);
+        let mut model = Self {
+            vs,
+            net,
+            config: config.clone(),
+        };
+        if let Some(path) = &config.pretrained {
+            model.load(path, true)?;
+        }
+        for (name, var) in model.vs.variables() {
+            if config.freeze.freezes(&name) {
+                let _ = var.set_requires_grad(false);
+            }
+        }
+        Ok(model)
+    }
+
+    /// Copies every tensor of `path` (`.safetensors`, or a torchvision `.pth` state dict)
+    /// into the model, matched by name and shape. `num_batches_tracked` entries are
+    /// ignored. With `replace_head`, a head (`fc.*`) of another shape is left as
+    /// initialised (ImageNet's 1000 classes to CIFAR's 10).
+    pub fn load(&mut self, path: &Path, replace_head: bool) -> Result<(), ModelError> {
+        let read = |message: String| ModelError::Read {
+            path: path.to_owned(),
+            message,
+        };
+        let is_safetensors = path.extension().is_some_and(|e| e == "safetensors");
+        let tensors = if is_safetensors {
+            Tensor::read_safetensors(path)
+        } else {
+            Tensor::loadz_multi(path)
+        }
+        .map_err(|e| read(e.to_string().lines().next().unwrap_or_default().to_owned()))?;
+        let mut source: std::collections::BTreeMap<String, Tensor> = tensors
+            .into_iter()
+            .filter(|(n, _)| !n.ends_with("num_batches_tracked"))
+            .collect();
+        let mut variables: Vec<(String, Tensor)> = self.vs.variables().into_iter().collect();
+        variables.sort_by(|a, b| a.0.cmp(&b.0));
+        let _guard = tch::no_grad_guard();
+        for (name, mut var) in variables {
+            let Some(src) = source.remove(&name) else {
+                return Err(ModelError::Missing {
+                    path: path.to_owned(),
+                    name,
+                });
+            };
+            if src.size() != var.size() {
+                if replace_head && name.starts_with("fc.") {
+                    continue;
+                }
+                return Err(ModelError::Shape {
+                    path: path.to_owned(),
+                    name,
+                    expected: var.size(),
+                    found: src.size(),
+                });
+            }
+            var.copy_(&src.to_device(var.device()).to_kind(var.kind()));
+        }
+        match source.into_keys().next() {
+            Some(name) => Err(ModelError::Unexpected {
+                path: path.to_owned(),
+                name,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// The parameters that train, sorted by name.
+    pub fn trainable(&self) -> Vec<(String, Tensor)> {
+        let mut vars: Vec<(String, Tensor)> = self
+            .vs
+            .variables()
+            .into_iter()
+            .filter(|(_, v)| v.requires_grad())
+            .collect();
+        vars.sort_by(|a, b| a.0.cmp(&b.0));
+        vars
+    }
+
+    /// SHA-256 over every variable (parameters and BatchNorm statistics), by sorted name:
+    /// name, shape and raw bytes.
+    pub fn weights_sha256(&self) -> String {
+        let mut vars: Vec<(String, Tensor)> = self.vs.variables().into_iter().collect();
+        vars.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut hasher = Sha256::new();
+        for (name, var) in vars {
+            hasher.update(name.as_bytes());
+            hasher.update(format!("{:?}", var.size()).as_bytes());
+            hasher.update(tensor_bytes(&var));
+        }
+        hex(&hasher.finalize())
+    }
+}
+
+/// The raw bytes of a tensor (moved to the CPU, made contiguous).
+pub fn tensor_bytes(t: &Tensor) -> Vec<u8> {
+    let t = t.to_device(Device::Cpu).contiguous();
+    let n = t.numel() * t.kind().elt_size_in_bytes();
+    let mut bytes = vec![0u8; n];
+    t.view_dtype(tch::Kind::Uint8).copy_data(&mut bytes, n);
+    bytes
+}

@@ -1,0 +1,182 @@
+//! Adam, AdamW and SGD, op for op as `torch.optim` does them (single-tensor path).
+
+use serde::{Deserialize, Serialize};
+use tch::Tensor;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimKind {
+    /// Adam with L2 weight decay added to the gradient.
+    Adam,
+    /// Adam with decoupled weight decay.
+    Adamw,
+    /// SGD with optional momentum, dampening 0, optional Nesterov.
+    Sgd,
+}
+
+fn default_betas() -> [f64; 2] {
+    [0.9, 0.999]
+}
+
+fn default_eps() -> f64 {
+    1e-8
+}
+
+/// An optimiser and its hyper-parameters (the learning rate is the schedule's base).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptimConfig {
+    pub name: OptimKind,
+    pub lr: f64,
+    #[serde(default)]
+    pub weight_decay: f64,
+    #[serde(default)]
+    pub momentum: f64,
+    #[serde(default)]
+    pub nesterov: bool,
+    #[serde(default = "default_betas")]
+    pub betas: [f64; 2],
+    #[serde(default = "default_eps")]
+    pub eps: f64,
+}
+
+/// An optimiser's state for a fixed list of parameters (in the order given at creation).
+#[derive(Debug)]
+pub struct Optimizer {
+    pub config: OptimConfig,
+    /// Steps taken.
+    pub step: u64,
+    /// Per parameter: Adam's `exp_avg` and `exp_avg_sq`, or SGD's momentum buffer.
+    slots: Vec<Vec<Tensor>>,
+}
+
+impl Optimizer {
+    /// A fresh optimiser for `params`.
+    pub fn new(config: OptimConfig, params: &[(String, Tensor)]) -> Self {
+        let slots_per_param = match config.name {
+            OptimKind::Adam | OptimKind::Adamw => 2,
+            OptimKind::Sgd if config.momentum != 0.0 => 1,
+            OptimKind::Sgd => 0,
+        };
+        let slots = params
+            .iter()
+            .map(|(_, p)| {
+                (0..slots_per_param)
+                    .map(|_| p.zeros_like().detach())
+                    .collect()
+            })
+            .collect();
+        Self {
+            config,
+            step: 0,
+            slots,
+        }
+    }
+
+    /// Clears the gradients of `params`.
+    pub fn zero_grad(params: &[(String, Tensor)]) {
+        for (_, p) in params {
+            let mut grad = p.grad();
+            if grad.defined() {
+                let _ = grad.detach_().zero_();
+            }
+        }
+    }
+
+    /// One update of `params` (the same list, in the same order, as at creation) from
+    /// their gradients, at learning rate `lr`.
+    pub fn step(&mut self, params: &[(String, Tensor)], lr: f64) {
+        let _guard = tch::no_grad_guard();
+        self.step += 1;
+        let c = self.config.clone();
+        for ((_, param), slots) in params.iter().zip(&mut self.slots) {
+            let grad = param.grad();
+            if !grad.defined() {
+                continue;
+            }
+            let mut param = param.shallow_clone();
+            match c.name {
+                OptimKind::Adam | OptimKind::Adamw => {
+                    let grad = if c.name == OptimKind::Adam && c.weight_decay != 0.0 {
+                        &grad + &param * c.weight_decay
+                    } else {
+                        grad
+                    };
+                    if c.name == OptimKind::Adamw && c.weight_decay != 0.0 {
+                        let _ = param.g_mul_scalar_(1.0 - lr * c.weight_decay);
+                    }
+                    let [b1, b2] = c.betas;
+                    let (exp_avg, exp_avg_sq) = slots.split_at_mut(1);
+                    let _ = exp_avg[0].lerp_(&grad, 1.0 - b1);
+                    let _ = exp_avg_sq[0]
+                        .g_mul_scalar_(b2)
+                        .addcmul_(&(&grad * (1.0 - b2)), &grad);
+                    let step = self.step as f64;
+                    let bias_correction1 = 1.0 - b1.powf(step);
+                    let bias_correction2_sqrt = (1.0 - b2.powf(step)).sqrt();
+                    let denom = exp_avg_sq[0].sqrt() / bias_correction2_sqrt + c.eps;
+                    let _ = param.addcdiv_(&(&exp_avg[0] * (-lr / bias_correction1)), &denom);
+                }
+                OptimKind::Sgd => {
+                    let mut grad = if c.weight_decay != 0.0 {
+                        &grad + &param * c.weight_decay
+                    } else {
+                        grad
+                    };
+                    if let Some(buf) = slots.first_mut() {
+                        if self.step == 1 {
+                            buf.copy_(&grad);
+                        } else {
+                            let _ = buf.g_mul_scalar_(c.momentum).g_add_(&grad);
+                        }
+                        grad = if c.nesterov {
+                            &grad + &*buf * c.momentum
+                        } else {
+                            buf.shallow_clone()
+                        };
+                    }
+                    let _ = param.g_sub_(&(grad * lr));
+                }
+            }
+        }
+    }
+
+    /// The state tensors, named `<param>.<slot>`, for a checkpoint.
+    pub fn state_tensors(&self, params: &[(String, Tensor)]) -> Vec<(String, Tensor)> {
+        let names = ["exp_avg", "exp_avg_sq"];
+        let mut out = Vec::new();
+        for ((name, _), slots) in params.iter().zip(&self.slots) {
+            for (i, slot) in slots.iter().enumerate() {
+                let slot_name = if self.config.name == OptimKind::Sgd {
+                    "momentum_buffer"
+                } else {
+                    names[i]
+                };
+                out.push((format!("{name}.{slot_name}"), slot.shallow_clone()));
+            }
+        }
+        out
+    }
+
+    /// Restores state saved by [`Optimizer::state_tensors`]; false when a tensor is missing
+    /// or has another shape.
+    pub fn load_state(
+        &mut self,
+        step: u64,
+        saved: &std::collections::HashMap<String, Tensor>,
+        params: &[(String, Tensor)],
+    ) -> bool {
+        let _guard = tch::no_grad_guard();
+        for (name, tensor) in self.state_tensors(params) {
+            match saved.get(&name) {
+                Some(src) if src.size() == tensor.size() => {
+                    let mut tensor = tensor;
+                    tensor.copy_(&src.to_device(tensor.device()));
+                }
+                _ => return false,
+            }
+        }
+        self.step = step;
+        true
+    }
+}

@@ -1,0 +1,87 @@
+//! Learning-rate schedules as pure functions of the step, so a resumed run needs only the
+//! step to be where it was.
+
+use serde::{Deserialize, Serialize};
+use std::f64::consts::PI;
+
+/// A schedule. Step and multi-step change the rate at epoch boundaries (as PyTorch's
+/// StepLR/MultiStepLR stepped once per epoch); cosine and one-cycle change it every step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Schedule {
+    Constant,
+    Step {
+        step_epochs: usize,
+        gamma: f64,
+    },
+    MultiStep {
+        milestones: Vec<usize>,
+        gamma: f64,
+    },
+    /// Linear warm-up from 0 over `warmup_epochs`, then cosine down to `min_lr`.
+    Cosine {
+        warmup_epochs: f64,
+        min_lr: f64,
+    },
+    /// PyTorch's OneCycleLR (cosine annealing, two phases); `max_lr` replaces the base rate.
+    OneCycle {
+        max_lr: f64,
+        pct_start: f64,
+        div_factor: f64,
+        final_div_factor: f64,
+    },
+}
+
+impl Schedule {
+    /// The learning rate of optimiser step `step` (0-based), with `base` the optimiser's
+    /// rate and `steps_per_epoch`, `total_steps` the run's shape.
+    pub fn lr(&self, base: f64, step: usize, steps_per_epoch: usize, total_steps: usize) -> f64 {
+        let epoch = step / steps_per_epoch.max(1);
+        match self {
+            Schedule::Constant => base,
+            Schedule::Step { step_epochs, gamma } => {
+                base * gamma.powi((epoch / (*step_epochs).max(1)) as i32)
+            }
+            Schedule::MultiStep { milestones, gamma } => {
+                base * gamma.powi(milestones.iter().filter(|&&m| m <= epoch).count() as i32)
+            }
+            Schedule::Cosine {
+                warmup_epochs,
+                min_lr,
+            } => {
+                let warmup = (warmup_epochs * steps_per_epoch as f64).round() as usize;
+                if step < warmup {
+                    base * (step + 1) as f64 / warmup as f64
+                } else {
+                    let span = (total_steps.saturating_sub(warmup)).max(1) as f64;
+                    let t = ((step - warmup) as f64 / span).min(1.0);
+                    min_lr + (base - min_lr) * 0.5 * (1.0 + (PI * t).cos())
+                }
+            }
+            Schedule::OneCycle {
+                max_lr,
+                pct_start,
+                div_factor,
+                final_div_factor,
+            } => {
+                let initial = max_lr / div_factor;
+                let min = initial / final_div_factor;
+                let peak_step = pct_start * total_steps as f64 - 1.0;
+                let last_step = total_steps as f64 - 1.0;
+                let s = step as f64;
+                let anneal = |start: f64, end: f64, pct: f64| {
+                    end + (start - end) / 2.0 * ((PI * pct).cos() + 1.0)
+                };
+                if s <= peak_step {
+                    anneal(initial, *max_lr, s / peak_step.max(f64::MIN_POSITIVE))
+                } else {
+                    anneal(
+                        *max_lr,
+                        min,
+                        (s - peak_step) / (last_step - peak_step).max(f64::MIN_POSITIVE),
+                    )
+                }
+            }
+        }
+    }
+}
