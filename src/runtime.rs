@@ -8,7 +8,7 @@ unsafe extern "C" {
 }
 
 /// What `cifar-repro env` prints and what a run's manifest records about its runtime.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct RuntimeInfo {
     pub crate_version: String,
     pub libtorch_version: String,

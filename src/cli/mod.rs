@@ -4,6 +4,7 @@ mod augment;
 mod data;
 mod env;
 mod progress;
+mod train;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -24,6 +25,16 @@ enum Command {
     /// Run an augmentation pipeline on the first images of a set and write grid.png
     /// (input | output pairs), params.json (every parameter drawn) and batch.safetensors.
     Augment(augment::AugmentArgs),
+    /// Train a preset or config into a run folder (config.toml, manifest.json,
+    /// metrics.jsonl, checkpoints/, report.html and its plots).
+    Train(train::TrainArgs),
+    /// Recompute a run's final test metrics from its newest checkpoint; exit 1 when they
+    /// differ from what the run recorded.
+    Eval(train::RunArgs),
+    /// Re-render a run's report.html from its files.
+    Report(train::RunArgs),
+    /// List the built-in run and augmentation presets.
+    Presets,
     /// Check, describe and fetch CIFAR-10 data.
     #[command(subcommand)]
     Data(data::DataCommand),
@@ -35,6 +46,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Env(args) => env::run(args),
         Command::Data(command) => data::run(command),
         Command::Augment(args) => augment::run(args),
+        Command::Train(args) => train::train(args),
+        Command::Eval(args) => train::eval(args),
+        Command::Report(args) => train::report(args),
+        Command::Presets => train::presets(),
     }
 }
 

@@ -49,6 +49,24 @@ impl Progress {
         }
     }
 
+    /// Records `done` of `total` items with a message (no line when not on a terminal:
+    /// the caller prints its own summary lines).
+    pub fn items(&mut self, done: u64, total: u64, message: &str) {
+        if let Some(bar) = &self.bar {
+            if bar.length() != Some(total) {
+                bar.set_style(
+                    ProgressStyle::with_template("{prefix} [{bar:40}] {pos}/{len} {msg} ({eta})")
+                        .expect("static template")
+                        .progress_chars("=> "),
+                );
+                bar.set_prefix(self.label.clone());
+                bar.set_length(total);
+            }
+            bar.set_position(done);
+            bar.set_message(message.to_owned());
+        }
+    }
+
     /// Ends the bar (a no-op for log lines).
     pub fn finish(self) {
         if let Some(bar) = self.bar {

@@ -22,7 +22,7 @@ pub const FULL_TRAIN_RECORDS: usize = 50_000;
 pub const FULL_TEST_RECORDS: usize = 10_000;
 
 /// One file of a source: its checksum, record count and class counts.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct FileSummary {
     pub name: String,
     pub sha256: String,

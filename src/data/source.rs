@@ -29,7 +29,7 @@ pub fn expected_files() -> impl Iterator<Item = &'static str> {
 }
 
 /// The kind of source a path names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SourceKind {
     Folder,

@@ -1,5 +1,11 @@
-//! What a person looks at: image grids (and, later, plots and HTML reports).
+//! What a person looks at: image grids, plots and the HTML report of a run.
 
 mod grid;
+mod html;
+mod run;
+mod svg;
 
 pub use grid::{denormalize, image_grid};
+pub use html::{Misclassified, render};
+pub use run::{MISCLASSIFIED_SHOWN, ReportError, pick_misclassified, rerender, write_report};
+pub use svg::{confusion_heatmap, learning_curves};

@@ -1,0 +1,294 @@
+//! `cifar-repro train`, `eval`, `report` and `presets`.
+
+use super::progress::Progress;
+use anyhow::{Context, bail};
+use cifar_repro::augment;
+use cifar_repro::data::Cifar10;
+use cifar_repro::manifest::{EpochRecord, Manifest};
+use cifar_repro::model::Model;
+use cifar_repro::report::{pick_misclassified, rerender, write_report};
+use cifar_repro::train::{self, Determinism, DeviceChoice, TRAIN_PRESETS, TrainConfig, checkpoint};
+use clap::Args;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use tch::Device;
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// A preset name (`cifar-repro presets`) or a TOML file (see --print-config).
+    #[arg(long)]
+    config: String,
+    /// CIFAR-10 folder or .tar.gz (overrides the config's `data`).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// The run folder [default: runs/NAME-seedN]; must not exist or be empty.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[arg(long)]
+    seed: Option<u64>,
+    #[arg(long)]
+    epochs: Option<usize>,
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Train on the first N training images only.
+    #[arg(long)]
+    train_limit: Option<usize>,
+    #[arg(long, value_enum)]
+    device: Option<DeviceChoice>,
+    /// libtorch intra-op threads.
+    #[arg(long)]
+    threads: Option<usize>,
+    #[arg(long, value_enum)]
+    determinism: Option<DeterminismArg>,
+    /// Replace an existing run folder.
+    #[arg(long)]
+    overwrite: bool,
+    /// Print the resolved config (every default filled in) as TOML and exit.
+    #[arg(long)]
+    print_config: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum DeterminismArg {
+    Strict,
+    Seeded,
+    Off,
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// A run folder written by `train`.
+    #[arg(long)]
+    run: PathBuf,
+    /// CIFAR-10 folder or .tar.gz (eval only; default: the run's).
+    #[arg(long)]
+    data: Option<PathBuf>,
+}
+
+/// Resolves a preset name or config file, then the command-line overrides.
+fn resolve(args: &TrainArgs) -> anyhow::Result<(String, TrainConfig)> {
+    let path = Path::new(&args.config);
+    let (name, mut config) = if path.is_file() {
+        let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
+        let name = path
+            .file_stem()
+            .map_or("run".into(), |s| s.to_string_lossy().into_owned());
+        (
+            name,
+            TrainConfig::from_toml(&text).with_context(|| path.display().to_string())?,
+        )
+    } else if args.config.ends_with(".toml") {
+        bail!("{}: no such config file", path.display());
+    } else {
+        (args.config.clone(), TrainConfig::preset(&args.config)?)
+    };
+    let r = &mut config.run;
+    r.seed = args.seed.unwrap_or(r.seed);
+    r.epochs = args.epochs.unwrap_or(r.epochs);
+    r.batch_size = args.batch_size.unwrap_or(r.batch_size);
+    r.train_limit = args.train_limit.or(r.train_limit);
+    r.device = args.device.unwrap_or(r.device);
+    r.threads = args.threads.unwrap_or(r.threads);
+    if let Some(d) = args.determinism {
+        r.determinism = match d {
+            DeterminismArg::Strict => Determinism::Strict,
+            DeterminismArg::Seeded => Determinism::Seeded,
+            DeterminismArg::Off => Determinism::Off,
+        };
+    }
+    if let Some(data) = &args.data {
+        config.data = data.clone();
+    }
+    config.validate()?;
+    Ok((name, config))
+}
+
+/// The device a config asks for, failing clearly when CUDA is asked for and absent.
+pub fn pick_device(choice: DeviceChoice) -> anyhow::Result<Device> {
+    let cuda = tch::Cuda::is_available();
+    cifar_repro::runtime::check_required_cuda()?;
+    match choice {
+        DeviceChoice::Cuda if !cuda => {
+            bail!("--device cuda: libtorch sees no CUDA device; use --device cpu or auto")
+        }
+        DeviceChoice::Cuda | DeviceChoice::Auto if cuda => Ok(Device::Cuda(0)),
+        _ => Ok(Device::Cpu),
+    }
+}
+
+/// Makes `out` ready for a new run without overwriting anything unasked.
+fn prepare_out(out: &Path, overwrite: bool) -> anyhow::Result<()> {
+    let occupied = std::fs::read_dir(out)
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false);
+    if occupied {
+        if !overwrite {
+            bail!(
+                "{} exists and is not empty; pass --overwrite to replace it, or choose another --out",
+                out.display()
+            );
+        }
+        if !out.join("manifest.json").is_file() {
+            bail!(
+                "{} is not a cifar-repro run folder (no manifest.json); refusing to replace it",
+                out.display()
+            );
+        }
+        std::fs::remove_dir_all(out).with_context(|| format!("cannot clear {}", out.display()))?;
+    }
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("cannot create the run folder {}", out.display()))
+}
+
+/// Shows training progress: a bar per epoch on a terminal, a line per epoch otherwise.
+struct Console {
+    progress: Option<Progress>,
+}
+
+impl train::Observer for Console {
+    fn step(&mut self, epoch: usize, step: usize, steps: usize, loss: f64) {
+        let progress = self
+            .progress
+            .get_or_insert_with(|| Progress::new(&format!("epoch {}", epoch + 1)));
+        progress.items(step as u64, steps as u64, &format!("loss {loss:.4}"));
+    }
+
+    fn epoch(&mut self, e: &EpochRecord, epochs: usize) {
+        if let Some(p) = self.progress.take() {
+            p.finish();
+        }
+        eprintln!(
+            "epoch {}/{epochs}: train loss {:.4} acc {:.4} | test loss {:.4} acc {:.4} [{:.4}, {:.4}] | {:.1} s",
+            e.epoch + 1,
+            e.train.loss,
+            e.train.accuracy,
+            e.test.loss,
+            e.test.accuracy,
+            e.test.accuracy_ci95[0],
+            e.test.accuracy_ci95[1],
+            e.seconds
+        );
+    }
+}
+
+pub fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
+    let (name, config) = resolve(&args)?;
+    if args.print_config {
+        print!("{}", config.to_toml());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let device = pick_device(config.run.device)?;
+    let data = Cifar10::load(&config.data)?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("runs/{name}-seed{}", config.run.seed)));
+    prepare_out(&out, args.overwrite)?;
+    if config.run.threads > 0 {
+        tch::set_num_threads(config.run.threads as i32);
+    }
+    cifar_repro::fsutil::write_atomic(&out.join("config.toml"), config.to_toml().as_bytes())?;
+    eprintln!(
+        "training {name} on {device:?} into {}: {}",
+        out.display(),
+        config.description
+    );
+    let finished = train::train(
+        &config,
+        &data,
+        &out,
+        device,
+        &mut Console { progress: None },
+    )?;
+    let (examples, images) = pick_misclassified(
+        &data.test.images,
+        &data.test.labels,
+        &finished.predictions,
+        &data.classes,
+    );
+    write_report(&out, &finished.manifest, &data.classes, &examples, &images)?;
+    if let Some(t) = &finished.manifest.final_test {
+        println!(
+            "{}: test accuracy {:.4} (95% CI {:.4} to {:.4}), macro F1 {:.4}, loss {:.4}; report {}",
+            out.display(),
+            t.accuracy,
+            t.accuracy_ci95[0],
+            t.accuracy_ci95[1],
+            t.macro_f1,
+            t.loss,
+            out.join("report.html").display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn eval(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let manifest = Manifest::read(&args.run)?;
+    let mut config = manifest.config.clone();
+    config.model.pretrained = None;
+    config.model.init_from_run = None;
+    let device = pick_device(config.run.device)?;
+    let newest = checkpoint::list(&args.run)
+        .pop()
+        .with_context(|| format!("{}: no checkpoint", args.run.display()))?;
+    checkpoint::verify(&newest)?;
+    let mut model = Model::new(&config.model, device, 0)?;
+    model.load(&newest.join("model.safetensors"), false)?;
+    let data = Cifar10::load(args.data.as_deref().unwrap_or(&config.data))?;
+    let (metrics, _) = train::evaluate(
+        &model,
+        &data.test.images,
+        &data.test.labels,
+        &config.augment,
+        config.run.eval_batch_size,
+        device,
+    )?;
+    println!(
+        "{}: test accuracy {:.4} (95% CI {:.4} to {:.4}), macro F1 {:.4}, loss {:.6}",
+        newest.display(),
+        metrics.accuracy,
+        metrics.accuracy_ci95[0],
+        metrics.accuracy_ci95[1],
+        metrics.macro_f1,
+        metrics.loss
+    );
+    let recorded = manifest
+        .epochs
+        .iter()
+        .find(|e| e.epoch + 1 == manifest.epochs.len());
+    match recorded {
+        Some(e)
+            if e.test.confusion == metrics.confusion
+                && (e.test.loss - metrics.loss).abs() <= 1e-6 * e.test.loss.abs().max(1.0) =>
+        {
+            println!("matches the run's recorded final test metrics");
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(e) => {
+            println!(
+                "DIFFERS from the run's recorded final test metrics (accuracy {:.4}, loss {:.6})",
+                e.test.accuracy, e.test.loss
+            );
+            Ok(ExitCode::FAILURE)
+        }
+        None => Ok(ExitCode::SUCCESS),
+    }
+}
+
+pub fn report(args: RunArgs) -> anyhow::Result<ExitCode> {
+    rerender(&args.run)?;
+    println!("{}", args.run.join("report.html").display());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn presets() -> anyhow::Result<ExitCode> {
+    println!("run presets (cifar-repro train --config NAME):");
+    for name in TRAIN_PRESETS {
+        println!("  {name:<16} {}", TrainConfig::preset(name)?.description);
+    }
+    println!("augmentation presets (cifar-repro augment --preset NAME):");
+    for name in augment::PRESETS {
+        println!("  {name}");
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,163 @@
+//! What a run writes about itself: `manifest.json` (rewritten atomically after every
+//! epoch) and `metrics.jsonl` (one line per epoch).
+
+use crate::data::{FileSummary, SourceKind};
+use crate::fsutil::write_atomic;
+use crate::metrics::Metrics;
+use crate::runtime::RuntimeInfo;
+use crate::train::TrainConfig;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Where a run stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Running,
+    Completed,
+    Diverged,
+}
+
+/// The data a run read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataRecord {
+    pub path: PathBuf,
+    pub kind: SourceKind,
+    pub full: bool,
+    pub train_records: usize,
+    /// Training images actually used (`loop.train_limit`).
+    pub train_used: usize,
+    pub test_records: usize,
+    pub files: Vec<FileSummary>,
+}
+
+/// The seed tree: the root and how every stream is named.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeedRecord {
+    pub root: u64,
+    /// Stream names, with E for the epoch and B for the batch.
+    pub streams: Vec<String>,
+}
+
+/// The determinism settings as read back from libtorch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeterminismRecord {
+    pub mode: crate::train::Determinism,
+    pub threads: i32,
+}
+
+/// Loss and a cheap weights digest at one step, to find a divergence inside an epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TracePoint {
+    /// Global optimiser step (1-based: after this many updates).
+    pub step: usize,
+    pub loss: f64,
+    pub weights_digest: String,
+}
+
+/// One epoch's fingerprints and metrics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    /// SHA-256 of the epoch's data order (little-endian u64 indices).
+    pub order_sha256: String,
+    /// SHA-256 of every batch's augmentation parameters (their JSON, in order).
+    pub augment_sha256: String,
+    /// SHA-256 of every variable after the epoch.
+    pub weights_sha256: String,
+    /// Learning rate of the epoch's last step.
+    pub lr: f64,
+    pub steps: usize,
+    pub train: Metrics,
+    pub test: Metrics,
+    pub seconds: f64,
+    /// Time spent inside training steps (forward, backward, update).
+    pub step_seconds: f64,
+    pub trace: Vec<TracePoint>,
+}
+
+/// Where and how a run diverged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Divergence {
+    pub epoch: usize,
+    pub step: usize,
+    pub loss: f64,
+}
+
+/// `manifest.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub status: RunStatus,
+    pub config: TrainConfig,
+    /// SHA-256 of the resolved config's TOML.
+    pub config_sha256: String,
+    pub seeds: SeedRecord,
+    pub runtime: RuntimeInfo,
+    pub device: String,
+    pub determinism: DeterminismRecord,
+    pub data: DataRecord,
+    pub epochs: Vec<EpochRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_test: Option<Metrics>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diverged: Option<Divergence>,
+    pub wall_seconds: f64,
+}
+
+/// A run directory that cannot be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: not a cifar-repro manifest ({message})")]
+    Parse { path: PathBuf, message: String },
+}
+
+impl Manifest {
+    /// Writes `dir/manifest.json` atomically.
+    pub fn write(&self, dir: &Path) -> Result<(), ManifestError> {
+        let path = dir.join("manifest.json");
+        let text = serde_json::to_string_pretty(self).map_err(|e| ManifestError::Parse {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        write_atomic(&path, text.as_bytes()).map_err(|source| ManifestError::Io { path, source })
+    }
+
+    /// Reads `dir/manifest.json`.
+    pub fn read(dir: &Path) -> Result<Self, ManifestError> {
+        let path = dir.join("manifest.json");
+        let text = std::fs::read_to_string(&path).map_err(|source| ManifestError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        serde_json::from_str(&text).map_err(|e| ManifestError::Parse {
+            path,
+            message: e.to_string(),
+        })
+    }
+}
+
+/// Appends one epoch's line to `dir/metrics.jsonl` (and syncs it).
+pub fn append_metrics(dir: &Path, record: &EpochRecord) -> Result<(), ManifestError> {
+    let path = dir.join("metrics.jsonl");
+    let io = |source| ManifestError::Io {
+        path: path.clone(),
+        source,
+    };
+    let line = serde_json::json!({
+        "epoch": record.epoch, "lr": record.lr, "steps": record.steps, "seconds": record.seconds,
+        "train": record.train, "test": record.test,
+    });
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(io)?;
+    writeln!(file, "{line}").map_err(io)?;
+    file.sync_all().map_err(io)
+}

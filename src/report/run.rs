@@ -1,0 +1,154 @@
+//! The files a run's report consists of, written after training and re-rendered by
+//! `cifar-repro report`: `report.html`, `curves.svg`, `confusion.svg`, `misclassified.png`,
+//! and what re-rendering needs (`misclassified.json`, `misclassified.safetensors`).
+
+use super::{Misclassified, confusion_heatmap, image_grid, learning_curves, render};
+use crate::fsutil::{with_atomic, write_atomic};
+use crate::manifest::{Manifest, ManifestError};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use tch::{Kind, Tensor};
+
+/// How many misclassified examples a report shows.
+pub const MISCLASSIFIED_SHOWN: usize = 32;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct MisclassifiedFile {
+    classes: Vec<String>,
+    examples: Vec<Misclassified>,
+}
+
+/// A report that cannot be written or re-read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error("{path}: {message}")]
+    File { path: String, message: String },
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+fn file_error(path: &Path) -> impl Fn(String) -> ReportError + '_ {
+    move |message| ReportError::File {
+        path: path.display().to_string(),
+        message,
+    }
+}
+
+/// Picks the first misclassified test images: `images` u8 `N x 3 x 32 x 32`, `labels`,
+/// and the model's `predictions`.
+pub fn pick_misclassified(
+    images: &Tensor,
+    labels: &Tensor,
+    predictions: &[i64],
+    classes: &[String],
+) -> (Vec<Misclassified>, Tensor) {
+    let labels = Vec::<i64>::try_from(labels).unwrap_or_default();
+    let name = |c: i64| {
+        classes
+            .get(c as usize)
+            .cloned()
+            .unwrap_or_else(|| c.to_string())
+    };
+    let picked: Vec<Misclassified> = labels
+        .iter()
+        .zip(predictions)
+        .enumerate()
+        .filter(|(_, (t, p))| t != p)
+        .take(MISCLASSIFIED_SHOWN)
+        .map(|(index, (&t, &p))| Misclassified {
+            index,
+            truth: name(t),
+            predicted: name(p),
+        })
+        .collect();
+    let indices = Tensor::from_slice(&picked.iter().map(|m| m.index as i64).collect::<Vec<_>>());
+    (picked, images.index_select(0, &indices))
+}
+
+/// Writes every report file into `dir`.
+pub fn write_report(
+    dir: &Path,
+    manifest: &Manifest,
+    classes: &[String],
+    examples: &[Misclassified],
+    images: &Tensor,
+) -> Result<(), ReportError> {
+    let json = serde_json::to_string_pretty(&MisclassifiedFile {
+        classes: classes.to_vec(),
+        examples: examples.to_vec(),
+    })
+    .map_err(|e| file_error(dir)(e.to_string()))?;
+    let path = dir.join("misclassified.json");
+    write_atomic(&path, json.as_bytes()).map_err(|e| file_error(&path)(e.to_string()))?;
+    let path = dir.join("misclassified.safetensors");
+    with_atomic(&path, |tmp| {
+        Tensor::write_safetensors(&[("images", &images.contiguous())], tmp)
+            .map_err(|e| file_error(&path)(e.to_string()))
+    })?;
+    render_files(dir, manifest, classes, examples, images)
+}
+
+/// Re-renders the report of the run in `dir` from its own files.
+pub fn rerender(dir: &Path) -> Result<(), ReportError> {
+    let manifest = Manifest::read(dir)?;
+    let path = dir.join("misclassified.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| file_error(&path)(e.to_string()))?;
+    let file: MisclassifiedFile =
+        serde_json::from_str(&text).map_err(|e| file_error(&path)(e.to_string()))?;
+    let path = dir.join("misclassified.safetensors");
+    let tensors = Tensor::read_safetensors(&path).map_err(|e| file_error(&path)(e.to_string()))?;
+    let images = tensors
+        .into_iter()
+        .find(|(n, _)| n == "images")
+        .map(|(_, t)| t)
+        .ok_or_else(|| file_error(&path)("no tensor \"images\"".into()))?;
+    render_files(dir, &manifest, &file.classes, &file.examples, &images)
+}
+
+fn render_files(
+    dir: &Path,
+    manifest: &Manifest,
+    classes: &[String],
+    examples: &[Misclassified],
+    images: &Tensor,
+) -> Result<(), ReportError> {
+    let write = |name: &str, bytes: &[u8]| {
+        let path = dir.join(name);
+        write_atomic(&path, bytes).map_err(|e| file_error(&path)(e.to_string()))
+    };
+    write("curves.svg", learning_curves(&manifest.epochs).as_bytes())?;
+    if let Some(last) = manifest.epochs.last() {
+        write(
+            "confusion.svg",
+            confusion_heatmap(&last.test.confusion, classes).as_bytes(),
+        )?;
+    }
+    let as_float = images.to_kind(Kind::Float) / 255.0;
+    let mut cells = Vec::new();
+    for i in 0..examples.len() as i64 {
+        cells.push(png_bytes(
+            dir,
+            &image_grid(&as_float.narrow(0, i, 1), 1, 0),
+        )?);
+    }
+    if !examples.is_empty() {
+        let grid = image_grid(&as_float.upsample_nearest2d([64, 64], None, None), 8, 4);
+        write("misclassified.png", &png_bytes(dir, &grid)?)?;
+    }
+    write(
+        "report.html",
+        render(manifest, classes, examples, &cells).as_bytes(),
+    )
+}
+
+/// PNG bytes of a u8 `3 x H x W` image (tch's writer goes through a file).
+fn png_bytes(dir: &Path, image: &Tensor) -> Result<Vec<u8>, ReportError> {
+    let path = dir.join(format!(".cell-{}.png", std::process::id()));
+    let err = file_error(&path);
+    tch::vision::image::save(image, &path).map_err(|e| err(e.to_string()))?;
+    let bytes = std::fs::read(&path).map_err(|e| err(e.to_string()));
+    let _ = std::fs::remove_file(&path);
+    bytes
+}

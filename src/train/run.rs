@@ -1,0 +1,340 @@
+//! The training loop: epochs of prefetched, augmented batches; an evaluation of the test
+//! split after each; fingerprints, metrics, checkpoints and the manifest as it goes.
+
+use super::checkpoint;
+use super::config::{Preprocess, TrainConfig};
+use crate::augment::{AugmentConfig, AugmentError, Backend, BatchPlan, Pipeline};
+use crate::data::{Cifar10, NUM_CLASSES};
+use crate::determinism::SeedTree;
+use crate::hash::{hex, sha256_hex};
+use crate::manifest::{
+    DataRecord, DeterminismRecord, Divergence, EpochRecord, Manifest, ManifestError, RunStatus,
+    SeedRecord, TracePoint, append_metrics,
+};
+use crate::metrics::{Metrics, Tally};
+use crate::model::{Model, ModelError};
+use crate::optim::Optimizer;
+use crate::runtime::RuntimeInfo;
+use sha2::{Digest, Sha256};
+use std::path::Path;
+use std::time::Instant;
+use tch::nn::ModuleT;
+use tch::{Device, Kind, Tensor};
+
+/// Why a run stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Augment(#[from] AugmentError),
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error(transparent)]
+    Checkpoint(#[from] checkpoint::CheckpointError),
+    #[error(
+        "the loss became {loss} at epoch {epoch}, step {step}: the run diverged (manifest marked diverged); lower the learning rate"
+    )]
+    Diverged {
+        epoch: usize,
+        step: usize,
+        loss: f64,
+    },
+    #[error("{0}")]
+    Data(String),
+}
+
+/// Receives progress as a run goes.
+pub trait Observer {
+    /// After each training step of an epoch.
+    fn step(&mut self, epoch: usize, step: usize, steps: usize, loss: f64);
+    /// After each epoch.
+    fn epoch(&mut self, record: &EpochRecord, epochs: usize);
+}
+
+/// The eval pipeline of a training pipeline: its resize and normalisation, nothing random.
+pub fn eval_augment(config: &AugmentConfig) -> AugmentConfig {
+    AugmentConfig {
+        crop: None,
+        hflip: None,
+        jitter: None,
+        erasing: None,
+        mixup: None,
+        cutmix: None,
+        resize: config.resize,
+        normalize: config.normalize.clone(),
+    }
+}
+
+/// The name of the stream that orders epoch `epoch`.
+pub fn order_stream(epoch: usize) -> String {
+    format!("order/epoch/{epoch}")
+}
+
+/// A digest of every trainable weight that costs one reduction per tensor.
+fn weights_digest(params: &[(String, Tensor)]) -> String {
+    let mut hasher = Sha256::new();
+    for (_, p) in params {
+        hasher.update(p.sum(Kind::Double).double_value(&[]).to_le_bytes());
+    }
+    hex(&hasher.finalize()[..8])
+}
+
+/// Mean loss of a batch: cross-entropy against labels, or against soft targets after Mixup/CutMix.
+fn batch_loss(logits: &Tensor, labels: &Tensor, mixed: Option<&Tensor>) -> Tensor {
+    match mixed {
+        Some(targets) => (targets * logits.log_softmax(1, Kind::Float))
+            .sum_dim_intlist([1i64].as_slice(), false, Kind::Float)
+            .mean(Kind::Float)
+            .neg(),
+        None => logits.cross_entropy_for_logits(labels),
+    }
+}
+
+/// Evaluates `model` on a split; returns the metrics and every prediction.
+pub fn evaluate(
+    model: &Model,
+    images: &Tensor,
+    labels: &Tensor,
+    augment: &AugmentConfig,
+    batch_size: usize,
+    device: Device,
+) -> Result<(Metrics, Vec<i64>), TrainError> {
+    let _guard = tch::no_grad_guard();
+    let n = labels.size()[0] as usize;
+    let pipeline = Pipeline {
+        images: images.shallow_clone(),
+        labels: labels.shallow_clone(),
+        config: eval_augment(augment),
+        tree: SeedTree::new(0),
+        backend: Backend::Cpu {
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        },
+    };
+    let plan = BatchPlan {
+        epoch: 0,
+        order: (0..n).collect(),
+        batch_size,
+        drop_last: false,
+    };
+    let mut tally = Tally::new(NUM_CLASSES);
+    let mut predictions = Vec::with_capacity(n);
+    for batch in pipeline.prefetch(plan, 2) {
+        let batch = batch?;
+        let logits = model
+            .net
+            .forward_t(&batch.augmented.images.to_device(device), false);
+        let labels = batch.augmented.labels.to_device(device);
+        let loss = logits.cross_entropy_for_logits(&labels).double_value(&[]);
+        tally.add(&logits, &labels, loss);
+        predictions.extend(
+            Vec::<i64>::try_from(logits.argmax(1, false).to_device(Device::Cpu))
+                .unwrap_or_default(),
+        );
+    }
+    Ok((tally.metrics(), predictions))
+}
+
+/// The outcome of a finished run.
+pub struct Finished {
+    pub manifest: Manifest,
+    pub model: Model,
+    /// The final model's test predictions.
+    pub predictions: Vec<i64>,
+}
+
+/// Trains `config` on `data` into the run folder `out` (which must exist) on `device`.
+pub fn train(
+    config: &TrainConfig,
+    data: &Cifar10,
+    out: &Path,
+    device: Device,
+    observer: &mut dyn Observer,
+) -> Result<Finished, TrainError> {
+    let started = Instant::now();
+    let tree = SeedTree::new(config.run.seed);
+    let mut model = Model::new(&config.model, device, tree.seed("init"))?;
+    if let Some(run) = &config.model.init_from_run {
+        let newest = checkpoint::list(run).pop().ok_or_else(|| {
+            TrainError::Data(format!(
+                "{}: no checkpoint to start from (model.init_from_run)",
+                run.display()
+            ))
+        })?;
+        checkpoint::verify(&newest)?;
+        model.load(&newest.join("model.safetensors"), false)?;
+    }
+    let params = model.trainable();
+    let mut optimizer = Optimizer::new(config.optim.clone(), &params);
+
+    let train_used = config
+        .run
+        .train_limit
+        .unwrap_or(data.train.len())
+        .min(data.train.len());
+    let train_images = data.train.images.narrow(0, 0, train_used as i64);
+    let train_labels = data.train.labels.narrow(0, 0, train_used as i64);
+    let (backend, stored) = match config.run.preprocess {
+        Preprocess::Cpu => (
+            Backend::Cpu {
+                threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            },
+            train_images.shallow_clone(),
+        ),
+        Preprocess::Device => (Backend::Device(device), train_images.to_device(device)),
+    };
+    let steps_per_epoch = train_used / config.run.batch_size;
+    if steps_per_epoch == 0 {
+        return Err(TrainError::Data(format!(
+            "{train_used} training images make no full batch of {}",
+            config.run.batch_size
+        )));
+    }
+    let total_steps = steps_per_epoch * config.run.epochs;
+    let mut manifest = Manifest {
+        status: RunStatus::Running,
+        config: config.clone(),
+        config_sha256: sha256_hex(config.to_toml().as_bytes()),
+        seeds: SeedRecord {
+            root: config.run.seed,
+            streams: vec![
+                "init".into(),
+                "order/epoch/E".into(),
+                "augment/epoch/E/batch/B".into(),
+            ],
+        },
+        runtime: RuntimeInfo::current(),
+        device: format!("{device:?}"),
+        determinism: DeterminismRecord {
+            mode: config.run.determinism,
+            threads: tch::get_num_threads(),
+        },
+        data: DataRecord {
+            path: data.path.clone(),
+            kind: data.kind,
+            full: data.is_full(),
+            train_records: data.train.len(),
+            train_used,
+            test_records: data.test.len(),
+            files: data.files.clone(),
+        },
+        epochs: Vec::new(),
+        final_test: None,
+        diverged: None,
+        wall_seconds: 0.0,
+    };
+    manifest.write(out)?;
+
+    let mut global_step = 0;
+    let mut predictions = Vec::new();
+    for epoch in 0..config.run.epochs {
+        let epoch_started = Instant::now();
+        let order = tree.stream(&order_stream(epoch)).permutation(train_used);
+        let order_bytes: Vec<u8> = order
+            .iter()
+            .flat_map(|&i| (i as u64).to_le_bytes())
+            .collect();
+        let plan = BatchPlan {
+            epoch,
+            order,
+            batch_size: config.run.batch_size,
+            drop_last: true,
+        };
+        let pipeline = Pipeline {
+            images: stored.shallow_clone(),
+            labels: train_labels.shallow_clone(),
+            config: config.augment.clone(),
+            tree,
+            backend,
+        };
+        let mut augment_hash = Sha256::new();
+        let mut tally = Tally::new(NUM_CLASSES);
+        let mut trace = Vec::new();
+        let mut step_seconds = 0.0;
+        let mut lr = config.optim.lr;
+        for batch in pipeline.prefetch(plan, 2) {
+            let batch = batch?;
+            augment_hash.update(serde_json::to_vec(&batch.params).unwrap_or_default());
+            let step_started = Instant::now();
+            lr = config
+                .schedule
+                .lr(config.optim.lr, global_step, steps_per_epoch, total_steps);
+            let images = batch.augmented.images.to_device(device);
+            let labels = batch.augmented.labels.to_device(device);
+            let mixed = batch
+                .augmented
+                .mixed_targets
+                .as_ref()
+                .map(|t| t.to_device(device));
+            let logits = model.net.forward_t(&images, true);
+            let loss = batch_loss(&logits, &labels, mixed.as_ref());
+            let loss_value = loss.double_value(&[]);
+            if !loss_value.is_finite() {
+                manifest.status = RunStatus::Diverged;
+                manifest.diverged = Some(Divergence {
+                    epoch,
+                    step: global_step,
+                    loss: loss_value,
+                });
+                manifest.wall_seconds = started.elapsed().as_secs_f64();
+                manifest.write(out)?;
+                return Err(TrainError::Diverged {
+                    epoch,
+                    step: global_step,
+                    loss: loss_value,
+                });
+            }
+            Optimizer::zero_grad(&params);
+            loss.backward();
+            optimizer.step(&params, lr);
+            global_step += 1;
+            step_seconds += step_started.elapsed().as_secs_f64();
+            tally.add(&logits.detach(), &labels, loss_value);
+            if global_step % config.run.trace_every.max(1) == 0 {
+                trace.push(TracePoint {
+                    step: global_step,
+                    loss: loss_value,
+                    weights_digest: weights_digest(&params),
+                });
+            }
+            observer.step(epoch, batch.index + 1, steps_per_epoch, loss_value);
+        }
+        let (test, epoch_predictions) = evaluate(
+            &model,
+            &data.test.images,
+            &data.test.labels,
+            &config.augment,
+            config.run.eval_batch_size,
+            device,
+        )?;
+        predictions = epoch_predictions;
+        let record = EpochRecord {
+            epoch,
+            order_sha256: sha256_hex(&order_bytes),
+            augment_sha256: hex(&augment_hash.finalize()),
+            weights_sha256: model.weights_sha256(),
+            lr,
+            steps: steps_per_epoch,
+            train: tally.metrics(),
+            test,
+            seconds: epoch_started.elapsed().as_secs_f64(),
+            step_seconds,
+            trace,
+        };
+        append_metrics(out, &record)?;
+        checkpoint::save(out, &model, &optimizer, &params, epoch + 1, global_step, 2)?;
+        observer.epoch(&record, config.run.epochs);
+        manifest.epochs.push(record);
+        manifest.wall_seconds = started.elapsed().as_secs_f64();
+        manifest.write(out)?;
+    }
+    manifest.status = RunStatus::Completed;
+    manifest.final_test = manifest.epochs.last().map(|e| e.test.clone());
+    manifest.wall_seconds = started.elapsed().as_secs_f64();
+    manifest.write(out)?;
+    Ok(Finished {
+        manifest,
+        model,
+        predictions,
+    })
+}
