@@ -11,4 +11,6 @@ mod data_bad_input;
 mod data_fetch;
 mod data_load;
 mod env;
+mod model;
 mod optim;
+mod train;
