@@ -5,6 +5,7 @@ mod cli;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    cifar_repro::determinism::flags::prepare_environment();
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(code) => code,

@@ -1,4 +1,5 @@
-// What tch does not expose, as a few extern "C" functions (see src/runtime.rs).
+// What tch does not expose, as a few extern "C" functions (see src/runtime.rs and
+// src/determinism/flags.rs). None of them throws: the setters only store flags.
 #include <ATen/Context.h>
 #include <torch/version.h>
 
@@ -6,5 +7,27 @@ extern "C" {
 
 // The libtorch version the headers (and so the linked library) carry, e.g. "2.11.0".
 const char *cifar_repro_torch_version() { return TORCH_VERSION; }
+
+// at::globalContext().setDeterministicAlgorithms, which tch does not expose.
+void cifar_repro_set_deterministic_algorithms(bool on) {
+  at::globalContext().setDeterministicAlgorithms(on, /*warn_only=*/false);
+}
+bool cifar_repro_deterministic_algorithms() {
+  return at::globalContext().deterministicAlgorithms();
+}
+
+void cifar_repro_set_cudnn(bool deterministic, bool benchmark) {
+  at::globalContext().setDeterministicCuDNN(deterministic);
+  at::globalContext().setBenchmarkCuDNN(benchmark);
+}
+bool cifar_repro_cudnn_deterministic() { return at::globalContext().deterministicCuDNN(); }
+bool cifar_repro_cudnn_benchmark() { return at::globalContext().benchmarkCuDNN(); }
+
+void cifar_repro_set_tf32(bool allow) {
+  at::globalContext().setAllowTF32CuBLAS(allow);
+  at::globalContext().setAllowTF32CuDNN(allow);
+}
+bool cifar_repro_tf32_cublas() { return at::globalContext().allowTF32CuBLAS(); }
+bool cifar_repro_tf32_cudnn() { return at::globalContext().allowTF32CuDNN(); }
 
 }

@@ -9,12 +9,25 @@ pub struct EnvArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
+    /// Apply this determinism mode first and print every flag as libtorch reads it back.
+    #[arg(long, value_enum)]
+    determinism: Option<super::train::DeterminismArg>,
+    /// With --determinism: fix libtorch's intra-op thread count.
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
 }
 
 pub fn run(args: EnvArgs) -> anyhow::Result<ExitCode> {
+    let flags = args
+        .determinism
+        .map(|mode| cifar_repro::determinism::flags::apply(mode.into(), args.threads));
     let info = RuntimeInfo::current();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&info)?);
+        let mut value = serde_json::to_value(&info)?;
+        if let Some(flags) = &flags {
+            value["determinism"] = serde_json::to_value(flags)?;
+        }
+        println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
         println!("cifar-repro      {}", info.crate_version);
         println!("libtorch         {}", info.libtorch_version);
@@ -25,6 +38,20 @@ pub fn run(args: EnvArgs) -> anyhow::Result<ExitCode> {
             .map_or("none".to_owned(), |v| v.to_string());
         println!("cudnn            {cudnn}");
         println!("threads          {}", info.threads);
+        if let Some(f) = &flags {
+            println!("determinism      {:?}", f.mode);
+            println!("  deterministic algorithms  {}", f.deterministic_algorithms);
+            println!("  cudnn deterministic       {}", f.cudnn_deterministic);
+            println!("  cudnn benchmark           {}", f.cudnn_benchmark);
+            println!(
+                "  tf32 cublas / cudnn       {} / {}",
+                f.tf32_cublas, f.tf32_cudnn
+            );
+            println!(
+                "  CUBLAS_WORKSPACE_CONFIG   {}",
+                f.cublas_workspace_config.as_deref().unwrap_or("unset")
+            );
+        }
     }
     runtime::check_required_cuda()?;
     Ok(ExitCode::SUCCESS)

@@ -5,6 +5,7 @@ mod data;
 mod env;
 mod progress;
 mod train;
+mod verify;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -33,6 +34,9 @@ enum Command {
     Eval(train::RunArgs),
     /// Re-render a run's report.html from its files.
     Report(train::RunArgs),
+    /// Exit 0 when two runs are bit-identical; otherwise exit 1 and name the first
+    /// divergence (epoch, step, what) and its likely cause.
+    Verify(verify::VerifyArgs),
     /// List the built-in run and augmentation presets.
     Presets,
     /// Check, describe and fetch CIFAR-10 data.
@@ -50,6 +54,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Eval(args) => train::eval(args),
         Command::Report(args) => train::report(args),
         Command::Presets => train::presets(),
+        Command::Verify(args) => verify::run(args),
     }
 }
 

@@ -49,10 +49,20 @@ pub struct TrainArgs {
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
-enum DeterminismArg {
+pub enum DeterminismArg {
     Strict,
     Seeded,
     Off,
+}
+
+impl From<DeterminismArg> for Determinism {
+    fn from(arg: DeterminismArg) -> Self {
+        match arg {
+            DeterminismArg::Strict => Determinism::Strict,
+            DeterminismArg::Seeded => Determinism::Seeded,
+            DeterminismArg::Off => Determinism::Off,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -90,11 +100,7 @@ fn resolve(args: &TrainArgs) -> anyhow::Result<(String, TrainConfig)> {
     r.device = args.device.unwrap_or(r.device);
     r.threads = args.threads.unwrap_or(r.threads);
     if let Some(d) = args.determinism {
-        r.determinism = match d {
-            DeterminismArg::Strict => Determinism::Strict,
-            DeterminismArg::Seeded => Determinism::Seeded,
-            DeterminismArg::Off => Determinism::Off,
-        };
+        r.determinism = d.into();
     }
     if let Some(data) = &args.data {
         config.data = data.clone();
@@ -184,9 +190,6 @@ pub fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("runs/{name}-seed{}", config.run.seed)));
     prepare_out(&out, args.overwrite)?;
-    if config.run.threads > 0 {
-        tch::set_num_threads(config.run.threads as i32);
-    }
     cifar_repro::fsutil::write_atomic(&out.join("config.toml"), config.to_toml().as_bytes())?;
     eprintln!(
         "training {name} on {device:?} into {}: {}",

@@ -1,6 +1,9 @@
 //! The determinism layer: every source of randomness is a named stream derived from one
-//! root seed.
+//! root seed, and libtorch's global switches are set and read back per mode.
 
+pub mod flags;
 mod stream;
+pub mod verify;
 
+pub use flags::Flags;
 pub use stream::{SeedTree, Stream};

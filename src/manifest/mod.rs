@@ -40,13 +40,6 @@ pub struct SeedRecord {
     pub streams: Vec<String>,
 }
 
-/// The determinism settings as read back from libtorch.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DeterminismRecord {
-    pub mode: crate::train::Determinism,
-    pub threads: i32,
-}
-
 /// Loss and a cheap weights digest at one step, to find a divergence inside an epoch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TracePoint {
@@ -95,7 +88,8 @@ pub struct Manifest {
     pub seeds: SeedRecord,
     pub runtime: RuntimeInfo,
     pub device: String,
-    pub determinism: DeterminismRecord,
+    /// The determinism mode and every flag as read back from libtorch.
+    pub determinism: crate::determinism::Flags,
     pub data: DataRecord,
     pub epochs: Vec<EpochRecord>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -8,8 +8,8 @@ use crate::data::{Cifar10, NUM_CLASSES};
 use crate::determinism::SeedTree;
 use crate::hash::{hex, sha256_hex};
 use crate::manifest::{
-    DataRecord, DeterminismRecord, Divergence, EpochRecord, Manifest, ManifestError, RunStatus,
-    SeedRecord, TracePoint, append_metrics,
+    DataRecord, Divergence, EpochRecord, Manifest, ManifestError, RunStatus, SeedRecord,
+    TracePoint, append_metrics,
 };
 use crate::metrics::{Metrics, Tally};
 use crate::model::{Model, ModelError};
@@ -135,6 +135,27 @@ pub fn evaluate(
     Ok((tally.metrics(), predictions))
 }
 
+/// Fault injection for testing `verify`: with `CIFAR_REPRO_NUDGE_AFTER_STEP=k` in the
+/// environment, one weight is nudged by 1e-3 right after optimiser step k. It is not part
+/// of the config, on purpose, so that two runs differ only in their numbers.
+fn injected_nudge() -> Option<usize> {
+    let step = std::env::var("CIFAR_REPRO_NUDGE_AFTER_STEP")
+        .ok()?
+        .parse()
+        .ok()?;
+    eprintln!(
+        "warning: CIFAR_REPRO_NUDGE_AFTER_STEP={step}: one weight will be nudged after step {step} (fault injection)"
+    );
+    Some(step)
+}
+
+fn nudge(params: &[(String, Tensor)]) {
+    let _guard = tch::no_grad_guard();
+    if let Some((_, p)) = params.first() {
+        let _ = p.flatten(0, -1).get(0).g_add_scalar_(1e-3);
+    }
+}
+
 /// The outcome of a finished run.
 pub struct Finished {
     pub manifest: Manifest,
@@ -152,6 +173,7 @@ pub fn train(
     observer: &mut dyn Observer,
 ) -> Result<Finished, TrainError> {
     let started = Instant::now();
+    let flags = crate::determinism::flags::apply(config.run.determinism, config.run.threads);
     let tree = SeedTree::new(config.run.seed);
     let mut model = Model::new(&config.model, device, tree.seed("init"))?;
     if let Some(run) = &config.model.init_from_run {
@@ -205,10 +227,7 @@ pub fn train(
         },
         runtime: RuntimeInfo::current(),
         device: format!("{device:?}"),
-        determinism: DeterminismRecord {
-            mode: config.run.determinism,
-            threads: tch::get_num_threads(),
-        },
+        determinism: flags,
         data: DataRecord {
             path: data.path.clone(),
             kind: data.kind,
@@ -227,6 +246,7 @@ pub fn train(
 
     let mut global_step = 0;
     let mut predictions = Vec::new();
+    let nudge_after = injected_nudge();
     for epoch in 0..config.run.epochs {
         let epoch_started = Instant::now();
         let order = tree.stream(&order_stream(epoch)).permutation(train_used);
@@ -288,6 +308,9 @@ pub fn train(
             loss.backward();
             optimizer.step(&params, lr);
             global_step += 1;
+            if nudge_after == Some(global_step) {
+                nudge(&params);
+            }
             step_seconds += step_started.elapsed().as_secs_f64();
             tally.add(&logits.detach(), &labels, loss_value);
             if global_step % config.run.trace_every.max(1) == 0 {

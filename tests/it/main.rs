@@ -14,3 +14,4 @@ mod env;
 mod model;
 mod optim;
 mod train;
+mod verify;

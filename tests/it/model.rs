@@ -9,7 +9,15 @@ fn fixture() -> PathBuf {
 }
 
 fn config(width: i64, freeze: Freeze) -> ModelConfig {
-    ModelConfig { arch: Arch::Resnet18, stem: Stem::Imagenet, width, classes: 10, freeze, pretrained: None, init_from_run: None }
+    ModelConfig {
+        arch: Arch::Resnet18,
+        stem: Stem::Imagenet,
+        width,
+        classes: 10,
+        freeze,
+        pretrained: None,
+        init_from_run: None,
+    }
 }
 
 #[test]
@@ -17,38 +25,73 @@ fn a_torchvision_state_dict_loads_by_name_with_the_head_replaced() {
     let mut model = Model::new(&config(8, Freeze::None), Device::Cpu, 1).unwrap();
     let head_before = model.vs.variables()["fc.weight"].copy();
     model.load(&fixture(), true).unwrap();
-    let source: std::collections::HashMap<String, Tensor> = Tensor::loadz_multi(fixture()).unwrap().into_iter().collect();
+    let source: std::collections::HashMap<String, Tensor> = Tensor::loadz_multi(fixture())
+        .unwrap()
+        .into_iter()
+        .collect();
     let vars = model.vs.variables();
-    for name in ["conv1.weight", "bn1.running_var", "layer3.0.downsample.0.weight", "layer4.1.bn2.bias"] {
+    for name in [
+        "conv1.weight",
+        "bn1.running_var",
+        "layer3.0.downsample.0.weight",
+        "layer4.1.bn2.bias",
+    ] {
         assert!(vars[name].equal(&source[name]), "{name} not copied");
     }
     assert_eq!(vars["fc.weight"].size(), [10, 64]);
-    assert!(vars["fc.weight"].equal(&head_before), "a 1000-class head must not replace the 10-class one");
+    assert!(
+        vars["fc.weight"].equal(&head_before),
+        "a 1000-class head must not replace the 10-class one"
+    );
 }
 
 #[test]
 fn wrong_shapes_name_the_first_mismatch() {
     let mut model = Model::new(&config(16, Freeze::None), Device::Cpu, 1).unwrap();
     match model.load(&fixture(), true) {
-        Err(ModelError::Shape { name, expected, found, .. }) => {
+        Err(ModelError::Shape {
+            name,
+            expected,
+            found,
+            ..
+        }) => {
             assert_eq!(name, "bn1.bias");
             assert_eq!((expected, found), (vec![16], vec![8]));
         }
         other => panic!("expected a shape error, got {other:?}"),
     }
-    let mut resnet50 = Model::new(&ModelConfig { arch: Arch::Resnet50, ..config(8, Freeze::None) }, Device::Cpu, 1).unwrap();
-    assert!(matches!(resnet50.load(&fixture(), true), Err(ModelError::Missing { .. } | ModelError::Shape { .. })));
+    let mut resnet50 = Model::new(
+        &ModelConfig {
+            arch: Arch::Resnet50,
+            ..config(8, Freeze::None)
+        },
+        Device::Cpu,
+        1,
+    )
+    .unwrap();
+    assert!(matches!(
+        resnet50.load(&fixture(), true),
+        Err(ModelError::Missing { .. } | ModelError::Shape { .. })
+    ));
 }
 
 #[test]
 fn freezing_policies_leave_the_right_parameters_trainable() {
     let names = |freeze| {
         let model = Model::new(&config(8, freeze), Device::Cpu, 1).unwrap();
-        model.trainable().into_iter().map(|(n, _)| n).collect::<Vec<_>>()
+        model
+            .trainable()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect::<Vec<_>>()
     };
     assert_eq!(names(Freeze::Backbone), vec!["fc.bias", "fc.weight"]);
     let up_to_2 = names(Freeze::UpTo(2));
-    assert!(up_to_2.iter().all(|n| n.starts_with("layer3") || n.starts_with("layer4") || n.starts_with("fc")));
+    assert!(
+        up_to_2
+            .iter()
+            .all(|n| n.starts_with("layer3") || n.starts_with("layer4") || n.starts_with("fc"))
+    );
     assert!(up_to_2.iter().any(|n| n.starts_with("layer3")));
     assert_eq!(names(Freeze::None).len(), 62);
     assert_eq!("up-to:layer3".parse::<Freeze>(), Ok(Freeze::UpTo(3)));

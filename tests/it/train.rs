@@ -31,11 +31,24 @@ fn a_run_writes_its_folder_and_eval_reproduces_its_metrics() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     let out = train(&run, &[]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    for file in ["config.toml", "manifest.json", "metrics.jsonl", "report.html", "curves.svg", "confusion.svg", "misclassified.png"] {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for file in [
+        "config.toml",
+        "manifest.json",
+        "metrics.jsonl",
+        "report.html",
+        "curves.svg",
+        "confusion.svg",
+        "misclassified.png",
+    ] {
         assert!(run.join(file).is_file(), "{file} missing");
     }
-    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("manifest.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["status"], "completed");
     assert_eq!(manifest["epochs"].as_array().unwrap().len(), 2);
     assert_eq!(manifest["data"]["train_used"], 256);
@@ -47,16 +60,34 @@ fn a_run_writes_its_folder_and_eval_reproduces_its_metrics() {
     let lines = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
     assert_eq!(lines.lines().count(), 2);
     let html = std::fs::read_to_string(run.join("report.html")).unwrap();
-    assert!(html.contains("<svg") && html.contains("data:image/png;base64,") && html.contains("Confusion matrix"));
+    assert!(
+        html.contains("<svg")
+            && html.contains("data:image/png;base64,")
+            && html.contains("Confusion matrix")
+    );
 
     let eval = cli(&["eval", "--run", run.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&eval.stdout);
-    assert!(eval.status.success(), "{stdout}{}", String::from_utf8_lossy(&eval.stderr));
-    assert!(stdout.contains("matches the run's recorded final test metrics"), "{stdout}");
+    assert!(
+        eval.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&eval.stderr)
+    );
+    assert!(
+        stdout.contains("matches the run's recorded final test metrics"),
+        "{stdout}"
+    );
 
     std::fs::remove_file(run.join("report.html")).unwrap();
-    assert!(cli(&["report", "--run", run.to_str().unwrap()]).status.success());
-    assert_eq!(std::fs::read_to_string(run.join("report.html")).unwrap(), html);
+    assert!(
+        cli(&["report", "--run", run.to_str().unwrap()])
+            .status
+            .success()
+    );
+    assert_eq!(
+        std::fs::read_to_string(run.join("report.html")).unwrap(),
+        html
+    );
 }
 
 #[test]
@@ -65,33 +96,52 @@ fn same_seed_same_weights_other_seed_other_order() {
     let runs: Vec<_> = ["a", "b", "c"].iter().map(|n| dir.path().join(n)).collect();
     for (run, seed) in runs.iter().zip(["1", "1", "2"]) {
         let out = train(run, &["--seed", seed, "--epochs", "1"]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let epoch = |run: &Path| {
-        let m: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("manifest.json")).unwrap()).unwrap();
+        let m: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(run.join("manifest.json")).unwrap()).unwrap();
         m["epochs"][0].clone()
     };
     let (a, b, c) = (epoch(&runs[0]), epoch(&runs[1]), epoch(&runs[2]));
     for key in ["order_sha256", "augment_sha256", "weights_sha256"] {
-        assert_eq!(a[key], b[key], "{key} differs between two runs with one seed");
+        assert_eq!(
+            a[key], b[key],
+            "{key} differs between two runs with one seed"
+        );
         assert_ne!(a[key], c[key], "{key} equal for two seeds");
     }
 }
 
 #[test]
 fn unknown_preset() {
-    assert_one_line_error(&cli(&["train", "--config", "e7-nope"]), &["unknown preset \"e7-nope\"", "quickstart"]);
+    assert_one_line_error(
+        &cli(&["train", "--config", "e7-nope"]),
+        &["unknown preset \"e7-nope\"", "quickstart"],
+    );
 }
 
 #[test]
 fn unknown_config_key_names_key_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let printed = cli(&["train", "--config", "quickstart", "--print-config"]);
-    let text = String::from_utf8(printed.stdout).unwrap().replace("[loop]\n", "[loop]\nepohcs = 3\n");
+    let text = String::from_utf8(printed.stdout)
+        .unwrap()
+        .replace("[loop]\n", "[loop]\nepohcs = 3\n");
     let config = dir.path().join("typo.toml");
     std::fs::write(&config, &text).unwrap();
     let line = text.lines().position(|l| l.starts_with("epohcs")).unwrap() + 1;
-    let out = cli(&["train", "--config", config.to_str().unwrap(), "--out", dir.path().join("r").to_str().unwrap()]);
+    let out = cli(&[
+        "train",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        dir.path().join("r").to_str().unwrap(),
+    ]);
     assert_one_line_error(&out, &["typo.toml", "epohcs", &format!("line {line}")]);
 }
 
@@ -109,14 +159,32 @@ fn data_without_the_test_batch() {
 fn pretrained_file_with_wrong_shapes() {
     let dir = tempfile::tempdir().unwrap();
     let printed = cli(&["train", "--config", "quickstart", "--print-config"]);
-    let weights = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/weights/resnet18-w8.pth");
-    let text = String::from_utf8(printed.stdout)
-        .unwrap()
-        .replace("freeze = \"none\"\n", &format!("freeze = \"none\"\npretrained = {:?}\n", weights.to_str().unwrap()));
+    let weights =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/weights/resnet18-w8.pth");
+    let text = String::from_utf8(printed.stdout).unwrap().replace(
+        "freeze = \"none\"\n",
+        &format!(
+            "freeze = \"none\"\npretrained = {:?}\n",
+            weights.to_str().unwrap()
+        ),
+    );
     let config = dir.path().join("pre.toml");
     std::fs::write(&config, text).unwrap();
-    let out = cli(&["train", "--config", config.to_str().unwrap(), "--out", dir.path().join("r").to_str().unwrap()]);
-    assert_one_line_error(&out, &["resnet18-w8.pth", "tensor \"bn1.bias\" has shape [8]", "the model needs [16]"]);
+    let out = cli(&[
+        "train",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        dir.path().join("r").to_str().unwrap(),
+    ]);
+    assert_one_line_error(
+        &out,
+        &[
+            "resnet18-w8.pth",
+            "tensor \"bn1.bias\" has shape [8]",
+            "the model needs [16]",
+        ],
+    );
 }
 
 #[test]
@@ -125,7 +193,10 @@ fn cuda_without_cuda() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    assert_one_line_error(&train(&dir.path().join("r"), &["--device", "cuda"]), &["--device cuda", "no CUDA device"]);
+    assert_one_line_error(
+        &train(&dir.path().join("r"), &["--device", "cuda"]),
+        &["--device cuda", "no CUDA device"],
+    );
 }
 
 #[test]
@@ -133,14 +204,26 @@ fn unwritable_out() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("a-file");
     std::fs::write(&file, b"x").unwrap();
-    assert_one_line_error(&train(&file.join("run"), &[]), &["cannot create the run folder"]);
+    assert_one_line_error(
+        &train(&file.join("run"), &[]),
+        &["cannot create the run folder"],
+    );
 }
 
 #[test]
 fn existing_non_empty_out_is_refused_and_kept() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("precious.txt"), b"keep me").unwrap();
-    assert_one_line_error(&train(dir.path(), &[]), &["exists and is not empty", "--overwrite"]);
-    assert_one_line_error(&train(dir.path(), &["--overwrite"]), &["not a cifar-repro run folder"]);
-    assert_eq!(std::fs::read(dir.path().join("precious.txt")).unwrap(), b"keep me");
+    assert_one_line_error(
+        &train(dir.path(), &[]),
+        &["exists and is not empty", "--overwrite"],
+    );
+    assert_one_line_error(
+        &train(dir.path(), &["--overwrite"]),
+        &["not a cifar-repro run folder"],
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("precious.txt")).unwrap(),
+        b"keep me"
+    );
 }

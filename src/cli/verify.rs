@@ -1,0 +1,55 @@
+//! `cifar-repro verify RUN_A RUN_B`.
+
+use cifar_repro::determinism::verify::compare;
+use cifar_repro::manifest::Manifest;
+use clap::Args;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Args)]
+pub struct VerifyArgs {
+    run_a: PathBuf,
+    run_b: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    let (a, b) = (Manifest::read(&args.run_a)?, Manifest::read(&args.run_b)?);
+    let verdict = compare(&a, &b);
+    let cause = verdict
+        .divergence
+        .as_ref()
+        .map(|_| verdict.likely_cause(&a));
+    if args.json {
+        let value = serde_json::json!({"identical": verdict.divergence.is_none(), "verdict": verdict, "likely_cause": cause});
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        match &verdict.divergence {
+            None => println!(
+                "identical: {} epochs, every data order, augmentation, step trace, weights and metrics fingerprint equal",
+                verdict.epochs_compared
+            ),
+            Some(d) => {
+                let epoch = d.epoch.map_or(String::new(), |e| format!("epoch {e}"));
+                let step = d.step.map_or(String::new(), |s| format!(", step {s}"));
+                let place = if epoch.is_empty() {
+                    "before training".to_owned()
+                } else {
+                    format!("{epoch}{step}")
+                };
+                println!("DIVERGED at {place}: {} differs ({})", d.what, d.detail);
+                println!("likely cause: {}", cause.unwrap_or_default());
+            }
+        }
+        for note in &verdict.environment {
+            println!("environment: {note}");
+        }
+    }
+    Ok(if verdict.divergence.is_none() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

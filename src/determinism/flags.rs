@@ -1,0 +1,80 @@
+//! libtorch's process-global determinism switches, set through the C++ shim and read back.
+
+use crate::train::Determinism;
+use serde::{Deserialize, Serialize};
+
+unsafe extern "C" {
+    fn cifar_repro_set_deterministic_algorithms(on: bool);
+    fn cifar_repro_deterministic_algorithms() -> bool;
+    fn cifar_repro_set_cudnn(deterministic: bool, benchmark: bool);
+    fn cifar_repro_cudnn_deterministic() -> bool;
+    fn cifar_repro_cudnn_benchmark() -> bool;
+    fn cifar_repro_set_tf32(allow: bool);
+    fn cifar_repro_tf32_cublas() -> bool;
+    fn cifar_repro_tf32_cudnn() -> bool;
+}
+
+/// The flags as libtorch reports them, plus the environment and threads they depend on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Flags {
+    pub mode: Determinism,
+    pub deterministic_algorithms: bool,
+    pub cudnn_deterministic: bool,
+    pub cudnn_benchmark: bool,
+    pub tf32_cublas: bool,
+    pub tf32_cudnn: bool,
+    /// `CUBLAS_WORKSPACE_CONFIG` as the process sees it.
+    pub cublas_workspace_config: Option<String>,
+    /// libtorch intra-op threads.
+    pub threads: i32,
+}
+
+/// The value strict mode needs for cuBLAS to be deterministic.
+pub const CUBLAS_WORKSPACE: &str = ":4096:8";
+
+/// Sets `CUBLAS_WORKSPACE_CONFIG` (strict mode needs it before CUDA starts; it only
+/// costs a little cuBLAS workspace otherwise). Call it first thing in `main`, while the
+/// process has one thread (setting the environment later is unsound). A value already
+/// set is kept, and recorded.
+pub fn prepare_environment() {
+    if std::env::var_os("CUBLAS_WORKSPACE_CONFIG").is_none() {
+        // SAFETY: called at the start of `main`, before any other thread exists.
+        unsafe { std::env::set_var("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE) };
+    }
+}
+
+/// Applies `mode` once per process: strict turns on deterministic algorithms and cuDNN
+/// determinism and turns off cuDNN benchmarking and TF32; seeded and off leave libtorch's
+/// defaults (the fast kernels; seeded still seeds every stream). `threads` > 0 fixes the
+/// intra-op thread count. Returns the flags as read back.
+pub fn apply(mode: Determinism, threads: usize) -> Flags {
+    if threads > 0 {
+        tch::set_num_threads(threads as i32);
+    }
+    if mode == Determinism::Strict {
+        // SAFETY: the shim's setters store flags in libtorch's global context and cannot fail.
+        unsafe {
+            cifar_repro_set_deterministic_algorithms(true);
+            cifar_repro_set_cudnn(true, false);
+            cifar_repro_set_tf32(false);
+        }
+    }
+    read(mode)
+}
+
+/// Reads every flag back from libtorch.
+pub fn read(mode: Determinism) -> Flags {
+    // SAFETY: plain getters of libtorch's global context.
+    unsafe {
+        Flags {
+            mode,
+            deterministic_algorithms: cifar_repro_deterministic_algorithms(),
+            cudnn_deterministic: cifar_repro_cudnn_deterministic(),
+            cudnn_benchmark: cifar_repro_cudnn_benchmark(),
+            tf32_cublas: cifar_repro_tf32_cublas(),
+            tf32_cudnn: cifar_repro_tf32_cudnn(),
+            cublas_workspace_config: std::env::var("CUBLAS_WORKSPACE_CONFIG").ok(),
+            threads: tch::get_num_threads(),
+        }
+    }
+}

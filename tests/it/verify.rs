@@ -1,0 +1,122 @@
+//! Determinism: strict flags read back, two processes give identical fingerprints, verify
+//! localises an injected change, and names thread-count differences.
+
+use crate::common::{cli, golden_data};
+use std::path::Path;
+use std::process::Command;
+
+/// A tiny run with a step trace at every step.
+fn run(out: &Path, seed: &str, threads: &str, nudge_after: Option<&str>) {
+    let dir = out.parent().unwrap();
+    let config = dir.join("trace.toml");
+    if !config.exists() {
+        let printed = cli(&["train", "--config", "quickstart", "--print-config"]);
+        let text = String::from_utf8(printed.stdout)
+            .unwrap()
+            .replace("trace_every = 10", "trace_every = 1");
+        std::fs::write(&config, text).unwrap();
+    }
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cifar-repro"));
+    command.args([
+        "train",
+        "--config",
+        config.to_str().unwrap(),
+        "--data",
+        golden_data().to_str().unwrap(),
+    ]);
+    command.args([
+        "--out",
+        out.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--train-limit",
+        "192",
+        "--batch-size",
+        "32",
+    ]);
+    command.args([
+        "--seed",
+        seed,
+        "--threads",
+        threads,
+        "--determinism",
+        "strict",
+    ]);
+    if let Some(step) = nudge_after {
+        command.env("CIFAR_REPRO_NUDGE_AFTER_STEP", step);
+    }
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn verify(a: &Path, b: &Path) -> (bool, String) {
+    let out = cli(&["verify", a.to_str().unwrap(), b.to_str().unwrap()]);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn strict_mode_reads_back_every_flag() {
+    let out = cli(&["env", "--json", "--determinism", "strict", "--threads", "1"]);
+    assert!(out.status.success());
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let flags = &info["determinism"];
+    assert_eq!(flags["mode"], "strict");
+    assert_eq!(flags["deterministic_algorithms"], true);
+    assert_eq!(flags["cudnn_deterministic"], true);
+    assert_eq!(flags["cudnn_benchmark"], false);
+    assert_eq!(flags["tf32_cublas"], false);
+    assert_eq!(flags["tf32_cudnn"], false);
+    assert_eq!(flags["cublas_workspace_config"], ":4096:8");
+    assert_eq!(flags["threads"], 1);
+    let seeded = cli(&["env", "--json", "--determinism", "seeded"]);
+    let info: serde_json::Value = serde_json::from_slice(&seeded.stdout).unwrap();
+    assert_eq!(info["determinism"]["deterministic_algorithms"], false);
+}
+
+#[test]
+fn same_seed_is_identical_a_nudge_is_found_at_its_step_and_threads_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |n: &str| dir.path().join(n);
+    run(&path("a"), "3", "1", None);
+    run(&path("b"), "3", "1", None);
+    let (same, text) = verify(&path("a"), &path("b"));
+    assert!(same, "{text}");
+    assert!(text.starts_with("identical: 2 epochs"), "{text}");
+
+    run(&path("nudged"), "3", "1", Some("9"));
+    let (same, text) = verify(&path("a"), &path("nudged"));
+    assert!(!same);
+    assert!(
+        text.contains("DIVERGED at epoch 1, step 9: weights differs"),
+        "{text}"
+    );
+
+    run(&path("seed4"), "4", "1", None);
+    let (same, text) = verify(&path("a"), &path("seed4"));
+    assert!(!same);
+    assert!(
+        text.contains("before training: config differs (loop.seed: 3 vs 4)"),
+        "{text}"
+    );
+
+    run(&path("two-threads"), "3", "2", None);
+    let (same, text) = verify(&path("a"), &path("two-threads"));
+    assert!(text.contains("thread count differs: 1 vs 2"), "{text}");
+    if !same {
+        assert!(
+            text.contains("likely cause: thread count differs: 1 vs 2"),
+            "{text}"
+        );
+    }
+    eprintln!(
+        "1 vs 2 threads on CPU in strict mode: {}\n{text}",
+        if same { "bit-identical" } else { "different" }
+    );
+}
