@@ -27,6 +27,7 @@ void cifar_repro_set_tf32(bool allow) {
   at::globalContext().setAllowTF32CuBLAS(allow);
   at::globalContext().setAllowTF32CuDNN(allow);
 }
+void cifar_repro_set_tf32_cudnn(bool allow) { at::globalContext().setAllowTF32CuDNN(allow); }
 bool cifar_repro_tf32_cublas() { return at::globalContext().allowTF32CuBLAS(); }
 bool cifar_repro_tf32_cudnn() { return at::globalContext().allowTF32CuDNN(); }
 

@@ -10,6 +10,7 @@ unsafe extern "C" {
     fn cifar_repro_cudnn_deterministic() -> bool;
     fn cifar_repro_cudnn_benchmark() -> bool;
     fn cifar_repro_set_tf32(allow: bool);
+    fn cifar_repro_set_tf32_cudnn(allow: bool);
     fn cifar_repro_tf32_cublas() -> bool;
     fn cifar_repro_tf32_cudnn() -> bool;
 }
@@ -43,20 +44,23 @@ pub fn prepare_environment() {
     }
 }
 
-/// Applies `mode` once per process: strict turns on deterministic algorithms and cuDNN
-/// determinism and turns off cuDNN benchmarking and TF32; seeded and off leave libtorch's
-/// defaults (the fast kernels; seeded still seeds every stream). `threads` > 0 fixes the
+/// Applies `mode`: strict turns on deterministic algorithms and cuDNN determinism and
+/// turns off cuDNN benchmarking and TF32; seeded and off restore libtorch's defaults (the
+/// fast kernels; seeded still seeds every stream). `threads` > 0 fixes the
 /// intra-op thread count. Returns the flags as read back.
 pub fn apply(mode: Determinism, threads: usize) -> Flags {
     if threads > 0 {
         tch::set_num_threads(threads as i32);
     }
-    if mode == Determinism::Strict {
-        // SAFETY: the shim's setters store flags in libtorch's global context and cannot fail.
-        unsafe {
-            cifar_repro_set_deterministic_algorithms(true);
-            cifar_repro_set_cudnn(true, false);
-            cifar_repro_set_tf32(false);
+    let strict = mode == Determinism::Strict;
+    // SAFETY: the shim's setters store flags in libtorch's global context and cannot fail.
+    unsafe {
+        cifar_repro_set_deterministic_algorithms(strict);
+        cifar_repro_set_cudnn(strict, false);
+        // libtorch's defaults are TF32 off for cuBLAS and on for cuDNN.
+        cifar_repro_set_tf32(false);
+        if !strict {
+            cifar_repro_set_tf32_cudnn(true);
         }
     }
     read(mode)

@@ -1,0 +1,146 @@
+//! Training-step throughput (images/s): forward, backward and an Adam update on a batch
+//! already in memory, for the report's models; and the cost of strict determinism
+//! against seeded on the quickstart model.
+//!
+//! Ids: `train_step/{cpu|cuda}/{model}/{size}/batch{N}` and
+//! `determinism/{cpu|cuda}/{strict|seeded}/batch{N}`. CUDA groups skip with one line
+//! without a GPU (`REQUIRE_CUDA=1` makes that an error); CUDA timings synchronise.
+//! `TRAIN_STEP_FULL=1` adds ResNet-50 at 224 with batch 16 and batch sizes up to 512.
+
+use cifar_repro::determinism::flags;
+use cifar_repro::model::{Arch, Freeze, Model, ModelConfig, Stem};
+use cifar_repro::optim::{OptimConfig, OptimKind, Optimizer};
+use cifar_repro::train::Determinism;
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use tch::nn::ModuleT;
+use tch::{Device, Kind, Tensor};
+
+fn model(arch: Arch, stem: Stem, width: i64, device: Device) -> (Model, Optimizer) {
+    let config = ModelConfig {
+        arch,
+        stem,
+        width,
+        classes: 10,
+        freeze: Freeze::None,
+        pretrained: None,
+        init_from_run: None,
+    };
+    let model = Model::new(&config, device, 0).expect("model");
+    let optim = OptimConfig {
+        name: OptimKind::Adam,
+        lr: 1e-3,
+        weight_decay: 0.0,
+        momentum: 0.0,
+        nesterov: false,
+        betas: [0.9, 0.999],
+        eps: 1e-8,
+    };
+    let optimizer = Optimizer::new(optim, &model.trainable());
+    (model, optimizer)
+}
+
+fn step(
+    model: &Model,
+    optimizer: &mut Optimizer,
+    params: &[(String, Tensor)],
+    images: &Tensor,
+    labels: &Tensor,
+    device: Device,
+) {
+    let loss = model
+        .net
+        .forward_t(images, true)
+        .cross_entropy_for_logits(labels);
+    Optimizer::zero_grad(params);
+    loss.backward();
+    optimizer.step(params, 1e-3);
+    if let Device::Cuda(i) = device {
+        tch::Cuda::synchronize(i as i64);
+    }
+}
+
+fn devices() -> Vec<(&'static str, Device)> {
+    let mut out = vec![("cpu", Device::Cpu)];
+    if tch::Cuda::is_available() {
+        out.push(("cuda", Device::Cuda(0)));
+    } else {
+        assert!(
+            std::env::var("REQUIRE_CUDA").as_deref() != Ok("1"),
+            "REQUIRE_CUDA=1 but no CUDA device"
+        );
+        eprintln!("train_step/cuda, determinism/cuda: skipped, no CUDA device");
+    }
+    out
+}
+
+fn train_step(c: &mut Criterion) {
+    let full = std::env::var("TRAIN_STEP_FULL").as_deref() == Ok("1");
+    let mut group = c.benchmark_group("train_step");
+    group.sample_size(10);
+    for (name, device) in devices() {
+        let cuda = device != Device::Cpu;
+        // torchvision's models (ImageNet stem) on 32x32 input, as the PyTorch reference runs them.
+        let mut cases = vec![
+            (
+                "resnet18",
+                Arch::Resnet18,
+                Stem::Imagenet,
+                32,
+                vec![32, 128],
+            ),
+            ("resnet50", Arch::Resnet50, Stem::Imagenet, 32, vec![128]),
+        ];
+        if full || cuda {
+            cases[0].4 = vec![32, 64, 128, 256, 512];
+            cases.push((
+                "resnet50",
+                Arch::Resnet50,
+                Stem::Imagenet,
+                224,
+                vec![16, 64],
+            ));
+        }
+        for (label, arch, stem, side, batches) in cases {
+            let (model, mut optimizer) = model(arch, stem, 64, device);
+            let params = model.trainable();
+            for batch in batches {
+                let images = Tensor::randn([batch, 3, side, side], (Kind::Float, device));
+                let labels = Tensor::randint(10, [batch], (Kind::Int64, device));
+                group.throughput(Throughput::Elements(batch as u64));
+                group.bench_function(
+                    BenchmarkId::new(format!("{name}/{label}/{side}"), format!("batch{batch}")),
+                    |b| b.iter(|| step(&model, &mut optimizer, &params, &images, &labels, device)),
+                );
+            }
+        }
+    }
+    group.finish();
+}
+
+fn determinism(c: &mut Criterion) {
+    let mut group = c.benchmark_group("determinism");
+    group.sample_size(10);
+    for (name, device) in devices() {
+        let (model, mut optimizer) = model(Arch::Resnet18, Stem::Cifar, 16, device);
+        let params = model.trainable();
+        let batch = 64;
+        let images = Tensor::randn([batch, 3, 32, 32], (Kind::Float, device));
+        let labels = Tensor::randint(10, [batch], (Kind::Int64, device));
+        group.throughput(Throughput::Elements(batch as u64));
+        for mode in [Determinism::Seeded, Determinism::Strict] {
+            flags::apply(mode, 0);
+            let id = BenchmarkId::new(
+                format!("{name}/{mode:?}").to_lowercase(),
+                format!("batch{batch}"),
+            );
+            group.bench_function(id, |b| {
+                b.iter(|| step(&model, &mut optimizer, &params, &images, &labels, device))
+            });
+        }
+        flags::apply(Determinism::Seeded, 0);
+    }
+    group.finish();
+}
+
+criterion_group!(benches, train_step, determinism);
+criterion_main!(benches);
