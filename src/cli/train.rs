@@ -16,8 +16,12 @@ use tch::Device;
 #[derive(Args)]
 pub struct TrainArgs {
     /// A preset name (`cifar-repro presets`) or a TOML file (see --print-config).
-    #[arg(long)]
-    config: String,
+    #[arg(long, required_unless_present = "resume", conflicts_with = "resume")]
+    config: Option<String>,
+    /// Continue the run in this folder from its newest intact checkpoint, with its own
+    /// config.toml; ends bit-identical to a run that was never interrupted.
+    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["out", "seed", "epochs", "batch_size", "train_limit", "threads", "determinism", "overwrite"])]
+    resume: Option<PathBuf>,
     /// CIFAR-10 folder or .tar.gz (overrides the config's `data`).
     #[arg(long)]
     data: Option<PathBuf>,
@@ -77,7 +81,20 @@ pub struct RunArgs {
 
 /// Resolves a preset name or config file, then the command-line overrides.
 fn resolve(args: &TrainArgs) -> anyhow::Result<(String, TrainConfig)> {
-    let path = Path::new(&args.config);
+    if let Some(run) = &args.resume {
+        let path = run.join("config.toml");
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("{}: not a run folder to resume", path.display()))?;
+        let mut config =
+            TrainConfig::from_toml(&text).with_context(|| path.display().to_string())?;
+        if let Some(data) = &args.data {
+            config.data = data.clone();
+        }
+        config.run.device = args.device.unwrap_or(config.run.device);
+        return Ok((run.display().to_string(), config));
+    }
+    let name_or_path = args.config.clone().unwrap_or_default();
+    let path = Path::new(&name_or_path);
     let (name, mut config) = if path.is_file() {
         let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
         let name = path
@@ -87,10 +104,10 @@ fn resolve(args: &TrainArgs) -> anyhow::Result<(String, TrainConfig)> {
             name,
             TrainConfig::from_toml(&text).with_context(|| path.display().to_string())?,
         )
-    } else if args.config.ends_with(".toml") {
+    } else if name_or_path.ends_with(".toml") {
         bail!("{}: no such config file", path.display());
     } else {
-        (args.config.clone(), TrainConfig::preset(&args.config)?)
+        (name_or_path.clone(), TrainConfig::preset(&name_or_path)?)
     };
     let r = &mut config.run;
     r.seed = args.seed.unwrap_or(r.seed);
@@ -152,6 +169,10 @@ struct Console {
 }
 
 impl train::Observer for Console {
+    fn note(&mut self, message: &str) {
+        eprintln!("{message}");
+    }
+
     fn step(&mut self, epoch: usize, step: usize, steps: usize, loss: f64) {
         let progress = self
             .progress
@@ -189,8 +210,11 @@ pub fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("runs/{name}-seed{}", config.run.seed)));
-    prepare_out(&out, args.overwrite)?;
-    cifar_repro::fsutil::write_atomic(&out.join("config.toml"), config.to_toml().as_bytes())?;
+    let out = args.resume.clone().unwrap_or(out);
+    if args.resume.is_none() {
+        prepare_out(&out, args.overwrite)?;
+        cifar_repro::fsutil::write_atomic(&out.join("config.toml"), config.to_toml().as_bytes())?;
+    }
     eprintln!(
         "training {name} on {device:?} into {}: {}",
         out.display(),
@@ -201,6 +225,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
         &data,
         &out,
         device,
+        args.resume.is_some(),
         &mut Console { progress: None },
     )?;
     let (examples, images) = pick_misclassified(

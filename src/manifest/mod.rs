@@ -92,6 +92,9 @@ pub struct Manifest {
     pub determinism: crate::determinism::Flags,
     pub data: DataRecord,
     pub epochs: Vec<EpochRecord>,
+    /// Epochs finished when the run was resumed, once per resume.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resumed_at_epochs: Vec<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub final_test: Option<Metrics>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -136,6 +139,14 @@ impl Manifest {
     }
 }
 
+fn metrics_line(record: &EpochRecord) -> String {
+    serde_json::json!({
+        "epoch": record.epoch, "lr": record.lr, "steps": record.steps, "seconds": record.seconds,
+        "train": record.train, "test": record.test,
+    })
+    .to_string()
+}
+
 /// Appends one epoch's line to `dir/metrics.jsonl` (and syncs it).
 pub fn append_metrics(dir: &Path, record: &EpochRecord) -> Result<(), ManifestError> {
     let path = dir.join("metrics.jsonl");
@@ -143,15 +154,18 @@ pub fn append_metrics(dir: &Path, record: &EpochRecord) -> Result<(), ManifestEr
         path: path.clone(),
         source,
     };
-    let line = serde_json::json!({
-        "epoch": record.epoch, "lr": record.lr, "steps": record.steps, "seconds": record.seconds,
-        "train": record.train, "test": record.test,
-    });
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(&path)
         .map_err(io)?;
-    writeln!(file, "{line}").map_err(io)?;
+    writeln!(file, "{}", metrics_line(record)).map_err(io)?;
     file.sync_all().map_err(io)
+}
+
+/// Rewrites `dir/metrics.jsonl` atomically to hold exactly `epochs` (on resume).
+pub fn rewrite_metrics(dir: &Path, epochs: &[EpochRecord]) -> Result<(), ManifestError> {
+    let path = dir.join("metrics.jsonl");
+    let text: String = epochs.iter().map(|e| metrics_line(e) + "\n").collect();
+    write_atomic(&path, text.as_bytes()).map_err(|source| ManifestError::Io { path, source })
 }

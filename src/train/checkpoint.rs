@@ -141,3 +141,23 @@ pub fn verify(dir: &Path) -> Result<CheckpointState, CheckpointError> {
     }
     Ok(state)
 }
+
+/// The newest checkpoint of `run` that passes its hash check; each refused one is told
+/// to `note` with the reason.
+pub fn newest_valid(
+    run: &Path,
+    note: &mut dyn FnMut(&str),
+) -> Result<(PathBuf, CheckpointState), CheckpointError> {
+    for dir in list(run).into_iter().rev() {
+        match verify(&dir) {
+            Ok(state) => return Ok((dir, state)),
+            Err(e) => note(&format!(
+                "refusing checkpoint: {e}; trying the previous one"
+            )),
+        }
+    }
+    Err(CheckpointError::Io {
+        path: run.join("checkpoints"),
+        message: "no complete checkpoint to resume from".into(),
+    })
+}

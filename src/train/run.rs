@@ -50,6 +50,8 @@ pub trait Observer {
     fn step(&mut self, epoch: usize, step: usize, steps: usize, loss: f64);
     /// After each epoch.
     fn epoch(&mut self, record: &EpochRecord, epochs: usize);
+    /// Something the user should know (a refused checkpoint, a resume point).
+    fn note(&mut self, message: &str);
 }
 
 /// The eval pipeline of a training pipeline: its resize and normalisation, nothing random.
@@ -165,18 +167,22 @@ pub struct Finished {
 }
 
 /// Trains `config` on `data` into the run folder `out` (which must exist) on `device`.
+/// With `resume`, continues the run in `out` from its newest checkpoint that passes its
+/// hash check (model, optimiser state, epoch and step; every random stream is a pure
+/// function of the seed tree and the epoch and batch, so nothing else needs restoring).
 pub fn train(
     config: &TrainConfig,
     data: &Cifar10,
     out: &Path,
     device: Device,
+    resume: bool,
     observer: &mut dyn Observer,
 ) -> Result<Finished, TrainError> {
     let started = Instant::now();
     let flags = crate::determinism::flags::apply(config.run.determinism, config.run.threads);
     let tree = SeedTree::new(config.run.seed);
     let mut model = Model::new(&config.model, device, tree.seed("init"))?;
-    if let Some(run) = &config.model.init_from_run {
+    if let (false, Some(run)) = (resume, &config.model.init_from_run) {
         let newest = checkpoint::list(run).pop().ok_or_else(|| {
             TrainError::Data(format!(
                 "{}: no checkpoint to start from (model.init_from_run)",
@@ -238,16 +244,48 @@ pub fn train(
             files: data.files.clone(),
         },
         epochs: Vec::new(),
+        resumed_at_epochs: Vec::new(),
         final_test: None,
         diverged: None,
         wall_seconds: 0.0,
     };
+    let mut global_step = 0;
+    let mut start_epoch = 0;
+    if resume {
+        let (dir, state) = checkpoint::newest_valid(out, &mut |m| observer.note(m))?;
+        model.load(&dir.join("model.safetensors"), false)?;
+        let saved: std::collections::HashMap<String, Tensor> =
+            Tensor::read_safetensors(dir.join("optim.safetensors"))
+                .map_err(|e| TrainError::Data(format!("{}: {e}", dir.display())))?
+                .into_iter()
+                .collect();
+        if !optimizer.load_state(state.optimizer_step, &saved, &params) {
+            return Err(TrainError::Data(format!(
+                "{}: optimiser state does not fit the model",
+                dir.display()
+            )));
+        }
+        let previous = Manifest::read(out)?;
+        manifest.epochs = previous
+            .epochs
+            .into_iter()
+            .take(state.epochs_done)
+            .collect();
+        manifest.resumed_at_epochs = previous.resumed_at_epochs;
+        manifest.resumed_at_epochs.push(state.epochs_done);
+        crate::manifest::rewrite_metrics(out, &manifest.epochs)?;
+        (start_epoch, global_step) = (state.epochs_done, state.global_step);
+        observer.note(&format!(
+            "resuming after epoch {} (step {global_step}) from {}",
+            state.epochs_done,
+            dir.display()
+        ));
+    }
     manifest.write(out)?;
 
-    let mut global_step = 0;
     let mut predictions = Vec::new();
     let nudge_after = injected_nudge();
-    for epoch in 0..config.run.epochs {
+    for epoch in start_epoch..config.run.epochs {
         let epoch_started = Instant::now();
         let order = tree.stream(&order_stream(epoch)).permutation(train_used);
         let order_bytes: Vec<u8> = order

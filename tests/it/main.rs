@@ -13,5 +13,6 @@ mod data_load;
 mod env;
 mod model;
 mod optim;
+mod resume;
 mod train;
 mod verify;
