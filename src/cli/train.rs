@@ -263,14 +263,7 @@ pub fn eval(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut model = Model::new(&config.model, device, 0)?;
     model.load(&newest.join("model.safetensors"), false)?;
     let data = Cifar10::load(args.data.as_deref().unwrap_or(&config.data))?;
-    let (metrics, _) = train::evaluate(
-        &model,
-        &data.test.images,
-        &data.test.labels,
-        &config.augment,
-        config.run.eval_batch_size,
-        device,
-    )?;
+    let (metrics, _) = train::evaluate_test(&model, &data, &config, device)?;
     println!(
         "{}: test accuracy {:.4} (95% CI {:.4} to {:.4}), macro F1 {:.4}, loss {:.6}",
         newest.display(),

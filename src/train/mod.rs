@@ -7,4 +7,6 @@ mod run;
 pub use config::{
     ConfigError, Determinism, DeviceChoice, LoopConfig, Preprocess, TRAIN_PRESETS, TrainConfig,
 };
-pub use run::{Finished, Observer, TrainError, eval_augment, evaluate, order_stream, train};
+pub use run::{
+    Finished, Observer, TrainError, eval_augment, evaluate, evaluate_test, order_stream, train,
+};

@@ -158,6 +158,23 @@ fn nudge(params: &[(String, Tensor)]) {
     }
 }
 
+/// Evaluates `model` on the test split of `data` with `config`'s eval pipeline.
+pub fn evaluate_test(
+    model: &Model,
+    data: &Cifar10,
+    config: &TrainConfig,
+    device: Device,
+) -> Result<(Metrics, Vec<i64>), TrainError> {
+    evaluate(
+        model,
+        &data.test.images,
+        &data.test.labels,
+        &config.augment,
+        config.run.eval_batch_size,
+        device,
+    )
+}
+
 /// The outcome of a finished run.
 pub struct Finished {
     pub manifest: Manifest,
@@ -360,14 +377,7 @@ pub fn train(
             }
             observer.step(epoch, batch.index + 1, steps_per_epoch, loss_value);
         }
-        let (test, epoch_predictions) = evaluate(
-            &model,
-            &data.test.images,
-            &data.test.labels,
-            &config.augment,
-            config.run.eval_batch_size,
-            device,
-        )?;
+        let (test, epoch_predictions) = evaluate_test(&model, data, config, device)?;
         predictions = epoch_predictions;
         let record = EpochRecord {
             epoch,
