@@ -4,6 +4,7 @@
 //! The library holds the pipeline; the binary (`src/main.rs`) is the only place that picks
 //! devices, paths and what goes to stdout.
 
+pub mod audit;
 pub mod augment;
 pub mod data;
 pub mod determinism;

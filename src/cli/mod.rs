@@ -1,5 +1,6 @@
 //! Subcommands, each in its own file.
 
+mod audit;
 mod augment;
 mod data;
 mod env;
@@ -26,6 +27,10 @@ enum Command {
     /// Run an augmentation pipeline on the first images of a set and write grid.png
     /// (input | output pairs), params.json (every parameter drawn) and batch.safetensors.
     Augment(augment::AugmentArgs),
+    /// Re-run the claims of a claim file over several seeds and give each a verdict:
+    /// REPRODUCED, NOT REPRODUCED, INCONCLUSIVE or NOT RUN. Exit 1 when any claim is
+    /// NOT REPRODUCED. Finished runs are reused, so an interrupted audit resumes.
+    Audit(audit::AuditArgs),
     /// Train a preset or config into a run folder (config.toml, manifest.json,
     /// metrics.jsonl, checkpoints/, report.html and its plots).
     Train(train::TrainArgs),
@@ -54,6 +59,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Eval(args) => train::eval(args),
         Command::Report(args) => train::report(args),
         Command::Presets => train::presets(),
+        Command::Audit(args) => audit::run(args),
         Command::Verify(args) => verify::run(args),
     }
 }

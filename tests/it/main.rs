@@ -2,6 +2,7 @@
 //! Tests that touch libtorch's process-global state (seeds, threads, determinism flags) run
 //! the `cifar-repro` binary in a child process.
 
+mod audit;
 mod augment_cli;
 mod augment_loader;
 mod augment_props;

@@ -1,0 +1,323 @@
+//! Running an audit: each claim's runs over seeds from the seed tree (finished runs
+//! reused, keyed by their config's hash), then statistics and a verdict.
+
+use super::claims::{Claim, Metric, ParsedFile, RunSpec, Split};
+use super::verdict::{self, Summary, Verdict};
+use crate::data::Cifar10;
+use crate::determinism::SeedTree;
+use crate::hash::sha256_hex;
+use crate::manifest::{EpochRecord, Manifest, RunStatus};
+use crate::metrics::stats::clopper_pearson;
+use crate::train::{Observer, TrainConfig, train};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use tch::Device;
+
+/// How to audit.
+pub struct AuditOptions {
+    /// Overrides every run's data path.
+    pub data: Option<PathBuf>,
+    pub seeds: usize,
+    /// Audit only these claim ids.
+    pub only: Option<Vec<String>>,
+    pub out: PathBuf,
+    pub device: Device,
+}
+
+/// The outcome for one claim.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClaimResult {
+    pub id: String,
+    pub sentence: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim: Option<Claim>,
+    #[serde(flatten)]
+    pub verdict: Verdict,
+    /// The claim's metric over seeds (for a relative claim: this run minus the other).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<Summary>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<f64>,
+    /// Clopper-Pearson 95% interval of the accuracy pooled over the runs' test sets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pooled_accuracy_ci95: Option<[f64; 2]>,
+    /// Run folders used, relative to the audit folder.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runs: Vec<PathBuf>,
+}
+
+/// Progress of an audit.
+pub trait AuditObserver: Observer {
+    /// A run is about to start (or was found finished).
+    fn run(&mut self, claim: &str, seed_index: usize, folder: &Path, reused: bool);
+}
+
+/// The `i`-th run seed of an audit rooted at `root`.
+pub fn run_seed(root: u64, i: usize) -> u64 {
+    SeedTree::new(root).seed(&format!("audit/seed/{i}")) as u64
+}
+
+fn metric_value(epoch: &EpochRecord, metric: Metric, split: Split) -> f64 {
+    let m = if split == Split::Train {
+        &epoch.train
+    } else {
+        &epoch.test
+    };
+    match metric {
+        Metric::Accuracy => m.accuracy,
+        Metric::Loss => m.loss,
+        Metric::MacroF1 => m.macro_f1,
+        Metric::MacroPrecision => m.macro_precision,
+        Metric::MacroRecall => m.macro_recall,
+        Metric::TrainTestGap => epoch.train.accuracy - epoch.test.accuracy,
+    }
+}
+
+struct Auditor<'a> {
+    options: &'a AuditOptions,
+    base_dir: PathBuf,
+    root: u64,
+    data: HashMap<PathBuf, Result<std::rc::Rc<Cifar10>, String>>,
+}
+
+impl Auditor<'_> {
+    fn data(&mut self, path: &Path) -> Result<std::rc::Rc<Cifar10>, String> {
+        self.data
+            .entry(path.to_owned())
+            .or_insert_with(|| {
+                Cifar10::load(path)
+                    .map(std::rc::Rc::new)
+                    .map_err(|e| e.to_string())
+            })
+            .clone()
+    }
+
+    /// The config of a run spec, with the audit's data path.
+    fn config(&self, spec: &RunSpec) -> Result<TrainConfig, String> {
+        let mut config = spec.config(&self.base_dir)?;
+        if let Some(data) = &self.options.data {
+            config.data = data.clone();
+        }
+        config.run.device = crate::train::DeviceChoice::Auto;
+        Ok(config)
+    }
+
+    /// What keeps a claim from running, if anything.
+    fn missing(&mut self, claim: &Claim, config: &TrainConfig) -> Option<String> {
+        if claim.requires.cuda && !self.options.device.is_cuda() {
+            return Some("needs CUDA, and libtorch sees no CUDA device".into());
+        }
+        if let Some(path) = config.model.pretrained.as_ref().filter(|p| !p.is_file()) {
+            return Some(format!(
+                "needs pretrained weights at {} (torchvision's ImageNet file; see the README)",
+                path.display()
+            ));
+        }
+        let data = match self.data(&config.data) {
+            Ok(data) => data,
+            Err(e) => return Some(format!("cannot read its data: {e}")),
+        };
+        if claim.requires.full_data && !data.is_full() {
+            return Some(format!(
+                "needs the full CIFAR-10 ({} holds {} + {} records): run `cifar-repro data fetch` and pass --data data/cifar-10-binary.tar.gz",
+                config.data.display(),
+                data.train.len(),
+                data.test.len()
+            ));
+        }
+        None
+    }
+
+    /// Final epochs of `seeds` runs of `config`, training the ones not finished yet.
+    fn runs(
+        &mut self,
+        claim: &str,
+        config: &TrainConfig,
+        observer: &mut dyn AuditObserver,
+    ) -> Result<Vec<(PathBuf, EpochRecord)>, String> {
+        let mut out = Vec::new();
+        for i in 0..self.options.seeds {
+            let mut config = config.clone();
+            config.run.seed = run_seed(self.root, i);
+            let key = &sha256_hex(config.to_toml().as_bytes())[..16];
+            let relative = PathBuf::from("runs").join(key);
+            let folder = self.options.out.join(&relative);
+            let finished = Manifest::read(&folder)
+                .ok()
+                .filter(|m| m.status == RunStatus::Completed);
+            observer.run(claim, i, &folder, finished.is_some());
+            let manifest = match finished {
+                Some(m) => m,
+                None => {
+                    let _ = std::fs::remove_dir_all(&folder);
+                    std::fs::create_dir_all(&folder)
+                        .map_err(|e| format!("{}: {e}", folder.display()))?;
+                    crate::fsutil::write_atomic(
+                        &folder.join("config.toml"),
+                        config.to_toml().as_bytes(),
+                    )
+                    .map_err(|e| format!("{}: {e}", folder.display()))?;
+                    let data = self.data(&config.data)?;
+                    train(
+                        &config,
+                        &data,
+                        &folder,
+                        self.options.device,
+                        false,
+                        observer,
+                    )
+                    .map_err(|e| e.to_string())?
+                    .manifest
+                }
+            };
+            let last = manifest
+                .epochs
+                .last()
+                .cloned()
+                .ok_or("a finished run without epochs")?;
+            out.push((relative, last));
+        }
+        Ok(out)
+    }
+
+    fn claim(&mut self, claim: &Claim, observer: &mut dyn AuditObserver) -> ClaimResult {
+        let mut result = ClaimResult {
+            id: claim.id.clone(),
+            sentence: claim.sentence.clone(),
+            claim: Some(claim.clone()),
+            verdict: Verdict::NotRun { why: String::new() },
+            summary: None,
+            values: Vec::new(),
+            pooled_accuracy_ci95: None,
+            runs: Vec::new(),
+        };
+        let configs = std::iter::once(&claim.run)
+            .chain(claim.than.as_ref())
+            .map(|s| self.config(s))
+            .collect::<Result<Vec<_>, _>>();
+        let configs = match configs {
+            Ok(c) => c,
+            Err(why) => {
+                return ClaimResult {
+                    verdict: Verdict::NotRun { why },
+                    ..result
+                };
+            }
+        };
+        if let Some(why) = configs.iter().find_map(|c| self.missing(claim, c)) {
+            return ClaimResult {
+                verdict: Verdict::NotRun { why },
+                ..result
+            };
+        }
+        let mut measured = Vec::new();
+        for config in &configs {
+            match self.runs(&claim.id, config, observer) {
+                Ok(runs) => measured.push(runs),
+                Err(why) => {
+                    return ClaimResult {
+                        verdict: Verdict::NotRun {
+                            why: format!("a run failed: {why}"),
+                        },
+                        ..result
+                    };
+                }
+            }
+        }
+        let values = |runs: &[(PathBuf, EpochRecord)]| -> Vec<f64> {
+            runs.iter()
+                .map(|(_, e)| metric_value(e, claim.metric, claim.split))
+                .collect()
+        };
+        let mine = values(&measured[0]);
+        result.runs = measured.iter().flatten().map(|(p, _)| p.clone()).collect();
+        if claim.metric == Metric::Accuracy {
+            let (correct, total) = measured[0].iter().fold((0, 0), |(c, t), (_, e)| {
+                let m = if claim.split == Split::Train {
+                    &e.train
+                } else {
+                    &e.test
+                };
+                (
+                    c + (0..m.confusion.len())
+                        .map(|i| m.confusion[i][i])
+                        .sum::<u64>(),
+                    t + m.count,
+                )
+            });
+            result.pooled_accuracy_ci95 = Some(clopper_pearson(correct, total, 0.05));
+        }
+        let (summary, verdict) = match (claim.value, claim.relation, measured.get(1)) {
+            (Some(value), _, _) => {
+                let s = Summary::of(&mine);
+                let v = verdict::absolute(claim, value, &s);
+                (s, v)
+            }
+            (None, Some(relation), Some(other)) => {
+                let differences: Vec<f64> =
+                    mine.iter().zip(values(other)).map(|(a, b)| a - b).collect();
+                let s = Summary::of(&differences);
+                let v = verdict::relative(relation, &s);
+                (s, v)
+            }
+            _ => {
+                return ClaimResult {
+                    verdict: Verdict::NotRun {
+                        why: "neither a value nor a comparison".into(),
+                    },
+                    ..result
+                };
+            }
+        };
+        ClaimResult {
+            verdict,
+            summary: Some(summary),
+            values: mine,
+            ..result
+        }
+    }
+}
+
+/// Audits every claim of `file` (read from `base_dir`) that `options` selects.
+pub fn audit(
+    file: &ParsedFile,
+    base_dir: &Path,
+    options: &AuditOptions,
+    observer: &mut dyn AuditObserver,
+) -> Vec<ClaimResult> {
+    let mut auditor = Auditor {
+        options,
+        base_dir: base_dir.to_owned(),
+        root: file.seed,
+        data: HashMap::new(),
+    };
+    let wanted = |id: &str| {
+        options
+            .only
+            .as_ref()
+            .is_none_or(|only| only.iter().any(|o| o == id))
+    };
+    file.claims
+        .iter()
+        .filter(|c| {
+            wanted(match c {
+                Ok(claim) => &claim.id,
+                Err((id, _)) => id,
+            })
+        })
+        .map(|c| match c {
+            Ok(claim) => auditor.claim(claim, observer),
+            Err((id, why)) => ClaimResult {
+                id: id.clone(),
+                sentence: String::new(),
+                claim: None,
+                verdict: Verdict::NotRun { why: why.clone() },
+                summary: None,
+                values: Vec::new(),
+                pooled_accuracy_ci95: None,
+                runs: Vec::new(),
+            },
+        })
+        .collect()
+}

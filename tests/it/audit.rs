@@ -1,0 +1,154 @@
+//! Claim files and the audit end to end (in child processes).
+
+use crate::common::{assert_one_line_error, cli, golden_data};
+use cifar_repro::audit::ParsedFile;
+use std::path::Path;
+
+const TINY: &str =
+    "overrides = { loop = { epochs = 1, train_limit = 96, batch_size = 32, threads = 1 } }";
+
+#[test]
+fn the_shipped_claim_files_parse() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("golden/claims");
+    for name in ["report.toml", "quickstart.toml"] {
+        let file = ParsedFile::read(&root.join(name)).unwrap();
+        assert!(
+            file.claims.iter().all(Result::is_ok),
+            "{name}: {:?}",
+            file.claims.iter().find(|c| c.is_err())
+        );
+    }
+    let report = ParsedFile::read(&root.join("report.toml")).unwrap();
+    assert!(report.claims.len() >= 18);
+}
+
+#[test]
+fn bad_claims_name_their_line_and_the_others_go_on() {
+    let text = "seed = 1\n\n[[claim]]\nid = \"ok\"\nsentence = \"s\"\nrun = \"quickstart\"\nmetric = \"accuracy\"\nvalue = 0.5\n\n[[claim]]\nid = \"no-metric\"\nsentence = \"s\"\nrun = \"quickstart\"\nvalue = 0.5\n\n[[claim]]\nid = \"typo\"\nsentence = \"s\"\nrun = \"quickstart\"\nmetric = \"accuracy\"\nvalu = 0.5\n";
+    let file = ParsedFile::parse(text).unwrap();
+    assert!(file.claims[0].is_ok());
+    let (id, why) = file.claims[1].clone().unwrap_err();
+    assert_eq!(id, "no-metric");
+    assert!(why.contains("line 10") && why.contains("metric"), "{why}");
+    let (_, why) = file.claims[2].clone().unwrap_err();
+    assert!(why.contains("line 16") && why.contains("valu"), "{why}");
+    let malformed = ParsedFile::parse("[[claim]]\nid = \n").unwrap_err();
+    assert!(malformed.contains("line 2"), "{malformed}");
+    let unknown = ParsedFile::parse("sead = 1\n[[claim]]\nid=\"a\"\n").unwrap_err();
+    assert!(unknown.contains("sead"), "{unknown}");
+}
+
+#[test]
+fn a_two_claim_audit_runs_end_to_end_and_reuses_its_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let claims = dir.path().join("two.toml");
+    std::fs::write(
+        &claims,
+        format!(
+            "seed = 5\n[[claim]]\nid = \"acc\"\nsentence = \"about chance\"\nrun = \"quickstart\"\n{TINY}\nmetric = \"accuracy\"\nvalue = 0.12\nprecision = 0.5\n\n[[claim]]\nid = \"impossible\"\nsentence = \"perfect\"\nrun = \"quickstart\"\n{TINY}\nmetric = \"accuracy\"\nvalue = 1.0\n"
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("audit");
+    let data = golden_data();
+    let args = [
+        "audit",
+        claims.to_str().unwrap(),
+        "--seeds",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+    ];
+    let first = cli(&args);
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    assert_eq!(
+        first.status.code(),
+        Some(1),
+        "a NOT REPRODUCED claim exits 1: {stdout}"
+    );
+    assert!(
+        stdout.contains("impossible") && stdout.contains("NOT REPRODUCED"),
+        "{stdout}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("audit.json")).unwrap()).unwrap();
+    assert_eq!(json["claims"][0]["summary"]["n"], 2);
+    assert_eq!(json["claims"][1]["verdict"], "NOT_REPRODUCED");
+    assert!(out.join("audit.md").is_file() && out.join("audit.html").is_file());
+    let again = cli(&args);
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        stderr.contains("reusing finished run") && !stderr.contains("training"),
+        "{stderr}"
+    );
+    let rewritten: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("audit.json")).unwrap()).unwrap();
+    assert!(rewritten == json, "the re-audit changed audit.json");
+}
+
+#[test]
+fn missing_requirements_are_not_run_and_the_rest_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let claims = dir.path().join("needs.toml");
+    std::fs::write(
+        &claims,
+        format!(
+            "[[claim]]\nid = \"gpu\"\nsentence = \"s\"\nrun = \"quickstart\"\nmetric = \"accuracy\"\nvalue = 0.5\nrequires = {{ cuda = true }}\n\n[[claim]]\nid = \"full\"\nsentence = \"s\"\nrun = \"quickstart\"\nmetric = \"accuracy\"\nvalue = 0.5\nrequires = {{ full_data = true }}\n\n[[claim]]\nid = \"preset\"\nsentence = \"s\"\nrun = \"e42\"\nmetric = \"accuracy\"\nvalue = 0.5\n\n[[claim]]\nid = \"runs\"\nsentence = \"s\"\nrun = \"quickstart\"\n{TINY}\nmetric = \"accuracy\"\nvalue = 0.1\nprecision = 1.0\n"
+        ),
+    )
+    .unwrap();
+    let out = cli(&[
+        "audit",
+        claims.to_str().unwrap(),
+        "--seeds",
+        "2",
+        "--out",
+        dir.path().join("a").to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = |id: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(id))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    if !tch::Cuda::is_available() {
+        assert!(
+            line("gpu").contains("NOT RUN") && line("gpu").contains("needs CUDA"),
+            "{stdout}"
+        );
+    }
+    assert!(
+        line("full").contains("NOT RUN") && line("full").contains("cifar-repro data fetch"),
+        "{stdout}"
+    );
+    assert!(
+        line("preset").contains("NOT RUN") && line("preset").contains("unknown preset"),
+        "{stdout}"
+    );
+    assert!(!line("runs").contains("NOT RUN"), "{stdout}");
+}
+
+#[test]
+fn an_unreadable_claim_file_is_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let claims = dir.path().join("broken.toml");
+    std::fs::write(&claims, "[[claim]\n").unwrap();
+    assert_one_line_error(
+        &cli(&[
+            "audit",
+            claims.to_str().unwrap(),
+            "--out",
+            dir.path().to_str().unwrap(),
+        ]),
+        &["broken.toml", "line 1"],
+    );
+}
