@@ -38,14 +38,14 @@ fn claimed(r: &ClaimResult) -> String {
 /// The verdict table, one row per claim, for the terminal.
 pub fn table(results: &[ClaimResult]) -> String {
     let mut out = format!(
-        "{:<22} {:<15} {:>10} {:>8} {:>8} {:<20} {}\n",
+        "{:<28} {:<15} {:>10} {:>8} {:>8} {:<20} {}\n",
         "claim", "verdict", "claimed", "mean", "std", "95% t interval", "why"
     );
     for r in results {
         let (mean, std, ci) = fmt_summary(r);
         let _ = writeln!(
             out,
-            "{:<22} {:<15} {:>10} {:>8} {:>8} {:<20} {}",
+            "{:<28} {:<15} {:>10} {:>8} {:>8} {:<20} {}",
             r.id,
             r.verdict.label(),
             claimed(r),
