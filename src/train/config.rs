@@ -151,6 +151,32 @@ impl TrainConfig {
             warmup_epochs: 1.0,
             min_lr: 0.0,
         };
+        let e1 = TrainConfig {
+            description:
+                "E1: ResNet50 from scratch, normalisation only, Adam 1e-3, 15 epochs, batch 512"
+                    .into(),
+            data: full,
+            model: scratch.clone(),
+            augment: augment("e1-baseline")?,
+            optim: adam(1e-3, 0.0),
+            schedule: Schedule::Constant,
+            run: run(15, 512),
+        };
+        let e4 = TrainConfig {
+            description: "E4: all layers fine-tuned from the pretrained weights (Adam 1e-4, batch 64: our choice)".into(),
+            model: pretrained.clone(),
+            augment: augment("e3-frozen")?,
+            optim: adam(1e-4, 1e-4),
+            run: run(15, 64),
+            ..e1.clone()
+        };
+        let e5 = TrainConfig {
+            description:
+                "E5: E4 plus a learning-rate schedule (cosine with 1 warm-up epoch: our choice)"
+                    .into(),
+            schedule: cosine,
+            ..e4.clone()
+        };
         let config = match name {
             "quickstart" => TrainConfig {
                 description: "CPU-sized: ResNet-18 (width 16, CIFAR stem) on the vendored slice, E2 augmentation".into(),
@@ -158,71 +184,35 @@ impl TrainConfig {
                 model: ModelConfig { arch: Arch::Resnet18, width: 16, ..scratch },
                 augment: augment("e2-regularised")?,
                 optim: adam(2e-3, 0.0),
-                schedule: Schedule::Constant,
                 run: LoopConfig { device: DeviceChoice::Cpu, ..run(6, 64) },
+                ..e1
             },
-            "e1-baseline" => TrainConfig {
-                description: "E1: ResNet50 from scratch, normalisation only, Adam 1e-3, 15 epochs, batch 512".into(),
-                data: full,
-                model: scratch,
-                augment: augment("e1-baseline")?,
-                optim: adam(1e-3, 0.0),
-                schedule: Schedule::Constant,
-                run: run(15, 512),
-            },
+            "e1-baseline" => e1,
             "e2-regularised" => TrainConfig {
                 description: "E2: E1 plus flip, crop, colour jitter and weight decay 1e-4, 40 epochs".into(),
-                data: full,
-                model: scratch,
                 augment: augment("e2-regularised")?,
                 optim: adam(1e-3, 1e-4),
-                schedule: Schedule::Constant,
                 run: run(40, 512),
+                ..e1
             },
             "e3-frozen" => TrainConfig {
                 description: "E3: ImageNet-pretrained ResNet50, backbone frozen, 224x224, ImageNet normalisation".into(),
-                data: full,
                 model: ModelConfig { freeze: Freeze::Backbone, ..pretrained },
-                augment: augment("e3-frozen")?,
                 optim: adam(1e-3, 1e-4),
                 schedule: Schedule::Constant,
                 run: run(15, 512),
+                ..e4
             },
-            "e4-finetune" => TrainConfig {
-                description: "E4: all layers fine-tuned from the pretrained weights (Adam 1e-4, batch 64: our choice)".into(),
-                data: full,
-                model: pretrained,
-                augment: augment("e3-frozen")?,
-                optim: adam(1e-4, 1e-4),
-                schedule: Schedule::Constant,
-                run: run(15, 64),
-            },
-            "e5-scheduler" => TrainConfig {
-                description: "E5: E4 plus a learning-rate schedule (cosine with 1 warm-up epoch: our choice)".into(),
-                data: full,
-                model: pretrained,
-                augment: augment("e3-frozen")?,
-                optim: adam(1e-4, 1e-4),
-                schedule: cosine.clone(),
-                run: run(15, 64),
-            },
+            "e4-finetune" => e4,
+            "e5-scheduler" => e5,
             "e6-two-stage" => TrainConfig {
                 description: "E6: fine-tune all layers starting from an E3 run's final weights".into(),
-                data: full,
                 model: ModelConfig { init_from_run: Some(PathBuf::from("runs/e3-frozen")), pretrained: None, ..pretrained },
-                augment: augment("e3-frozen")?,
-                optim: adam(1e-4, 1e-4),
-                schedule: cosine.clone(),
-                run: run(15, 64),
+                ..e5
             },
             "final" => TrainConfig {
                 description: "FINAL: full fine-tuning, CPU preprocessing, 15 epochs, scheduler".into(),
-                data: full,
-                model: pretrained,
-                augment: augment("e3-frozen")?,
-                optim: adam(1e-4, 1e-4),
-                schedule: cosine,
-                run: run(15, 64),
+                ..e5
             },
             other => return Err(ConfigError::UnknownPreset(other.to_owned())),
         };
