@@ -114,7 +114,10 @@ impl Optimizer {
                     let step = self.step as f64;
                     let bias_correction1 = 1.0 - b1.powf(step);
                     let bias_correction2_sqrt = (1.0 - b2.powf(step)).sqrt();
-                    let denom = exp_avg_sq[0].sqrt() / bias_correction2_sqrt + c.eps;
+                    let mut denom = exp_avg_sq[0].sqrt();
+                    let _ = denom
+                        .g_div_scalar_(bias_correction2_sqrt)
+                        .g_add_scalar_(c.eps);
                     let _ = param.addcdiv_(&(&exp_avg[0] * (-lr / bias_correction1)), &denom);
                 }
                 OptimKind::Sgd => {
