@@ -43,7 +43,7 @@ pub fn apply(
     // element is written below before that.
     let output_values =
         unsafe { std::slice::from_raw_parts_mut(output.data_ptr() as *mut f32, n * plane) };
-    let source_bytes = tensor_bytes(&source);
+    let source_bytes = crate::model::tensor_bytes(&source);
     let source_bytes = source_bytes.as_slice();
     let per_thread = n.div_ceil(threads.max(1)).max(1);
     std::thread::scope(|scope| {
@@ -69,12 +69,6 @@ pub fn apply(
 fn output_side(p: &ImageParams) -> i64 {
     p.resize
         .map_or_else(|| p.crop.as_ref().map_or(SIDE as i64, |c| c.size), |r| r[0])
-}
-
-fn tensor_bytes(t: &Tensor) -> Vec<u8> {
-    let mut bytes = vec![0u8; t.numel()];
-    t.copy_data(&mut bytes, t.numel());
-    bytes
 }
 
 /// Scratch space for one thread.
