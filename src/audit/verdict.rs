@@ -96,6 +96,12 @@ fn seeds_for(summary: &Summary, target: f64) -> Option<usize> {
     )
 }
 
+fn settle(seeds: Option<usize>) -> String {
+    seeds.map_or(String::new(), |n| {
+        format!("; about {n} seeds would settle it")
+    })
+}
+
 /// The verdict on an absolute claim of `value` given the measured values.
 pub fn absolute(claim: &Claim, value: f64, measured: &Summary) -> Verdict {
     if measured.n < 2 {
@@ -123,12 +129,14 @@ pub fn absolute(claim: &Claim, value: f64, measured: &Summary) -> Verdict {
         };
     }
     if measured.half_width() > claim.precision {
+        let seeds_needed = seeds_for(measured, claim.precision);
         return Verdict::Inconclusive {
             why: format!(
-                "the claimed {value:.4} lies in the 95% interval {lo:.4} to {hi:.4}, which is wider than +-{}",
-                claim.precision
+                "the claimed {value:.4} lies in the 95% interval {lo:.4} to {hi:.4}, which is wider than +-{}{}",
+                claim.precision,
+                settle(seeds_needed)
             ),
-            seeds_needed: seeds_for(measured, claim.precision),
+            seeds_needed,
         };
     }
     Verdict::Reproduced {
@@ -166,9 +174,10 @@ pub fn relative(relation: Relation, differences: &Summary) -> Verdict {
             why: format!("{text}: the opposite holds"),
         }
     } else {
+        let seeds_needed = seeds_for(differences, differences.mean.abs());
         Verdict::Inconclusive {
-            why: format!("{text} includes 0"),
-            seeds_needed: seeds_for(differences, differences.mean.abs()),
+            why: format!("{text} includes 0{}", settle(seeds_needed)),
+            seeds_needed,
         }
     }
 }
