@@ -225,8 +225,14 @@ mod tests {
         match absolute(&claim(0.6), 0.6, &wide) {
             Verdict::Inconclusive {
                 seeds_needed: Some(n),
-                ..
-            } => assert!(n > 4, "{n}"),
+                why,
+            } => {
+                assert!(n > 4, "{n}");
+                assert!(
+                    why.contains(&format!("about {n} seeds would settle it")),
+                    "{why}"
+                );
+            }
             other => panic!("{other:?}"),
         }
     }
