@@ -25,7 +25,7 @@ fn pipeline(set: &Cifar10, preset: &str, backend: Backend) -> Pipeline {
 fn preprocess(c: &mut Criterion) {
     let set =
         Cifar10::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("golden/data")).expect("data");
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cpu = Backend::cpu_all_cores();
     let cuda = tch::Cuda::is_available();
     if !cuda {
         assert!(
@@ -34,10 +34,7 @@ fn preprocess(c: &mut Criterion) {
         );
         eprintln!("preprocess/cuda: skipped, no CUDA device");
     }
-    let mut backends = vec![
-        ("cpu", Backend::Cpu { threads }),
-        ("device-cpu", Backend::Device(Device::Cpu)),
-    ];
+    let mut backends = vec![("cpu", cpu), ("device-cpu", Backend::Device(Device::Cpu))];
     if cuda {
         backends.push(("cuda", Backend::Device(Device::Cuda(0))));
     }

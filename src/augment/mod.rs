@@ -30,6 +30,15 @@ pub enum Backend {
     Device(tch::Device),
 }
 
+impl Backend {
+    /// The CPU kernels on every core the process may use.
+    pub fn cpu_all_cores() -> Self {
+        Backend::Cpu {
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
+}
+
 /// An augmented batch.
 #[derive(Debug)]
 pub struct Augmented {

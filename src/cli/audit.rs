@@ -1,11 +1,9 @@
 //! `cifar-repro audit CLAIMS.toml`.
 
-use super::progress::Progress;
-use super::train::pick_device;
+use super::train::{Console, pick_device};
 use anyhow::Context;
 use cifar_repro::audit::{self, AuditObserver, AuditOptions, ParsedFile, Verdict};
-use cifar_repro::manifest::EpochRecord;
-use cifar_repro::train::{DeviceChoice, Observer};
+use cifar_repro::train::DeviceChoice;
 use clap::Args;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -28,35 +26,6 @@ pub struct AuditArgs {
     out: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
     device: DeviceChoice,
-}
-
-struct Console {
-    progress: Option<Progress>,
-}
-
-impl Observer for Console {
-    fn step(&mut self, epoch: usize, step: usize, steps: usize, loss: f64) {
-        let progress = self
-            .progress
-            .get_or_insert_with(|| Progress::new(&format!("  epoch {}", epoch + 1)));
-        progress.items(step as u64, steps as u64, &format!("loss {loss:.4}"));
-    }
-
-    fn epoch(&mut self, e: &EpochRecord, epochs: usize) {
-        if let Some(p) = self.progress.take() {
-            p.finish();
-        }
-        eprintln!(
-            "  epoch {}/{epochs}: test acc {:.4}, {:.1} s",
-            e.epoch + 1,
-            e.test.accuracy,
-            e.seconds
-        );
-    }
-
-    fn note(&mut self, message: &str) {
-        eprintln!("  {message}");
-    }
 }
 
 impl AuditObserver for Console {
@@ -97,7 +66,7 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
         .claims
         .parent()
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    let results = audit::audit(&file, &base_dir, &options, &mut Console { progress: None });
+    let results = audit::audit(&file, &base_dir, &options, &mut Console::new("  "));
     audit::output::write(&out, &results, &file.source, options.seeds)?;
     print!("{}", audit::output::table(&results));
     println!(

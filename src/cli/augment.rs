@@ -6,6 +6,7 @@ use cifar_repro::data::Cifar10;
 use cifar_repro::determinism::SeedTree;
 use cifar_repro::fsutil::{with_atomic, write_atomic};
 use cifar_repro::report::{denormalize, image_grid};
+use cifar_repro::train::DeviceChoice;
 use clap::{Args, ValueEnum};
 use serde_json::json;
 use std::path::PathBuf;
@@ -60,13 +61,8 @@ pub fn run(args: AugmentArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let backend = match args.device {
-        AugmentDevice::Cpu => Backend::Cpu {
-            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        },
-        AugmentDevice::Cuda if tch::Cuda::is_available() => Backend::Device(Device::Cuda(0)),
-        AugmentDevice::Cuda => {
-            bail!("--device cuda: libtorch sees no CUDA device; use --device cpu")
-        }
+        AugmentDevice::Cpu => Backend::cpu_all_cores(),
+        AugmentDevice::Cuda => Backend::Device(super::train::pick_device(DeviceChoice::Cuda)?),
     };
     if args.count == 0 {
         bail!("--count must be at least 1");

@@ -132,7 +132,7 @@ pub fn pick_device(choice: DeviceChoice) -> anyhow::Result<Device> {
     cifar_repro::runtime::check_required_cuda()?;
     match choice {
         DeviceChoice::Cuda if !cuda => {
-            bail!("--device cuda: libtorch sees no CUDA device; use --device cpu or auto")
+            bail!("--device cuda: libtorch sees no CUDA device; use --device cpu")
         }
         DeviceChoice::Cuda | DeviceChoice::Auto if cuda => Ok(Device::Cuda(0)),
         _ => Ok(Device::Cpu),
@@ -163,20 +163,32 @@ fn prepare_out(out: &Path, overwrite: bool) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create the run folder {}", out.display()))
 }
 
-/// Shows training progress: a bar per epoch on a terminal, a line per epoch otherwise.
-struct Console {
+/// Shows training progress: a bar per epoch on a terminal, a line per epoch otherwise,
+/// every line starting with `indent` (the audit nests runs under their claim).
+pub struct Console {
     progress: Option<Progress>,
+    indent: &'static str,
+}
+
+impl Console {
+    pub fn new(indent: &'static str) -> Self {
+        Self {
+            progress: None,
+            indent,
+        }
+    }
 }
 
 impl train::Observer for Console {
     fn note(&mut self, message: &str) {
-        eprintln!("{message}");
+        eprintln!("{}{message}", self.indent);
     }
 
     fn step(&mut self, epoch: usize, step: usize, steps: usize, loss: f64) {
+        let indent = self.indent;
         let progress = self
             .progress
-            .get_or_insert_with(|| Progress::new(&format!("epoch {}", epoch + 1)));
+            .get_or_insert_with(|| Progress::new(&format!("{indent}epoch {}", epoch + 1)));
         progress.items(step as u64, steps as u64, &format!("loss {loss:.4}"));
     }
 
@@ -185,7 +197,8 @@ impl train::Observer for Console {
             p.finish();
         }
         eprintln!(
-            "epoch {}/{epochs}: train loss {:.4} acc {:.4} | test loss {:.4} acc {:.4} [{:.4}, {:.4}] | {:.1} s",
+            "{}epoch {}/{epochs}: train loss {:.4} acc {:.4} | test loss {:.4} acc {:.4} [{:.4}, {:.4}] | {:.1} s",
+            self.indent,
             e.epoch + 1,
             e.train.loss,
             e.train.accuracy,
@@ -226,7 +239,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
         &out,
         device,
         args.resume.is_some(),
-        &mut Console { progress: None },
+        &mut Console::new(""),
     )?;
     let (examples, images) = pick_misclassified(
         &data.test.images,

@@ -109,9 +109,7 @@ pub fn evaluate(
         labels: labels.shallow_clone(),
         config: eval_augment(augment),
         tree: SeedTree::new(0),
-        backend: Backend::Cpu {
-            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        },
+        backend: Backend::cpu_all_cores(),
     };
     let plan = BatchPlan {
         epoch: 0,
@@ -220,12 +218,7 @@ pub fn train(
     let train_images = data.train.images.narrow(0, 0, train_used as i64);
     let train_labels = data.train.labels.narrow(0, 0, train_used as i64);
     let (backend, stored) = match config.run.preprocess {
-        Preprocess::Cpu => (
-            Backend::Cpu {
-                threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            },
-            train_images.shallow_clone(),
-        ),
+        Preprocess::Cpu => (Backend::cpu_all_cores(), train_images.shallow_clone()),
         Preprocess::Device => (Backend::Device(device), train_images.to_device(device)),
     };
     let steps_per_epoch = train_used / config.run.batch_size;

@@ -50,6 +50,15 @@ pub fn cli(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Runs `cifar-repro verify A B`: whether it found the runs bit-identical, and its stdout.
+pub fn verify(a: &Path, b: &Path) -> (bool, String) {
+    let out = cli(&["verify", a.to_str().unwrap(), b.to_str().unwrap()]);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
 /// Asserts a failed run whose error is one line (`cifar-repro: error: ...`) containing every
 /// one of `needles`; progress lines before it are allowed.
 pub fn assert_one_line_error(output: &Output, needles: &[&str]) {

@@ -1,7 +1,7 @@
 //! Kill-and-resume ends bit-identical to the run that was never interrupted; a damaged
 //! checkpoint is refused and the previous one used.
 
-use crate::common::{cli, golden_data};
+use crate::common::{cli, golden_data, verify};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -28,10 +28,9 @@ fn train_args(out: &Path) -> Vec<String> {
     args.iter().map(|s| s.to_string()).collect()
 }
 
-fn verify(a: &Path, b: &Path) -> String {
-    let out = cli(&["verify", a.to_str().unwrap(), b.to_str().unwrap()]);
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "{text}");
+fn verify_identical(a: &Path, b: &Path) -> String {
+    let (identical, text) = verify(a, b);
+    assert!(identical, "{text}");
     text
 }
 
@@ -80,7 +79,7 @@ fn killed_mid_epoch_then_resumed_equals_uninterrupted_and_damaged_checkpoints_ar
 
     let notes = resume(&killed);
     assert!(notes.contains("resuming after epoch"), "{notes}");
-    assert!(verify(&straight, &killed).starts_with("identical: 3 epochs"));
+    assert!(verify_identical(&straight, &killed).starts_with("identical: 3 epochs"));
 
     // Damage the newest checkpoint: it is refused and the one before it is used.
     let newest = killed.join("checkpoints/epoch-0003/model.safetensors");
@@ -94,5 +93,5 @@ fn killed_mid_epoch_then_resumed_equals_uninterrupted_and_damaged_checkpoints_ar
         "{notes}"
     );
     assert!(notes.contains("resuming after epoch 2"), "{notes}");
-    assert!(verify(&straight, &killed).starts_with("identical: 3 epochs"));
+    assert!(verify_identical(&straight, &killed).starts_with("identical: 3 epochs"));
 }

@@ -1,7 +1,7 @@
 //! Determinism: strict flags read back, two processes give identical fingerprints, verify
 //! localises an injected change, and names thread-count differences.
 
-use crate::common::{cli, golden_data};
+use crate::common::{cli, golden_data, verify};
 use std::path::Path;
 use std::process::Command;
 
@@ -51,14 +51,6 @@ fn run(out: &Path, seed: &str, threads: &str, nudge_after: Option<&str>) {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-}
-
-fn verify(a: &Path, b: &Path) -> (bool, String) {
-    let out = cli(&["verify", a.to_str().unwrap(), b.to_str().unwrap()]);
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
 }
 
 #[test]
