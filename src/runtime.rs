@@ -5,6 +5,7 @@ use std::ffi::CStr;
 
 unsafe extern "C" {
     fn cifar_repro_torch_version() -> *const std::ffi::c_char;
+    fn cifar_repro_cpu_capability() -> *const std::ffi::c_char;
 }
 
 /// What `cifar-repro env` prints and what a run's manifest records about its runtime.
@@ -17,12 +18,24 @@ pub struct RuntimeInfo {
     /// cuDNN version as libtorch encodes it (e.g. 91900 for 9.19.0), when CUDA is there.
     pub cudnn_version: Option<i64>,
     pub threads: i32,
+    /// The CPU instruction set ATen dispatches to (e.g. "AVX512"); CPU results depend on it.
+    #[serde(default)]
+    pub cpu_capability: String,
 }
 
 /// The libtorch version the binary is linked against.
 pub fn libtorch_version() -> String {
     // SAFETY: the shim returns a pointer to a static NUL-terminated string literal.
     unsafe { CStr::from_ptr(cifar_repro_torch_version()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// The CPU instruction set libtorch's ATen kernels use on this machine, as
+/// `torch.backends.cpu.get_cpu_capability()` reports it.
+pub fn cpu_capability() -> String {
+    // SAFETY: the shim returns a pointer into a static string that lives for the process.
+    unsafe { CStr::from_ptr(cifar_repro_cpu_capability()) }
         .to_string_lossy()
         .into_owned()
 }
@@ -43,6 +56,7 @@ impl RuntimeInfo {
             cudnn_version: (cuda_available && tch::Cuda::cudnn_is_available())
                 .then(tch::utils::version_cudnn),
             threads: tch::get_num_threads(),
+            cpu_capability: cpu_capability(),
         }
     }
 }

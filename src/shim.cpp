@@ -1,12 +1,20 @@
 // What tch does not expose, as a few extern "C" functions (see src/runtime.rs and
 // src/determinism/flags.rs). None of them throws: the setters only store flags.
 #include <ATen/Context.h>
+#include <ATen/Version.h>
 #include <torch/version.h>
 
 extern "C" {
 
 // The libtorch version the headers (and so the linked library) carry, e.g. "2.11.0".
 const char *cifar_repro_torch_version() { return TORCH_VERSION; }
+
+// The CPU instruction set ATen's kernels dispatch to on this machine ("AVX2", "AVX512",
+// "DEFAULT", ...): the part of the platform that changes CPU floating-point results.
+const char *cifar_repro_cpu_capability() {
+  static const std::string capability = at::get_cpu_capability();
+  return capability.c_str();
+}
 
 // at::globalContext().setDeterministicAlgorithms, which tch does not expose.
 void cifar_repro_set_deterministic_algorithms(bool on) {

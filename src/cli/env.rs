@@ -38,6 +38,7 @@ pub fn run(args: EnvArgs) -> anyhow::Result<ExitCode> {
             .map_or("none".to_owned(), |v| v.to_string());
         println!("cudnn            {cudnn}");
         println!("threads          {}", info.threads);
+        println!("cpu capability   {}", info.cpu_capability);
         if let Some(f) = &flags {
             println!("determinism      {:?}", f.mode);
             println!("  deterministic algorithms  {}", f.deterministic_algorithms);

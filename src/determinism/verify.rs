@@ -81,6 +81,11 @@ fn environment(a: &Manifest, b: &Manifest) -> Vec<String> {
         b.runtime.libtorch_version.clone(),
     );
     check(
+        "CPU capability",
+        a.runtime.cpu_capability.clone(),
+        b.runtime.cpu_capability.clone(),
+    );
+    check(
         "cifar-repro version",
         a.runtime.crate_version.clone(),
         b.runtime.crate_version.clone(),

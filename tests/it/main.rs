@@ -15,5 +15,6 @@ mod env;
 mod model;
 mod optim;
 mod resume;
+mod snapshots;
 mod train;
 mod verify;
