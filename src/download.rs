@@ -11,19 +11,22 @@ use std::path::{Path, PathBuf};
 pub enum Expected {
     Md5(String),
     Sha256(String),
+    /// The leading hex digits of the SHA-256, as torchvision pins its weights files
+    /// (`resnet50-11ad3fa6.pth`) and checks them in `load_state_dict_from_url`.
+    Sha256Prefix(String),
 }
 
 impl Expected {
     fn hasher(&self) -> Box<dyn digest::DynDigest> {
         match self {
             Expected::Md5(_) => Box::new(Md5::new()),
-            Expected::Sha256(_) => Box::new(Sha256::new()),
+            Expected::Sha256(_) | Expected::Sha256Prefix(_) => Box::new(Sha256::new()),
         }
     }
 
     fn hex(&self) -> &str {
         match self {
-            Expected::Md5(h) | Expected::Sha256(h) => h,
+            Expected::Md5(h) | Expected::Sha256(h) | Expected::Sha256Prefix(h) => h,
         }
     }
 
@@ -31,6 +34,31 @@ impl Expected {
         match self {
             Expected::Md5(_) => "MD5",
             Expected::Sha256(_) => "SHA-256",
+            Expected::Sha256Prefix(_) => "SHA-256 (pinned prefix)",
+        }
+    }
+
+    /// Whether a digest (full hex) is the expected one.
+    pub fn matches(&self, actual: &str) -> bool {
+        match self {
+            Expected::Md5(h) | Expected::Sha256(h) => actual.eq_ignore_ascii_case(h),
+            Expected::Sha256Prefix(p) => actual
+                .get(..p.len())
+                .is_some_and(|head| head.eq_ignore_ascii_case(p)),
+        }
+    }
+
+    /// The digest of a file, in this expectation's algorithm (full hex).
+    pub fn digest_file(&self, path: &Path) -> std::io::Result<String> {
+        let mut file = std::fs::File::open(path)?;
+        let mut hasher = self.hasher();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = file.read(&mut buf)?;
+            if n == 0 {
+                return Ok(hex(&hasher.finalize()));
+            }
+            hasher.update(&buf[..n]);
         }
     }
 }
@@ -96,7 +124,7 @@ pub fn download_verified(
     drop(file);
     let actual = hex(&hasher.finalize());
     let outcome = finished.and_then(|()| {
-        if actual.eq_ignore_ascii_case(expected.hex()) {
+        if expected.matches(&actual) {
             std::fs::rename(&partial, dest).map_err(io)
         } else {
             Err(DownloadError::Mismatch {
@@ -113,10 +141,48 @@ pub fn download_verified(
     outcome
 }
 
+/// Like [`download_verified`], but a file already at `dest` with the expected digest is kept
+/// as it is (no network). Returns whether it downloaded.
+pub fn fetch_unless_present(
+    url: &str,
+    dest: &Path,
+    expected: &Expected,
+    progress: impl FnMut(u64, Option<u64>),
+) -> Result<bool, DownloadError> {
+    if dest.is_file() {
+        let actual = expected
+            .digest_file(dest)
+            .map_err(|source| DownloadError::Io {
+                path: dest.to_owned(),
+                source,
+            })?;
+        if expected.matches(&actual) {
+            return Ok(false);
+        }
+    }
+    download_verified(url, dest, expected, progress)?;
+    Ok(true)
+}
+
 fn partial_path(dest: &Path) -> PathBuf {
     let name = dest
         .file_name()
         .map(|n| n.to_string_lossy())
         .unwrap_or_default();
     dest.with_file_name(format!(".{name}.partial"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Expected;
+
+    #[test]
+    fn a_prefix_pin_matches_only_its_prefix() {
+        let digest = "11ad3fa6e2a7c3c1d3f1b9e0aa0000000000000000000000000000000000beef";
+        assert!(Expected::Sha256Prefix("11ad3fa6".into()).matches(digest));
+        assert!(Expected::Sha256Prefix("11AD3FA6".into()).matches(digest));
+        assert!(!Expected::Sha256Prefix("11ad3fa7".into()).matches(digest));
+        assert!(!Expected::Sha256Prefix("11ad3fa6".into()).matches("11ad"));
+        assert!(!Expected::Sha256(digest[..8].into()).matches(digest));
+    }
 }

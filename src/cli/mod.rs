@@ -7,6 +7,7 @@ mod env;
 mod progress;
 mod train;
 mod verify;
+mod weights;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -47,6 +48,9 @@ enum Command {
     /// Check, describe and fetch CIFAR-10 data.
     #[command(subcommand)]
     Data(data::DataCommand),
+    /// List and fetch the torchvision ImageNet weights the transfer-learning presets use.
+    #[command(subcommand)]
+    Weights(weights::WeightsCommand),
 }
 
 /// Runs the parsed command line.
@@ -61,6 +65,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Presets => train::presets(),
         Command::Audit(args) => audit::run(args),
         Command::Verify(args) => verify::run(args),
+        Command::Weights(command) => weights::run(command),
     }
 }
 

@@ -1,9 +1,6 @@
 //! `data fetch`: the official archive, MD5-checked.
 
-use crate::download::{DownloadError, Expected, download_verified};
-use crate::hash::hex;
-use md5::{Digest, Md5};
-use std::io::Read;
+use crate::download::{DownloadError, Expected, fetch_unless_present};
 use std::path::{Path, PathBuf};
 
 /// The official archive's address.
@@ -21,29 +18,16 @@ pub fn fetch_archive(
     md5: &str,
     progress: impl FnMut(u64, Option<u64>),
 ) -> Result<PathBuf, DownloadError> {
-    let io = |source| DownloadError::Io {
+    std::fs::create_dir_all(dest_dir).map_err(|source| DownloadError::Io {
         path: dest_dir.to_owned(),
         source,
-    };
-    std::fs::create_dir_all(dest_dir).map_err(io)?;
+    })?;
     let dest = dest_dir.join(ARCHIVE_NAME);
-    if dest.is_file() && md5_file(&dest).map_err(io)?.eq_ignore_ascii_case(md5) {
-        return Ok(dest);
-    }
-    download_verified(url, &dest, &Expected::Md5(md5.to_owned()), progress)?;
+    fetch_unless_present(url, &dest, &Expected::Md5(md5.to_owned()), progress)?;
     Ok(dest)
 }
 
 /// MD5 of a file, read in chunks.
 pub fn md5_file(path: &Path) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
-    let mut hasher = Md5::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            return Ok(hex(&hasher.finalize()));
-        }
-        hasher.update(&buf[..n]);
-    }
+    Expected::Md5(String::new()).digest_file(path)
 }

@@ -1,9 +1,11 @@
 //! ResNet models with torchvision names, head replacement, freezing and pretrained loading.
 
 mod config;
+mod pretrained;
 mod resnet;
 
 pub use config::{Arch, Freeze, ModelConfig, Stem};
+pub use pretrained::{KNOWN_WEIGHTS, KnownWeights, TORCHVISION_BASE_URL, UnknownWeights};
 pub use resnet::ResNet;
 
 use crate::hash::hex;

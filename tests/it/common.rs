@@ -1,5 +1,7 @@
 //! Helpers shared by the tests: the vendored data, the binary, one-line errors.
 
+use std::io::{Read, Write};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -81,4 +83,32 @@ pub fn assert_one_line_error(output: &Output, needles: &[&str]) {
     for needle in needles {
         assert!(errors[0].contains(needle), "{needle:?} not in: {stderr}");
     }
+}
+
+/// Serves `body` on 127.0.0.1 to each of `requests` connections, then stops; returns the URL
+/// of `name` there (any path gets the same body).
+pub fn serve(body: Vec<u8>, requests: usize, name: &str) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/{name}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(requests) {
+            let mut stream = stream.unwrap();
+            let mut request = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = stream.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                request.extend_from_slice(&buf[..n]);
+            }
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            stream.write_all(head.as_bytes()).unwrap();
+            stream.write_all(&body).unwrap();
+        }
+    });
+    url
 }

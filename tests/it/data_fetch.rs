@@ -1,38 +1,7 @@
 //! `data fetch` against a local HTTP server on 127.0.0.1 (no other network).
 
-use crate::common::{ALL_FILES, assert_one_line_error, cli, copy_golden, pack_tar_gz};
-use std::io::{Read, Write};
+use crate::common::{ALL_FILES, assert_one_line_error, cli, copy_golden, pack_tar_gz, serve};
 use std::net::TcpListener;
-
-/// Serves `body` to each of `requests` connections, then stops.
-fn serve(body: Vec<u8>, requests: usize) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!(
-        "http://{}/cifar-10-binary.tar.gz",
-        listener.local_addr().unwrap()
-    );
-    std::thread::spawn(move || {
-        for stream in listener.incoming().take(requests) {
-            let mut stream = stream.unwrap();
-            let mut request = Vec::new();
-            let mut buf = [0u8; 1024];
-            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                let n = stream.read(&mut buf).unwrap();
-                if n == 0 {
-                    break;
-                }
-                request.extend_from_slice(&buf[..n]);
-            }
-            let head = format!(
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
-            stream.write_all(head.as_bytes()).unwrap();
-            stream.write_all(&body).unwrap();
-        }
-    });
-    url
-}
 
 fn small_archive(dir: &std::path::Path) -> Vec<u8> {
     let folder = copy_golden(dir);
@@ -46,7 +15,7 @@ fn fetch_streams_checks_md5_and_renames_into_place() {
     let dir = tempfile::tempdir().unwrap();
     let body = small_archive(dir.path());
     let md5 = cifar_repro::data::md5_file(&dir.path().join("built.tar.gz")).unwrap();
-    let url = serve(body.clone(), 1);
+    let url = serve(body.clone(), 1, "cifar-10-binary.tar.gz");
     let dest = dir.path().join("dest");
     let out = cli(&[
         "data",
@@ -77,7 +46,7 @@ fn fetch_streams_checks_md5_and_renames_into_place() {
 #[test]
 fn fetch_with_a_wrong_md5_keeps_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let url = serve(small_archive(dir.path()), 1);
+    let url = serve(small_archive(dir.path()), 1, "cifar-10-binary.tar.gz");
     let dest = dir.path().join("dest");
     let wrong = "f".repeat(32);
     let out = cli(&[

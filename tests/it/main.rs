@@ -18,3 +18,4 @@ mod resume;
 mod snapshots;
 mod train;
 mod verify;
+mod weights;
