@@ -35,7 +35,7 @@ impl AuditObserver for Console {
         } else {
             "training"
         };
-        eprintln!(
+        tracing::info!(
             "{claim}: seed {}: {what} {}",
             seed_index + 1,
             folder.display()

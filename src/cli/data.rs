@@ -193,7 +193,7 @@ fn info(args: InfoArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn fetch(args: FetchArgs) -> anyhow::Result<ExitCode> {
-    eprintln!("fetching {} into {}", args.url, args.dest.display());
+    tracing::info!("fetching {} into {}", args.url, args.dest.display());
     let mut progress = Progress::new(ARCHIVE_NAME);
     let path = data::fetch_archive(&args.url, &args.dest, &args.md5, |done, total| {
         progress.bytes(done, total)

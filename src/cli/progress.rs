@@ -43,7 +43,7 @@ impl Progress {
             None if self.last_line.elapsed() > Duration::from_secs(5) => {
                 self.last_line = Instant::now();
                 let total = total.map_or(String::new(), |t| format!(" of {} MB", t >> 20));
-                eprintln!("{}: {} MB{total}", self.label, done >> 20);
+                tracing::info!("{}: {} MB{total}", self.label, done >> 20);
             }
             None => {}
         }

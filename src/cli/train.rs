@@ -181,7 +181,7 @@ impl Console {
 
 impl train::Observer for Console {
     fn note(&mut self, message: &str) {
-        eprintln!("{}{message}", self.indent);
+        tracing::info!("{}{message}", self.indent);
     }
 
     fn step(&mut self, epoch: usize, step: usize, steps: usize, loss: f64) {
@@ -196,8 +196,8 @@ impl train::Observer for Console {
         if let Some(p) = self.progress.take() {
             p.finish();
         }
-        eprintln!(
-            "{}epoch {}/{epochs}: train loss {:.4} acc {:.4} | test loss {:.4} acc {:.4} [{:.4}, {:.4}] | {:.1} s",
+        tracing::info!(
+            "{}epoch {}/{epochs}: train loss {:.4} acc {:.4} | test loss {:.4} acc {:.4} [{:.4}, {:.4}] | {:.1} s (training pass {:.1} s, in steps {:.1} s)",
             self.indent,
             e.epoch + 1,
             e.train.loss,
@@ -206,7 +206,9 @@ impl train::Observer for Console {
             e.test.accuracy,
             e.test.accuracy_ci95[0],
             e.test.accuracy_ci95[1],
-            e.seconds
+            e.seconds,
+            e.train_seconds,
+            e.step_seconds
         );
     }
 }
@@ -228,7 +230,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
         prepare_out(&out, args.overwrite)?;
         cifar_repro::fsutil::write_atomic(&out.join("config.toml"), config.to_toml().as_bytes())?;
     }
-    eprintln!(
+    tracing::info!(
         "training {name} on {device:?} into {}: {}",
         out.display(),
         config.description
@@ -248,6 +250,19 @@ pub fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
         &data.classes,
     );
     write_report(&out, &finished.manifest, &data.classes, &examples, &images)?;
+    let (pass, steps) = finished
+        .manifest
+        .epochs
+        .iter()
+        .fold((0.0, 0.0), |(p, s), e| {
+            (p + e.train_seconds, s + e.step_seconds)
+        });
+    if steps > 0.0 {
+        tracing::info!(
+            "training passes {pass:.1} s, of which in steps {steps:.1} s: {:+.1}% spent waiting for input",
+            100.0 * (pass - steps) / steps
+        );
+    }
     if let Some(t) = &finished.manifest.final_test {
         println!(
             "{}: test accuracy {:.4} (95% CI {:.4} to {:.4}), macro F1 {:.4}, loss {:.4}; report {}",

@@ -64,7 +64,7 @@ fn fetch(args: FetchArgs) -> anyhow::Result<ExitCode> {
         Some(hex) => Expected::Sha256(hex.clone()),
         None => weights.pinned(),
     };
-    eprintln!("fetching {url} into {}", args.dest.display());
+    tracing::info!("fetching {url} into {}", args.dest.display());
     let mut progress = Progress::new(weights.file);
     let (path, downloaded) = weights.fetch(&url, &args.dest, &expected, |done, total| {
         progress.bytes(done, total)

@@ -65,6 +65,10 @@ pub struct EpochRecord {
     pub train: Metrics,
     pub test: Metrics,
     pub seconds: f64,
+    /// Wall time of the training pass (batches and steps, not the evaluation): the gap
+    /// to `step_seconds` is time spent waiting for input that prefetching did not hide.
+    #[serde(default)]
+    pub train_seconds: f64,
     /// Time spent inside training steps (forward, backward, update).
     pub step_seconds: f64,
     pub trace: Vec<TracePoint>,
@@ -142,6 +146,7 @@ impl Manifest {
 fn metrics_line(record: &EpochRecord) -> String {
     serde_json::json!({
         "epoch": record.epoch, "lr": record.lr, "steps": record.steps, "seconds": record.seconds,
+        "train_seconds": record.train_seconds, "step_seconds": record.step_seconds,
         "train": record.train, "test": record.test,
     })
     .to_string()

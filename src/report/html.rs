@@ -96,18 +96,20 @@ pub fn render(
             escape(&m.predicted)
         );
     }
-    html.push_str("</div><h2>Epochs</h2><table><tr><th>epoch</th><th>lr</th><th>train loss</th><th>train acc</th><th>test loss</th><th>test acc</th><th>seconds</th><th>weights SHA-256</th></tr>");
+    html.push_str("</div><h2>Epochs</h2><table><tr><th>epoch</th><th>lr</th><th>train loss</th><th>train acc</th><th>test loss</th><th>test acc</th><th>seconds</th><th>training pass s</th><th>in steps s</th><th>weights SHA-256</th></tr>");
     for e in &manifest.epochs {
         let _ = write!(
             html,
-            "<tr><td>{}</td><td>{:.2e}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{:.1}</td><td><code>{}</code></td></tr>",
-            e.epoch,
+            "<tr><td>{}</td><td>{:.2e}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{:.1}</td><td>{:.1}</td><td>{:.1}</td><td><code>{}</code></td></tr>",
+            e.epoch + 1,
             e.lr,
             e.train.loss,
             e.train.accuracy,
             e.test.loss,
             e.test.accuracy,
             e.seconds,
+            e.train_seconds,
+            e.step_seconds,
             &e.weights_sha256[..16]
         );
     }

@@ -143,8 +143,8 @@ fn injected_nudge() -> Option<usize> {
         .ok()?
         .parse()
         .ok()?;
-    eprintln!(
-        "warning: CIFAR_REPRO_NUDGE_AFTER_STEP={step}: one weight will be nudged after step {step} (fault injection)"
+    tracing::warn!(
+        "CIFAR_REPRO_NUDGE_AFTER_STEP={step}: one weight will be nudged after step {step} (fault injection)"
     );
     Some(step)
 }
@@ -320,6 +320,7 @@ pub fn train(
         let mut trace = Vec::new();
         let mut step_seconds = 0.0;
         let mut lr = config.optim.lr;
+        let loop_started = Instant::now();
         for batch in pipeline.prefetch(plan, 2) {
             let batch = batch?;
             augment_hash.update(serde_json::to_vec(&batch.params).unwrap_or_default());
@@ -369,7 +370,9 @@ pub fn train(
                 });
             }
             observer.step(epoch, batch.index + 1, steps_per_epoch, loss_value);
+            tracing::debug!(epoch, step = global_step, loss = loss_value, "step");
         }
+        let train_seconds = loop_started.elapsed().as_secs_f64();
         let (test, epoch_predictions) = evaluate_test(&model, data, config, device)?;
         predictions = epoch_predictions;
         let record = EpochRecord {
@@ -382,11 +385,13 @@ pub fn train(
             train: tally.metrics(),
             test,
             seconds: epoch_started.elapsed().as_secs_f64(),
+            train_seconds,
             step_seconds,
             trace,
         };
         append_metrics(out, &record)?;
         checkpoint::save(out, &model, &optimizer, &params, epoch + 1, global_step, 2)?;
+        tracing::debug!(epoch = epoch + 1, step = global_step, "checkpoint written");
         observer.epoch(&record, config.run.epochs);
         manifest.epochs.push(record);
         manifest.wall_seconds = started.elapsed().as_secs_f64();
