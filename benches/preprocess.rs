@@ -41,8 +41,8 @@ fn preprocess(c: &mut Criterion) {
     let mut group = c.benchmark_group("preprocess");
     group.sample_size(10);
     for (size, preset, batches) in [
-        (32, "e2-regularised", &[32usize, 128, 512][..]),
-        (224, "e3-frozen", &[32, 128][..]),
+        (32, "e2-regularised", &[32usize, 64, 128, 256, 512][..]),
+        (224, "e3-frozen", &[32, 64, 128, 256, 512][..]),
     ] {
         for (name, backend) in &backends {
             let images = if *backend == Backend::Device(Device::Cuda(0)) {

@@ -7,56 +7,15 @@
 //! without a GPU (`REQUIRE_CUDA=1` makes that an error); CUDA timings synchronise.
 //! `TRAIN_STEP_FULL=1` adds ResNet-50 at 224 with batch 16 and batch sizes up to 512.
 
+use cifar_repro::bench::StepBench;
 use cifar_repro::determinism::flags;
-use cifar_repro::model::{Arch, Freeze, Model, ModelConfig, Stem};
-use cifar_repro::optim::{OptimConfig, OptimKind, Optimizer};
+use cifar_repro::model::{Arch, Freeze, Stem};
 use cifar_repro::train::Determinism;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use tch::nn::ModuleT;
-use tch::{Device, Kind, Tensor};
+use tch::Device;
 
-fn model(arch: Arch, stem: Stem, width: i64, device: Device) -> (Model, Optimizer) {
-    let config = ModelConfig {
-        arch,
-        stem,
-        width,
-        classes: 10,
-        freeze: Freeze::None,
-        pretrained: None,
-        init_from_run: None,
-    };
-    let model = Model::new(&config, device, 0).expect("model");
-    let optim = OptimConfig {
-        name: OptimKind::Adam,
-        lr: 1e-3,
-        weight_decay: 0.0,
-        momentum: 0.0,
-        nesterov: false,
-        betas: [0.9, 0.999],
-        eps: 1e-8,
-    };
-    let optimizer = Optimizer::new(optim, &model.trainable());
-    (model, optimizer)
-}
-
-fn step(
-    model: &Model,
-    optimizer: &mut Optimizer,
-    params: &[(String, Tensor)],
-    images: &Tensor,
-    labels: &Tensor,
-    device: Device,
-) {
-    let loss = model
-        .net
-        .forward_t(images, true)
-        .cross_entropy_for_logits(labels);
-    Optimizer::zero_grad(params);
-    loss.backward();
-    optimizer.step(params, 1e-3);
-    if let Device::Cuda(i) = device {
-        tch::Cuda::synchronize(i as i64);
-    }
+fn bench(arch: Arch, stem: Stem, width: i64, side: i64, batch: i64, device: Device) -> StepBench {
+    StepBench::new(arch, stem, width, Freeze::None, side, batch, device).expect("model")
 }
 
 fn devices() -> Vec<(&'static str, Device)> {
@@ -101,15 +60,12 @@ fn train_step(c: &mut Criterion) {
             ));
         }
         for (label, arch, stem, side, batches) in cases {
-            let (model, mut optimizer) = model(arch, stem, 64, device);
-            let params = model.trainable();
             for batch in batches {
-                let images = Tensor::randn([batch, 3, side, side], (Kind::Float, device));
-                let labels = Tensor::randint(10, [batch], (Kind::Int64, device));
+                let mut step = bench(arch, stem, 64, side, batch, device);
                 group.throughput(Throughput::Elements(batch as u64));
                 group.bench_function(
                     BenchmarkId::new(format!("{name}/{label}/{side}"), format!("batch{batch}")),
-                    |b| b.iter(|| step(&model, &mut optimizer, &params, &images, &labels, device)),
+                    |b| b.iter(|| step.step()),
                 );
             }
         }
@@ -121,11 +77,8 @@ fn determinism(c: &mut Criterion) {
     let mut group = c.benchmark_group("determinism");
     group.sample_size(10);
     for (name, device) in devices() {
-        let (model, mut optimizer) = model(Arch::Resnet18, Stem::Cifar, 16, device);
-        let params = model.trainable();
         let batch = 64;
-        let images = Tensor::randn([batch, 3, 32, 32], (Kind::Float, device));
-        let labels = Tensor::randint(10, [batch], (Kind::Int64, device));
+        let mut step = bench(Arch::Resnet18, Stem::Cifar, 16, 32, batch, device);
         group.throughput(Throughput::Elements(batch as u64));
         for mode in [Determinism::Seeded, Determinism::Strict] {
             flags::apply(mode, 0);
@@ -133,9 +86,7 @@ fn determinism(c: &mut Criterion) {
                 format!("{name}/{mode:?}").to_lowercase(),
                 format!("batch{batch}"),
             );
-            group.bench_function(id, |b| {
-                b.iter(|| step(&model, &mut optimizer, &params, &images, &labels, device))
-            });
+            group.bench_function(id, |b| b.iter(|| step.step()));
         }
         flags::apply(Determinism::Seeded, 0);
     }

@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod augment;
+pub mod bench;
 pub mod data;
 pub mod determinism;
 pub mod download;

@@ -2,6 +2,7 @@
 // src/determinism/flags.rs). None of them throws: the setters only store flags.
 #include <ATen/Context.h>
 #include <ATen/Version.h>
+#include <ATen/core/Tensor.h>
 #include <torch/version.h>
 
 extern "C" {
@@ -38,5 +39,9 @@ void cifar_repro_set_tf32(bool allow) {
 void cifar_repro_set_tf32_cudnn(bool allow) { at::globalContext().setAllowTF32CuDNN(allow); }
 bool cifar_repro_tf32_cublas() { return at::globalContext().allowTF32CuBLAS(); }
 bool cifar_repro_tf32_cudnn() { return at::globalContext().allowTF32CuDNN(); }
+
+// Drops a tensor's gradient (PyTorch's `zero_grad(set_to_none=True)`, its default since
+// 2.0): the next backward writes a fresh gradient instead of adding to a zeroed one.
+void cifar_repro_clear_grad(at::Tensor *tensor) { tensor->mutable_grad().reset(); }
 
 }

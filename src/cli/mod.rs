@@ -2,6 +2,7 @@
 
 mod audit;
 mod augment;
+mod bench;
 mod data;
 mod env;
 mod progress;
@@ -48,6 +49,10 @@ enum Command {
     /// Check, describe and fetch CIFAR-10 data.
     #[command(subcommand)]
     Data(data::DataCommand),
+    /// Time the workloads `ci/bench-compare.sh` sets against PyTorch (images/s), and the
+    /// report's E7 epoch measurement (`bench epoch`).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
     /// List and fetch the torchvision ImageNet weights the transfer-learning presets use.
     #[command(subcommand)]
     Weights(weights::WeightsCommand),
@@ -66,6 +71,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(args) => audit::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Weights(command) => weights::run(command),
+        Command::Bench(command) => bench::run(command),
     }
 }
 

@@ -28,20 +28,26 @@ pub struct TrainArgs {
     /// The run folder [default: runs/NAME-seedN]; must not exist or be empty.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// The root of the run's seed tree (overrides `loop.seed`).
     #[arg(long)]
     seed: Option<u64>,
+    /// Overrides `loop.epochs`.
     #[arg(long)]
     epochs: Option<usize>,
+    /// Overrides `loop.batch_size`.
     #[arg(long)]
     batch_size: Option<usize>,
     /// Train on the first N training images only.
     #[arg(long)]
     train_limit: Option<usize>,
+    /// Where to train (overrides `loop.device`); cuda fails without a CUDA device.
     #[arg(long, value_enum)]
     device: Option<DeviceChoice>,
     /// libtorch intra-op threads.
     #[arg(long)]
     threads: Option<usize>,
+    /// strict: deterministic kernels, fixed threads, bit-identical reruns; seeded: every
+    /// stream seeded, libtorch's fast kernels; off: as seeded (overrides `loop.determinism`).
     #[arg(long, value_enum)]
     determinism: Option<DeterminismArg>,
     /// Replace an existing run folder.

@@ -3,6 +3,10 @@
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
+unsafe extern "C" {
+    fn cifar_repro_clear_grad(tensor: *mut torch_sys::C_tensor);
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OptimKind {
@@ -73,13 +77,14 @@ impl Optimizer {
         }
     }
 
-    /// Clears the gradients of `params`.
+    /// Drops the gradients of `params`, as `torch.optim`'s `zero_grad()` does by default
+    /// (set to None): the next backward writes them afresh instead of adding to zeros.
     pub fn zero_grad(params: &[(String, Tensor)]) {
         for (_, p) in params {
-            let mut grad = p.grad();
-            if grad.defined() {
-                let _ = grad.detach_().zero_();
-            }
+            let mut handle = p.shallow_clone();
+            // SAFETY: the pointer is a live `at::Tensor` handle owned by `handle`; the shim
+            // only resets the gradient its autograd metadata holds (shared with `p`).
+            unsafe { cifar_repro_clear_grad(handle.as_mut_ptr()) };
         }
     }
 

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Runs the same workloads in PyTorch/torchvision (benches/pytorch_compare.py) and in
+# cifar-repro (`cifar-repro bench ...`) on this machine, each pair back to back, and prints
+# a Markdown table: workload, PyTorch images/s, cifar-repro images/s, ratio.
+#
+#   ci/bench-compare.sh                 # all workloads (about 10 minutes on 2 cores)
+#   ci/bench-compare.sh step-r18-32 load  # some of them
+#
+# CIFAR_BENCH_DATA: the images to augment and load (default golden/data; the 6,000-image
+# sample or the full set make the load row meaningful). REPEATS: timed rounds (default 5).
+# Provisions torch 2.11.0 (ci/provision-libtorch.sh) and torchvision 0.26.0 with numpy and
+# pillow (ci/bench-requirements.txt, hash-pinned, --no-deps) into the cache on first use.
+# On a GPU machine, DEVICE=cuda runs cifar-repro's step rows there (PyTorch stays on CPU
+# unless the script is changed), so compare those rows only with each other.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+cache=${CIFAR_REPRO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cifar-repro}
+torch_dir=$(ci/provision-libtorch.sh | tail -n 1)
+vision="$cache/torchvision-0.26.0"
+want=$(sha256sum ci/bench-requirements.txt | cut -d' ' -f1)
+if [[ ! -f "$vision/.provisioned" || "$(cat "$vision/.provisioned")" != "$want" ]]; then
+    echo "bench-compare: installing torchvision 0.26.0, numpy, pillow into $vision" >&2
+    staging=$(mktemp -d "$cache/.torchvision.XXXXXX")
+    trap 'rm -rf "$staging"' EXIT
+    "${PYTHON:-python3}" -m pip install --quiet --disable-pip-version-check --no-cache-dir \
+        --no-compile --require-hashes --no-deps --only-binary=:all: --target "$staging" \
+        -r ci/bench-requirements.txt
+    echo "$want" >"$staging/.provisioned"
+    rm -rf "$vision"
+    mv "$staging" "$vision"
+    trap - EXIT
+fi
+export PYTHONPATH="${torch_dir:+$(dirname "$torch_dir"):}$vision${PYTHONPATH:+:$PYTHONPATH}"
+
+cargo build --release --quiet
+bin=target/release/cifar-repro
+data=${CIFAR_BENCH_DATA:-golden/data}
+repeats=${REPEATS:-5}
+device=${DEVICE:-cpu}
+
+# name | description | cifar-repro bench arguments | timed calls per round
+workloads=(
+    "augment-e2-32|E2 augmentation at 32x32, batch 128|augment --preset e2-regularised --batch-size 128 --data $data|1"
+    "augment-e3-224|E3 augmentation, resize to 224, batch 128|augment --preset e3-frozen --batch-size 128 --data $data|1"
+    "step-r18-32|ResNet-18 training step at 32x32, batch 128|step --arch resnet18 --size 32 --batch-size 128 --device $device|2"
+    "step-r18-32-strict|the same, strict determinism|step --arch resnet18 --size 32 --batch-size 128 --determinism strict --device $device|2"
+    "step-r50-32|ResNet-50 training step at 32x32, batch 128|step --arch resnet50 --size 32 --batch-size 128 --device $device|1"
+    "step-r50-224|ResNet-50 training step at 224x224, batch 16|step --arch resnet50 --size 224 --batch-size 16 --device $device|1"
+    "load|loading $data|load $data|3"
+)
+chosen=("$@")
+
+rate() { sed -n 's/.*: \([0-9.]*\) images\/s.*/\1/p' | tail -n 1; }
+
+echo "# cifar-repro against PyTorch $(date -u +%Y-%m-%d), $(lscpu | sed -n 's/^Model name: *//p' | head -n 1), $(nproc) cores"
+echo
+echo "| workload | PyTorch 2.11 images/s | cifar-repro images/s | ratio |"
+echo "|---|---|---|---|"
+for row in "${workloads[@]}"; do
+    IFS='|' read -r name what args calls <<<"$row"
+    if [[ ${#chosen[@]} -gt 0 && ! " ${chosen[*]} " =~ " $name " ]]; then
+        continue
+    fi
+    # shellcheck disable=SC2086 # the arguments are meant to split
+    ours=$("$bin" bench $args --repeats "$repeats" --calls "$calls" | rate)
+    theirs=$(python3 benches/pytorch_compare.py "$name" --data "$data" --repeats "$repeats" --calls "$calls" | rate)
+    ratio=$(python3 -c "print(f'{$ours / $theirs:.2f}')")
+    echo "| $what | $theirs | $ours | $ratio |"
+done

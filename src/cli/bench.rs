@@ -1,0 +1,327 @@
+//! `cifar-repro bench`: the workloads of `ci/bench-compare.sh` (one line of images/s each,
+//! timed the way `benches/pytorch_compare.py` times PyTorch), and `bench epoch`, the
+//! report's E7 measurement (preprocessing on CPU against the device, per epoch).
+
+use super::train::{DeterminismArg, pick_device};
+use cifar_repro::augment::{AugmentConfig, Backend, BatchPlan, Pipeline};
+use cifar_repro::bench::{StepBench, median_rate, synchronize};
+use cifar_repro::data::Cifar10;
+use cifar_repro::determinism::{SeedTree, flags};
+use cifar_repro::model::{Arch, Freeze, Stem};
+use cifar_repro::train::{DeviceChoice, TrainConfig};
+use clap::{Args, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+use tch::Device;
+
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// Training steps (forward, backward, Adam) of a ResNet on a batch in memory.
+    Step(StepArgs),
+    /// An augmentation preset's batches on the CPU kernels or the device backend.
+    Augment(AugmentArgs),
+    /// Loading and checking a data set (folder or .tar.gz) into tensors.
+    Load(LoadArgs),
+    /// E7: one epoch of a preset's pipeline (default e3-frozen) preprocessed on the CPU
+    /// backend and on the device backend, and the training steps of that epoch, each in
+    /// seconds; with --train-limit, measured on part of the epoch and scaled to all of it.
+    Epoch(EpochArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ArchArg {
+    Resnet18,
+    Resnet50,
+}
+
+#[derive(Args)]
+pub struct Timing {
+    /// Timed rounds; the median round is reported.
+    #[arg(long, default_value_t = 5)]
+    repeats: usize,
+    /// Calls per timed round.
+    #[arg(long, default_value_t = 2)]
+    calls: usize,
+    /// Print one JSON object instead of a line.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct StepArgs {
+    #[arg(long, value_enum)]
+    arch: ArchArg,
+    /// Image side (32, or 224 as after E3's resize).
+    #[arg(long, default_value_t = 32)]
+    size: i64,
+    #[arg(long, default_value_t = 128)]
+    batch_size: i64,
+    /// strict: deterministic kernels (the cost of `--determinism strict`).
+    #[arg(long, value_enum, default_value = "seeded")]
+    determinism: DeterminismArg,
+    #[arg(long, value_enum, default_value = "cpu")]
+    device: DeviceChoice,
+    #[command(flatten)]
+    timing: Timing,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum BackendArg {
+    /// The CPU kernels on every core.
+    Cpu,
+    /// Batched tensor ops on --device.
+    Device,
+}
+
+#[derive(Args)]
+pub struct AugmentArgs {
+    /// An augmentation preset (`cifar-repro presets`), e.g. e2-regularised or e3-frozen.
+    #[arg(long, default_value = "e2-regularised")]
+    preset: String,
+    #[arg(long, default_value_t = 128)]
+    batch_size: usize,
+    #[arg(long, value_enum, default_value = "cpu")]
+    backend: BackendArg,
+    #[arg(long, value_enum, default_value = "cpu")]
+    device: DeviceChoice,
+    /// The images to augment.
+    #[arg(long, default_value = "golden/data")]
+    data: PathBuf,
+    #[command(flatten)]
+    timing: Timing,
+}
+
+#[derive(Args)]
+pub struct LoadArgs {
+    /// A cifar-10-batches-bin folder or cifar-10-binary.tar.gz.
+    path: PathBuf,
+    #[command(flatten)]
+    timing: Timing,
+}
+
+#[derive(Args)]
+pub struct EpochArgs {
+    /// A run preset (`cifar-repro presets`).
+    #[arg(long, default_value = "e3-frozen")]
+    preset: String,
+    /// The data set (default: the vendored slice; the report's epoch is the full 50,000).
+    #[arg(long, default_value = "golden/data")]
+    data: PathBuf,
+    /// Measure on the first N training images only and scale the times to the epoch.
+    #[arg(long)]
+    train_limit: Option<usize>,
+    /// Override the preset's batch size.
+    #[arg(long)]
+    batch_size: Option<usize>,
+    #[arg(long, value_enum, default_value = "auto")]
+    device: DeviceChoice,
+    /// Images in the epoch the times are scaled to.
+    #[arg(long, default_value_t = 50_000)]
+    epoch_images: usize,
+}
+
+pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        BenchCommand::Step(args) => step(args),
+        BenchCommand::Augment(args) => augment(args),
+        BenchCommand::Load(args) => load(args),
+        BenchCommand::Epoch(args) => epoch(args),
+    }
+}
+
+fn report(timing: &Timing, workload: &str, rate: f64) -> anyhow::Result<ExitCode> {
+    if timing.json {
+        let line = serde_json::json!({ "workload": workload, "images_per_second": rate });
+        println!("{line}");
+    } else {
+        println!(
+            "{workload}: {rate:.1} images/s (median of {} rounds)",
+            timing.repeats
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn step(args: StepArgs) -> anyhow::Result<ExitCode> {
+    let device = pick_device(args.device)?;
+    flags::apply(args.determinism.into(), 0);
+    let arch = match args.arch {
+        ArchArg::Resnet18 => Arch::Resnet18,
+        ArchArg::Resnet50 => Arch::Resnet50,
+    };
+    // torchvision's models as they are (ImageNet stem), as the PyTorch side runs them.
+    let mut bench = StepBench::new(
+        arch,
+        Stem::Imagenet,
+        64,
+        Freeze::None,
+        args.size,
+        args.batch_size,
+        device,
+    )?;
+    let rate = median_rate(
+        bench.batch(),
+        args.timing.calls,
+        args.timing.repeats,
+        || bench.step(),
+    );
+    let name = format!("{arch:?}").to_lowercase();
+    let mode = format!(
+        "{:?}",
+        cifar_repro::train::Determinism::from(args.determinism)
+    );
+    report(
+        &args.timing,
+        &format!(
+            "step {name} {0}x{0} batch {1} {2}",
+            args.size,
+            args.batch_size,
+            mode.to_lowercase()
+        ),
+        rate,
+    )
+}
+
+fn augment(args: AugmentArgs) -> anyhow::Result<ExitCode> {
+    let device = pick_device(args.device)?;
+    let set = Cifar10::load(&args.data)?;
+    let backend = match args.backend {
+        BackendArg::Cpu => Backend::cpu_all_cores(),
+        BackendArg::Device => Backend::Device(device),
+    };
+    let pipeline = Pipeline {
+        images: set.train.images.to_device(match backend {
+            Backend::Cpu { .. } => Device::Cpu,
+            Backend::Device(d) => d,
+        }),
+        labels: set.train.labels.shallow_clone(),
+        config: AugmentConfig::preset(&args.preset)?,
+        tree: SeedTree::new(0),
+        backend,
+    };
+    let indices: Vec<usize> = (0..args.batch_size).map(|i| i % set.train.len()).collect();
+    let mut index = 0;
+    let mut failure = None;
+    let rate = median_rate(
+        args.batch_size,
+        args.timing.calls,
+        args.timing.repeats,
+        || {
+            index += 1;
+            if let Err(e) = pipeline.prepare(0, index, &indices) {
+                failure.get_or_insert(e);
+            }
+            synchronize(device);
+        },
+    );
+    if let Some(e) = failure {
+        return Err(e.into());
+    }
+    let on = match args.backend {
+        BackendArg::Cpu => "cpu".to_owned(),
+        BackendArg::Device => format!("device {device:?}").to_lowercase(),
+    };
+    report(
+        &args.timing,
+        &format!("augment {} batch {} {on}", args.preset, args.batch_size),
+        rate,
+    )
+}
+
+fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
+    let images = Cifar10::load(&args.path)?;
+    let count = images.train.len() + images.test.len();
+    let mut failure = None;
+    let rate = median_rate(count, args.timing.calls, args.timing.repeats, || {
+        if let Err(e) = Cifar10::load(&args.path) {
+            failure.get_or_insert(e);
+        }
+    });
+    if let Some(e) = failure {
+        return Err(e.into());
+    }
+    report(
+        &args.timing,
+        &format!("load {} ({count} images)", args.path.display()),
+        rate,
+    )
+}
+
+fn epoch(args: EpochArgs) -> anyhow::Result<ExitCode> {
+    let mut config = TrainConfig::preset(&args.preset)?;
+    if let Some(batch) = args.batch_size {
+        config.run.batch_size = batch;
+    }
+    let device = pick_device(args.device)?;
+    let set = Cifar10::load(&args.data)?;
+    let used = args.train_limit.unwrap_or(usize::MAX).min(set.train.len());
+    let plan = || BatchPlan {
+        epoch: 0,
+        order: (0..used).collect(),
+        batch_size: config.run.batch_size,
+        drop_last: true,
+    };
+    let measured = plan().batches().len() * config.run.batch_size;
+    anyhow::ensure!(
+        measured > 0,
+        "{used} images make no whole batch of {}; lower --batch-size or raise --train-limit",
+        config.run.batch_size
+    );
+    let scale = args.epoch_images as f64 / measured as f64;
+    let pipeline = |backend: Backend, on: Device| Pipeline {
+        images: set.train.images.to_device(on),
+        labels: set.train.labels.shallow_clone(),
+        config: config.augment.clone(),
+        tree: SeedTree::new(config.run.seed),
+        backend,
+    };
+    eprintln!(
+        "{}: {measured} images in batches of {} on {device:?}, times scaled x{scale:.1} to {} images",
+        args.preset, config.run.batch_size, args.epoch_images
+    );
+
+    let timed = |backend: Backend, on: Device| -> anyhow::Result<f64> {
+        let started = Instant::now();
+        for batch in pipeline(backend, on).prefetch(plan(), 1) {
+            batch?;
+            synchronize(device);
+        }
+        Ok(started.elapsed().as_secs_f64())
+    };
+    let cpu = timed(Backend::cpu_all_cores(), Device::Cpu)?;
+    let on_device = timed(Backend::Device(device), device)?;
+
+    let mut bench = StepBench::new(
+        config.model.arch,
+        config.model.stem,
+        config.model.width,
+        config.model.freeze,
+        config.augment.output_side(),
+        config.run.batch_size as i64,
+        device,
+    )?;
+    let started = Instant::now();
+    for batch in pipeline(Backend::Device(device), device).prefetch(plan(), 1) {
+        let batch = batch?;
+        bench.step_on(
+            &batch.augmented.images,
+            &batch.augmented.labels.to_device(device),
+        );
+    }
+    let training = started.elapsed().as_secs_f64();
+    println!(
+        "preprocessing per epoch: cpu backend {:.1} s, device backend ({device:?}) {:.1} s, saving {:.1} s",
+        cpu * scale,
+        on_device * scale,
+        (cpu - on_device) * scale
+    );
+    println!(
+        "training per epoch with device preprocessing: {:.1} s (model {:?}, freeze {:?})",
+        training * scale,
+        config.model.arch,
+        config.model.freeze
+    );
+    println!("(the report, E7: GPU preprocessing saved about 10 s per epoch on an NVIDIA L4)");
+    Ok(ExitCode::SUCCESS)
+}
