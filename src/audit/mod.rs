@@ -3,8 +3,9 @@
 pub mod claims;
 pub mod output;
 mod run;
+pub mod shard;
 pub mod verdict;
 
 pub use claims::{Claim, ClaimError, Metric, ParsedFile, Relation, Requires, RunSpec, Split};
-pub use run::{AuditObserver, AuditOptions, ClaimResult, audit, run_seed};
+pub use run::{AuditObserver, AuditOptions, ClaimResult, Training, audit, run_seed, shard_runs};
 pub use verdict::{Summary, Verdict};

@@ -10,9 +10,22 @@ use crate::manifest::{EpochRecord, Manifest, RunStatus};
 use crate::metrics::stats::clopper_pearson;
 use crate::train::{Observer, TrainConfig, train};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use tch::Device;
+
+/// Which of the runs an audit needs this process may train.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Training {
+    /// All of them (a single-machine audit).
+    All,
+    /// Part `index` (0-based) of `count` disjoint parts: the audit's distinct runs, in the
+    /// order the claims and seeds need them, dealt round-robin. Runs of other parts are
+    /// left alone (their claims come out NOT RUN until the parts are merged).
+    Shard { index: usize, count: usize },
+    /// None: every run must be finished already (`audit merge`).
+    None,
+}
 
 /// How to audit.
 pub struct AuditOptions {
@@ -23,6 +36,7 @@ pub struct AuditOptions {
     pub only: Option<Vec<String>>,
     pub out: PathBuf,
     pub device: Device,
+    pub training: Training,
 }
 
 /// The outcome for one claim.
@@ -79,6 +93,18 @@ struct Auditor<'a> {
     base_dir: PathBuf,
     root: u64,
     data: HashMap<PathBuf, Result<std::rc::Rc<Cifar10>, String>>,
+    /// The run keys this process may train (every key when `None`).
+    assigned: Option<HashSet<String>>,
+}
+
+/// The `i`-th seed's version of `config`, the key its runs are filed under (the first 16
+/// hex digits of its TOML's SHA-256) and its folder relative to the audit folder.
+fn seeded_run(config: &TrainConfig, root: u64, i: usize) -> (TrainConfig, String, PathBuf) {
+    let mut config = config.clone();
+    config.run.seed = run_seed(root, i);
+    let key = sha256_hex(config.to_toml().as_bytes())[..16].to_owned();
+    let relative = PathBuf::from("runs").join(&key);
+    (config, key, relative)
 }
 
 impl Auditor<'_> {
@@ -137,15 +163,19 @@ impl Auditor<'_> {
         observer: &mut dyn AuditObserver,
     ) -> Result<Vec<(PathBuf, EpochRecord)>, String> {
         let mut out = Vec::new();
+        let mut left = 0;
         for i in 0..self.options.seeds {
-            let mut config = config.clone();
-            config.run.seed = run_seed(self.root, i);
-            let key = &sha256_hex(config.to_toml().as_bytes())[..16];
-            let relative = PathBuf::from("runs").join(key);
+            let (config, key, relative) = seeded_run(config, self.root, i);
             let folder = self.options.out.join(&relative);
             let finished = Manifest::read(&folder)
                 .ok()
                 .filter(|m| m.status == RunStatus::Completed);
+            let mine = self.options.training != Training::None
+                && self.assigned.as_ref().is_none_or(|a| a.contains(&key));
+            if finished.is_none() && !mine {
+                left += 1;
+                continue;
+            }
             observer.run(claim, i, &folder, finished.is_some());
             let manifest = match finished {
                 Some(m) => m,
@@ -167,7 +197,7 @@ impl Auditor<'_> {
                         false,
                         observer,
                     )
-                    .map_err(|e| e.to_string())?
+                    .map_err(|e| format!("a run failed: {e}"))?
                     .manifest
                 }
             };
@@ -178,7 +208,39 @@ impl Auditor<'_> {
                 .ok_or("a finished run without epochs")?;
             out.push((relative, last));
         }
-        Ok(out)
+        match self.options.training {
+            _ if left == 0 => Ok(out),
+            Training::None => Err(format!(
+                "{left} of its runs are in none of the merged folders (did every shard finish?)"
+            )),
+            _ => Err(format!("{left} of its runs are left to other shards")),
+        }
+    }
+
+    /// The distinct run keys the selected claims need, in the order they need them.
+    fn planned_runs(&mut self, claims: &[&Claim]) -> Vec<String> {
+        let mut keys = Vec::new();
+        for claim in claims {
+            let Ok(configs) = std::iter::once(&claim.run)
+                .chain(claim.than.as_ref())
+                .map(|s| self.config(s))
+                .collect::<Result<Vec<_>, _>>()
+            else {
+                continue;
+            };
+            if configs.iter().any(|c| self.missing(claim, c).is_some()) {
+                continue;
+            }
+            for config in &configs {
+                for i in 0..self.options.seeds {
+                    let (_, key, _) = seeded_run(config, self.root, i);
+                    if !keys.contains(&key) {
+                        keys.push(key);
+                    }
+                }
+            }
+        }
+        keys
     }
 
     fn claim(&mut self, claim: &Claim, observer: &mut dyn AuditObserver) -> ClaimResult {
@@ -211,15 +273,18 @@ impl Auditor<'_> {
                 ..result
             };
         }
+        // Every config's runs first (a shard trains its part of each), then any failure.
+        let outcomes: Vec<_> = configs
+            .iter()
+            .map(|config| self.runs(&claim.id, config, observer))
+            .collect();
         let mut measured = Vec::new();
-        for config in &configs {
-            match self.runs(&claim.id, config, observer) {
+        for outcome in outcomes {
+            match outcome {
                 Ok(runs) => measured.push(runs),
                 Err(why) => {
                     return ClaimResult {
-                        verdict: Verdict::NotRun {
-                            why: format!("a run failed: {why}"),
-                        },
+                        verdict: Verdict::NotRun { why },
                         ..result
                     };
                 }
@@ -279,19 +344,23 @@ impl Auditor<'_> {
     }
 }
 
-/// Audits every claim of `file` (read from `base_dir`) that `options` selects.
-pub fn audit(
-    file: &ParsedFile,
-    base_dir: &Path,
+impl<'a> Auditor<'a> {
+    fn new(file: &ParsedFile, base_dir: &Path, options: &'a AuditOptions) -> Self {
+        Self {
+            options,
+            base_dir: base_dir.to_owned(),
+            root: file.seed,
+            data: HashMap::new(),
+            assigned: None,
+        }
+    }
+}
+
+/// The claims of `file` that `options` selects (parsed or not).
+fn selected<'f>(
+    file: &'f ParsedFile,
     options: &AuditOptions,
-    observer: &mut dyn AuditObserver,
-) -> Vec<ClaimResult> {
-    let mut auditor = Auditor {
-        options,
-        base_dir: base_dir.to_owned(),
-        root: file.seed,
-        data: HashMap::new(),
-    };
+) -> Vec<&'f Result<Claim, (String, String)>> {
     let wanted = |id: &str| {
         options
             .only
@@ -306,6 +375,49 @@ pub fn audit(
                 Err((id, _)) => id,
             })
         })
+        .collect()
+}
+
+/// The keys of the runs part `index` of `count` trains: the audit's distinct runs, in the
+/// order its claims and seeds need them, dealt round-robin.
+pub fn shard_runs(
+    file: &ParsedFile,
+    base_dir: &Path,
+    options: &AuditOptions,
+    index: usize,
+    count: usize,
+) -> Vec<String> {
+    let mut auditor = Auditor::new(file, base_dir, options);
+    let claims: Vec<&Claim> = selected(file, options)
+        .into_iter()
+        .filter_map(|c| c.as_ref().ok())
+        .collect();
+    auditor
+        .planned_runs(&claims)
+        .into_iter()
+        .enumerate()
+        .filter(|(position, _)| position % count.max(1) == index)
+        .map(|(_, key)| key)
+        .collect()
+}
+
+/// Audits every claim of `file` (read from `base_dir`) that `options` selects.
+pub fn audit(
+    file: &ParsedFile,
+    base_dir: &Path,
+    options: &AuditOptions,
+    observer: &mut dyn AuditObserver,
+) -> Vec<ClaimResult> {
+    let mut auditor = Auditor::new(file, base_dir, options);
+    if let Training::Shard { index, count } = options.training {
+        auditor.assigned = Some(
+            shard_runs(file, base_dir, options, index, count)
+                .into_iter()
+                .collect(),
+        );
+    }
+    selected(file, options)
+        .into_iter()
         .map(|c| match c {
             Ok(claim) => auditor.claim(claim, observer),
             Err((id, why)) => ClaimResult {

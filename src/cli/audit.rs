@@ -1,17 +1,24 @@
-//! `cifar-repro audit CLAIMS.toml`.
+//! `cifar-repro audit CLAIMS.toml`, its shards (`--shard I/N`) and `audit merge`.
 
 use super::train::{Console, pick_device};
-use anyhow::Context;
-use cifar_repro::audit::{self, AuditObserver, AuditOptions, ParsedFile, Verdict};
+use anyhow::{Context, bail};
+use cifar_repro::audit::shard::{self, ShardRecord};
+use cifar_repro::audit::{self, AuditObserver, AuditOptions, ParsedFile, Training, Verdict};
+use cifar_repro::hash::sha256_hex;
+use cifar_repro::manifest::{Manifest, RunStatus};
 use cifar_repro::train::DeviceChoice;
-use clap::Args;
+use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct AuditArgs {
+    #[command(subcommand)]
+    command: Option<AuditCommand>,
     /// A claim file (see golden/claims/ and the README's "Claim files").
-    claims: PathBuf,
+    #[arg(required = true)]
+    claims: Option<PathBuf>,
     /// CIFAR-10 folder or .tar.gz for every run (default: each run config's own).
     #[arg(long)]
     data: Option<PathBuf>,
@@ -26,6 +33,39 @@ pub struct AuditArgs {
     out: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
     device: DeviceChoice,
+    /// Train only part I of N (0 <= I < N) of the runs the audit needs, into --out, and
+    /// record them in shard.json; `audit merge` then gives the verdicts.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    shard: Option<(usize, usize)>,
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Combine the folders of every shard of one audit (`audit --shard I/N`) into one
+    /// audit folder and give the verdicts, exactly as a single-machine audit would.
+    Merge(MergeArgs),
+}
+
+#[derive(Args)]
+struct MergeArgs {
+    /// The shards' audit folders, one per shard.
+    #[arg(required = true)]
+    shards: Vec<PathBuf>,
+    /// The merged audit folder [default: audits/NAME].
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+fn parse_shard(text: &str) -> Result<(usize, usize), String> {
+    let parsed = text
+        .split_once('/')
+        .and_then(|(i, n)| Some((i.parse().ok()?, n.parse().ok()?)));
+    match parsed {
+        Some((i, n)) if i < n => Ok((i, n)),
+        _ => Err(format!(
+            "{text:?} is not I/N with 0 <= I < N (e.g. 0/4 for the first of four)"
+        )),
+    }
 }
 
 impl AuditObserver for Console {
@@ -43,32 +83,154 @@ impl AuditObserver for Console {
     }
 }
 
-pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
-    let file = ParsedFile::read(&args.claims)?;
-    let name = args
-        .claims
+fn base_dir(claims: &Path) -> PathBuf {
+    claims
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+fn default_out(claims: &Path) -> PathBuf {
+    let name = claims
         .file_stem()
         .map_or("audit".into(), |s| s.to_string_lossy().into_owned());
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("audits").join(&name));
-    std::fs::create_dir_all(&out)
-        .with_context(|| format!("cannot create the audit folder {}", out.display()))?;
+    PathBuf::from("audits").join(name)
+}
+
+fn create(out: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("cannot create the audit folder {}", out.display()))
+}
+
+pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
+    if let Some(AuditCommand::Merge(merge_args)) = args.command {
+        return merge(merge_args, args.device);
+    }
+    let Some(claims) = args.claims.clone() else {
+        bail!("give a claim file, or `audit merge DIR...`");
+    };
+    let file = ParsedFile::read(&claims)?;
+    let out = args.out.clone().unwrap_or_else(|| default_out(&claims));
+    create(&out)?;
     let options = AuditOptions {
         data: args.data.clone(),
         seeds: args.seeds.max(1),
         only: args.only.clone(),
         out: out.clone(),
         device: pick_device(args.device)?,
+        training: match args.shard {
+            Some((index, count)) => Training::Shard { index, count },
+            None => Training::All,
+        },
     };
-    let base_dir = args
-        .claims
-        .parent()
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    let results = audit::audit(&file, &base_dir, &options, &mut Console::new("  "));
-    audit::output::write(&out, &results, &file.source, options.seeds)?;
-    print!("{}", audit::output::table(&results));
+    let results = audit::audit(&file, &base_dir(&claims), &options, &mut Console::new("  "));
+    match args.shard {
+        Some((index, count)) => finish_shard(&claims, &options, &file, index, count),
+        None => finish(&out, &results, &file.source, options.seeds),
+    }
+}
+
+/// Records what a shard finished and says what comes next; fails when one of its runs
+/// did not finish.
+fn finish_shard(
+    claims: &Path,
+    options: &AuditOptions,
+    file: &ParsedFile,
+    index: usize,
+    count: usize,
+) -> anyhow::Result<ExitCode> {
+    let keys = audit::shard_runs(file, &base_dir(claims), options, index, count);
+    let runs: Vec<PathBuf> = keys
+        .iter()
+        .map(|key| PathBuf::from("runs").join(key))
+        .filter(|run| {
+            Manifest::read(&options.out.join(run)).is_ok_and(|m| m.status == RunStatus::Completed)
+        })
+        .collect();
+    let text = std::fs::read(claims).with_context(|| claims.display().to_string())?;
+    ShardRecord {
+        claims: claims.to_owned(),
+        claims_sha256: sha256_hex(&text),
+        seeds: options.seeds,
+        only: options.only.clone(),
+        data: options.data.clone(),
+        index,
+        count,
+        runs: runs.clone(),
+    }
+    .write(&options.out)?;
+    println!(
+        "shard {index}/{count}: {} of its {} runs finished in {}; when every shard is done: cifar-repro audit merge DIR... --out OUT",
+        runs.len(),
+        keys.len(),
+        options.out.display()
+    );
+    if runs.len() < keys.len() {
+        bail!(
+            "shard {index}/{count}: {} of its runs did not finish (see above); run the shard again to finish them",
+            keys.len() - runs.len()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn merge(args: MergeArgs, device: DeviceChoice) -> anyhow::Result<ExitCode> {
+    let records = args
+        .shards
+        .iter()
+        .map(|dir| Ok((dir.clone(), ShardRecord::read(dir)?)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    shard::check_complete(&records)?;
+    let first = &records[0].1;
+    let text = std::fs::read(&first.claims).with_context(|| {
+        format!(
+            "{}: the shards' claim file (run merge where the shards ran)",
+            first.claims.display()
+        )
+    })?;
+    if sha256_hex(&text) != first.claims_sha256 {
+        bail!(
+            "{} has changed since the shards ran; its verdicts would not match their runs",
+            first.claims.display()
+        );
+    }
+    let file = ParsedFile::read(&first.claims)?;
+    let out = args.out.unwrap_or_else(|| default_out(&first.claims));
+    create(&out)?;
+    for (dir, record) in &records {
+        let copied = shard::collect_runs(dir, record, &out)?;
+        tracing::info!(
+            "shard {}/{}: {copied} runs copied from {}",
+            record.index,
+            record.count,
+            dir.display()
+        );
+    }
+    let options = AuditOptions {
+        data: first.data.clone(),
+        seeds: first.seeds,
+        only: first.only.clone(),
+        out: out.clone(),
+        device: pick_device(device)?,
+        training: Training::None,
+    };
+    let results = audit::audit(
+        &file,
+        &base_dir(&first.claims),
+        &options,
+        &mut Console::new("  "),
+    );
+    finish(&out, &results, &file.source, options.seeds)
+}
+
+/// Writes the audit's files and table; exit 1 when a claim is NOT REPRODUCED.
+fn finish(
+    out: &Path,
+    results: &[audit::ClaimResult],
+    source: &str,
+    seeds: usize,
+) -> anyhow::Result<ExitCode> {
+    audit::output::write(out, results, source, seeds)?;
+    print!("{}", audit::output::table(results));
     println!(
         "written: {0}/audit.json, {0}/audit.md, {0}/audit.html",
         out.display()

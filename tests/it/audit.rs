@@ -152,3 +152,94 @@ fn an_unreadable_claim_file_is_one_line() {
         &["broken.toml", "line 1"],
     );
 }
+
+/// The audit folders' run keys (`runs/KEY` with a finished manifest).
+fn run_keys(out: &Path) -> std::collections::BTreeSet<String> {
+    std::fs::read_dir(out.join("runs"))
+        .map(|entries| {
+            entries
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|name| !name.starts_with('.'))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn merged_shards_equal_the_unsharded_audit() {
+    let dir = tempfile::tempdir().unwrap();
+    let claims = dir.path().join("grid.toml");
+    let smaller =
+        "overrides = { loop = { epochs = 1, train_limit = 96, batch_size = 16, threads = 1 } }";
+    std::fs::write(
+        &claims,
+        format!(
+            "seed = 3\n[[claim]]\nid = \"acc\"\nsentence = \"s\"\nrun = \"quickstart\"\n{TINY}\nmetric = \"accuracy\"\nvalue = 0.12\nprecision = 0.5\n\n[[claim]]\nid = \"batch\"\nsentence = \"s\"\nrun = \"quickstart\"\n{TINY}\nmetric = \"accuracy\"\nrelation = \"less\"\nthan = {{ run = \"quickstart\", {smaller} }}\n"
+        ),
+    )
+    .unwrap();
+    let data = golden_data();
+    let audit = |out: &Path, extra: &[&str]| {
+        let mut args = vec!["audit", claims.to_str().unwrap(), "--seeds", "2"];
+        args.extend([
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        args.extend_from_slice(extra);
+        cli(&args)
+    };
+    let whole = dir.path().join("whole");
+    audit(&whole, &[]);
+    let shards: Vec<_> = (0..2)
+        .map(|i| dir.path().join(format!("shard{i}")))
+        .collect();
+    for (i, shard) in shards.iter().enumerate() {
+        let out = audit(shard, &["--shard", &format!("{i}/2")]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let (a, b) = (run_keys(&shards[0]), run_keys(&shards[1]));
+    assert!(
+        a.is_disjoint(&b),
+        "shards trained the same run: {a:?} {b:?}"
+    );
+    assert_eq!(a.len() + b.len(), 4, "2 configs x 2 seeds");
+    assert_eq!(
+        a.union(&b)
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>(),
+        run_keys(&whole)
+    );
+
+    let merged = dir.path().join("merged");
+    let out = cli(&[
+        "audit",
+        "merge",
+        shards[0].to_str().unwrap(),
+        shards[1].to_str().unwrap(),
+        "--out",
+        merged.to_str().unwrap(),
+    ]);
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("training"),
+        "merge trained"
+    );
+    for file in ["audit.json", "audit.md"] {
+        assert_eq!(
+            std::fs::read_to_string(merged.join(file)).unwrap(),
+            std::fs::read_to_string(whole.join(file)).unwrap(),
+            "{file} differs between the merged shards and the whole audit"
+        );
+    }
+
+    let alone = cli(&["audit", "merge", shards[0].to_str().unwrap()]);
+    assert_one_line_error(&alone, &["shard 1/2 missing"]);
+    let bad = audit(&dir.path().join("x"), &["--shard", "2/2"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("0 <= I < N"));
+}
