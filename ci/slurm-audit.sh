@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# A Slurm job array that runs an audit as N shards, one per array task, then merges them.
+# Documented, not run here (no cluster). From the repository root, on a shared filesystem:
+#
+#   N=8 CLAIMS=golden/claims/report.toml DATA=/data/cifar-10-binary.tar.gz \
+#     sbatch --array=0-7 ci/slurm-audit.sh
+#   # when every task is done (or chain it: sbatch --dependency=afterok:JOBID ...):
+#   target/release/cifar-repro audit merge audits/shards/* --out audits/report
+#
+# Each task trains its part of the audit's runs into audits/shards/I (see `audit --shard`);
+# a task that is re-run reuses the runs it already finished.
+#SBATCH --job-name=cifar-repro-audit
+#SBATCH --gres=gpu:1
+#SBATCH --cpus-per-task=8
+#SBATCH --mem=32G
+#SBATCH --time=24:00:00
+#SBATCH --output=audits/slurm-%A_%a.log
+set -euo pipefail
+: "${N:?set N, the number of shards (the array size)}"
+: "${CLAIMS:?set CLAIMS, the claim file}"
+index=${SLURM_ARRAY_TASK_ID:?run this as a job array: sbatch --array=0-$((N - 1))}
+data_args=()
+if [[ -n "${DATA:-}" ]]; then
+    data_args=(--data "$DATA")
+fi
+export REQUIRE_CUDA=${REQUIRE_CUDA:-1}
+exec target/release/cifar-repro audit "$CLAIMS" --seeds "${SEEDS:-3}" "${data_args[@]}" \
+    --shard "$index/$N" --out "audits/shards/$index"
