@@ -2,6 +2,7 @@
 //! so a reader (or a crash) never sees half a file.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The temporary a write of `path` goes through.
 pub fn temporary_for(path: &Path) -> PathBuf {
@@ -26,6 +27,7 @@ pub fn with_atomic<E: From<std::io::Error>>(
     let tmp = temporary_for(path);
     let outcome = write(&tmp).and_then(|()| {
         std::fs::File::open(&tmp)?.sync_all()?;
+        kill_point(path);
         std::fs::rename(&tmp, path)?;
         Ok(())
     });
@@ -33,4 +35,47 @@ pub fn with_atomic<E: From<std::io::Error>>(
         let _ = std::fs::remove_file(&tmp);
     }
     outcome
+}
+
+/// Whether `name` is a hidden temporary an atomic write leaves behind when the process
+/// dies between writing and renaming (`.NAME.tmp-PID`, `.NAME.partial`), or while
+/// deleting a folder (`.NAME.retired`).
+pub fn is_leftover(name: &str) -> bool {
+    name.starts_with('.')
+        && (name.contains(".tmp-") || name.ends_with(".partial") || name.ends_with(".retired"))
+}
+
+/// Removes the leftovers of interrupted atomic writes directly inside `dir`.
+pub fn remove_leftovers(dir: &Path) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if is_leftover(&entry.file_name().to_string_lossy()) {
+            let path = entry.path();
+            let _ = std::fs::remove_dir_all(&path).or_else(|_| std::fs::remove_file(&path));
+        }
+    }
+}
+
+static KILL_COUNT: AtomicUsize = AtomicUsize::new(0);
+
+/// Fault injection for the crash-safety tests: with `CIFAR_REPRO_KILL_BEFORE_RENAME=NAME@K`
+/// in the environment, the process sends itself SIGKILL just before the K-th atomic rename
+/// (counted in this process) onto a path whose file name starts with NAME: the written
+/// temporary is complete and the target still old, the moment a crash could do most harm.
+/// Without the variable this does nothing.
+pub fn kill_point(target: &Path) {
+    let Ok(spec) = std::env::var("CIFAR_REPRO_KILL_BEFORE_RENAME") else {
+        return;
+    };
+    let (name, nth) = spec
+        .split_once('@')
+        .map_or((spec.as_str(), 1), |(n, k)| (n, k.parse().unwrap_or(1)));
+    let matches = target
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with(name));
+    if matches && KILL_COUNT.fetch_add(1, Ordering::SeqCst) + 1 == nth {
+        // SAFETY: raise only sends a signal to this process; SIGKILL ends it at once.
+        unsafe {
+            libc::raise(libc::SIGKILL);
+        }
+    }
 }

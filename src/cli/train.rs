@@ -147,9 +147,12 @@ pub fn pick_device(choice: DeviceChoice) -> anyhow::Result<Device> {
 
 /// Makes `out` ready for a new run without overwriting anything unasked.
 fn prepare_out(out: &Path, overwrite: bool) -> anyhow::Result<()> {
-    let occupied = std::fs::read_dir(out)
-        .map(|mut d| d.next().is_some())
-        .unwrap_or(false);
+    // What an interrupted write leaves behind does not make a folder occupied.
+    let occupied = std::fs::read_dir(out).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|e| !cifar_repro::fsutil::is_leftover(&e.file_name().to_string_lossy()))
+    });
     if occupied {
         if !overwrite {
             bail!(
@@ -157,12 +160,19 @@ fn prepare_out(out: &Path, overwrite: bool) -> anyhow::Result<()> {
                 out.display()
             );
         }
-        if !out.join("manifest.json").is_file() {
+        // A run folder: a manifest, or at least the config a run writes first (a run killed
+        // before its first manifest has only that).
+        let is_run = out.join("manifest.json").is_file()
+            || std::fs::read_to_string(out.join("config.toml"))
+                .is_ok_and(|text| TrainConfig::from_toml(&text).is_ok());
+        if !is_run {
             bail!(
-                "{} is not a cifar-repro run folder (no manifest.json); refusing to replace it",
+                "{} is not a cifar-repro run folder (no manifest.json or run config.toml); refusing to replace it",
                 out.display()
             );
         }
+    }
+    if out.exists() && (occupied || overwrite) {
         std::fs::remove_dir_all(out).with_context(|| format!("cannot clear {}", out.display()))?;
     }
     std::fs::create_dir_all(out)

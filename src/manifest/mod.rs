@@ -7,7 +7,6 @@ use crate::metrics::Metrics;
 use crate::runtime::RuntimeInfo;
 use crate::train::TrainConfig;
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Where a run stands.
@@ -152,20 +151,22 @@ fn metrics_line(record: &EpochRecord) -> String {
     .to_string()
 }
 
-/// Appends one epoch's line to `dir/metrics.jsonl` (and syncs it).
+/// Adds one epoch's line to `dir/metrics.jsonl`, atomically (the whole file is rewritten
+/// through a temporary: a crash leaves the old file or the new one, never half a line).
 pub fn append_metrics(dir: &Path, record: &EpochRecord) -> Result<(), ManifestError> {
     let path = dir.join("metrics.jsonl");
     let io = |source| ManifestError::Io {
         path: path.clone(),
         source,
     };
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .map_err(io)?;
-    writeln!(file, "{}", metrics_line(record)).map_err(io)?;
-    file.sync_all().map_err(io)
+    let mut text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(io(e)),
+    };
+    text.push_str(&metrics_line(record));
+    text.push('\n');
+    write_atomic(&path, text.as_bytes()).map_err(io)
 }
 
 /// Rewrites `dir/metrics.jsonl` atomically to hold exactly `epochs` (on resume).

@@ -92,10 +92,11 @@ pub fn save(
             .and_then(|f| f.sync_all())
             .map_err(|e| err(e.to_string()))?;
     }
-    let _ = std::fs::remove_dir_all(&final_dir);
+    retire(&final_dir);
+    crate::fsutil::kill_point(&final_dir);
     std::fs::rename(&staging, &final_dir).map_err(|e| err(e.to_string()))?;
     for old in list(run).into_iter().rev().skip(keep) {
-        let _ = std::fs::remove_dir_all(old);
+        retire(&old);
     }
     Ok(final_dir)
 }
@@ -115,6 +116,19 @@ pub fn list(run: &Path) -> Vec<PathBuf> {
         .collect();
     dirs.sort();
     dirs
+}
+
+/// Removes a checkpoint folder so that no half-deleted checkpoint is ever visible: it is
+/// first renamed to a hidden `.NAME.retired`, then deleted.
+fn retire(dir: &Path) {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let hidden = dir.with_file_name(format!(".{name}.retired"));
+    if std::fs::rename(dir, &hidden).is_ok() {
+        let _ = std::fs::remove_dir_all(hidden);
+    }
 }
 
 /// Reads a checkpoint's state and checks both tensor files against their SHA-256.
@@ -142,14 +156,19 @@ pub fn verify(dir: &Path) -> Result<CheckpointState, CheckpointError> {
     Ok(state)
 }
 
-/// The newest checkpoint of `run` that passes its hash check; each refused one is told
-/// to `note` with the reason.
+/// The newest checkpoint of `run` that passes its hash check and whose epochs the manifest
+/// records (`recorded_epochs` of them); each one passed over is told to `note`, with why.
 pub fn newest_valid(
     run: &Path,
+    recorded_epochs: usize,
     note: &mut dyn FnMut(&str),
 ) -> Result<(PathBuf, CheckpointState), CheckpointError> {
     for dir in list(run).into_iter().rev() {
         match verify(&dir) {
+            Ok(state) if state.epochs_done > recorded_epochs => note(&format!(
+                "skipping checkpoint {}: the manifest records only {recorded_epochs} epochs",
+                dir.display()
+            )),
             Ok(state) => return Ok((dir, state)),
             Err(e) => note(&format!(
                 "refusing checkpoint: {e}; trying the previous one"

@@ -262,7 +262,11 @@ pub fn train(
     let mut global_step = 0;
     let mut start_epoch = 0;
     if resume {
-        let (dir, state) = checkpoint::newest_valid(out, &mut |m| observer.note(m))?;
+        crate::fsutil::remove_leftovers(out);
+        crate::fsutil::remove_leftovers(&out.join("checkpoints"));
+        let previous = Manifest::read(out)?;
+        let (dir, state) =
+            checkpoint::newest_valid(out, previous.epochs.len(), &mut |m| observer.note(m))?;
         model.load(&dir.join("model.safetensors"), false)?;
         let saved: std::collections::HashMap<String, Tensor> =
             Tensor::read_safetensors(dir.join("optim.safetensors"))
@@ -275,7 +279,6 @@ pub fn train(
                 dir.display()
             )));
         }
-        let previous = Manifest::read(out)?;
         manifest.epochs = previous
             .epochs
             .into_iter()
@@ -389,13 +392,16 @@ pub fn train(
             step_seconds,
             trace,
         };
+        // The epoch's record first, its checkpoint second: a crash in between leaves a
+        // record without a checkpoint, which resuming drops and redoes; never a checkpoint
+        // whose epoch has no record.
         append_metrics(out, &record)?;
-        checkpoint::save(out, &model, &optimizer, &params, epoch + 1, global_step, 2)?;
-        tracing::debug!(epoch = epoch + 1, step = global_step, "checkpoint written");
         observer.epoch(&record, config.run.epochs);
         manifest.epochs.push(record);
         manifest.wall_seconds = started.elapsed().as_secs_f64();
         manifest.write(out)?;
+        checkpoint::save(out, &model, &optimizer, &params, epoch + 1, global_step, 2)?;
+        tracing::debug!(epoch = epoch + 1, step = global_step, "checkpoint written");
     }
     manifest.status = RunStatus::Completed;
     manifest.final_test = manifest.epochs.last().map(|e| e.test.clone());

@@ -243,3 +243,68 @@ fn merged_shards_equal_the_unsharded_audit() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("0 <= I < N"));
 }
+
+#[test]
+fn an_audit_killed_mid_run_or_mid_write_re_audits_to_the_same_verdicts() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let claims = dir.path().join("one.toml");
+    std::fs::write(
+        &claims,
+        format!(
+            "seed = 9\n[[claim]]\nid = \"acc\"\nsentence = \"s\"\nrun = \"quickstart\"\n{TINY}\nmetric = \"accuracy\"\nvalue = 0.12\nprecision = 0.5\n"
+        ),
+    )
+    .unwrap();
+    let data = golden_data();
+    let args = |out: &Path| -> Vec<String> {
+        [
+            "audit",
+            claims.to_str().unwrap(),
+            "--seeds",
+            "2",
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    };
+    let whole = dir.path().join("whole");
+    assert!(
+        cli(&args(&whole).iter().map(String::as_str).collect::<Vec<_>>())
+            .status
+            .success()
+    );
+
+    // Killed while writing its verdicts (the runs are done), and killed inside its second
+    // run's second checkpoint write.
+    for (name, point) in [("verdicts", "audit.json"), ("run", "epoch-0001@2")] {
+        let out = dir.path().join(name);
+        let status = Command::new(env!("CARGO_BIN_EXE_cifar-repro"))
+            .args(args(&out))
+            .env("CIFAR_REPRO_KILL_BEFORE_RENAME", point)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert_eq!(status.signal(), Some(9), "{point}: not killed");
+        assert!(
+            !out.join("audit.json").exists(),
+            "{point}: verdicts written"
+        );
+        let again = cli(&args(&out).iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(
+            again.status.success(),
+            "{}",
+            String::from_utf8_lossy(&again.stderr)
+        );
+        assert_eq!(
+            std::fs::read_to_string(out.join("audit.json")).unwrap(),
+            std::fs::read_to_string(whole.join("audit.json")).unwrap(),
+            "{point}: the re-audit differs from the uninterrupted audit"
+        );
+    }
+}

@@ -1,7 +1,12 @@
-//! Kill-and-resume ends bit-identical to the run that was never interrupted; a damaged
-//! checkpoint is refused and the previous one used.
+//! Crash safety. Kill-and-resume ends bit-identical to the run that was never interrupted;
+//! a damaged checkpoint is refused and the previous one used; SIGKILL at random moments
+//! and just before each atomic rename (`CIFAR_REPRO_KILL_BEFORE_RENAME`) leaves no file
+//! half-written.
 
 use crate::common::{cli, golden_data, verify};
+use cifar_repro::determinism::SeedTree;
+use cifar_repro::manifest::Manifest;
+use cifar_repro::train::{TrainConfig, checkpoint};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -94,4 +99,116 @@ fn killed_mid_epoch_then_resumed_equals_uninterrupted_and_damaged_checkpoints_ar
     );
     assert!(notes.contains("resuming after epoch 2"), "{notes}");
     assert!(verify_identical(&straight, &killed).starts_with("identical: 3 epochs"));
+}
+
+/// Every file a reader can see in `run` is whole: the manifest and config parse,
+/// metrics.jsonl is whole lines of JSON, every visible checkpoint passes its hash check.
+fn assert_whole(run: &Path) {
+    if run.join("manifest.json").exists() {
+        Manifest::read(run).unwrap();
+    }
+    if let Ok(text) = std::fs::read_to_string(run.join("config.toml")) {
+        TrainConfig::from_toml(&text).unwrap();
+    }
+    if let Ok(text) = std::fs::read_to_string(run.join("metrics.jsonl")) {
+        assert!(
+            text.is_empty() || text.ends_with('\n'),
+            "half a line: {text}"
+        );
+        for line in text.lines() {
+            serde_json::from_str::<serde_json::Value>(line).unwrap();
+        }
+    }
+    for entry in std::fs::read_dir(run.join("checkpoints"))
+        .into_iter()
+        .flatten()
+    {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !name.starts_with('.') {
+            checkpoint::verify(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
+}
+
+fn leftovers(run: &Path) -> Vec<String> {
+    [run.to_owned(), run.join("checkpoints")]
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(dir).into_iter().flatten())
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| cifar_repro::fsutil::is_leftover(name))
+        .collect()
+}
+
+/// Carries a killed run on: resume when it has a checkpoint, else start it over.
+fn carry_on(run: &Path, kill_after: Option<Duration>) {
+    let mut args = train_args(run);
+    if checkpoint::list(run).is_empty() || !run.join("manifest.json").exists() {
+        args.push("--overwrite".into());
+    } else {
+        args = vec!["train".into(), "--resume".into(), run.display().to_string()];
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cifar-repro"))
+        .args(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    match kill_after {
+        Some(delay) => {
+            std::thread::sleep(delay);
+            child.kill().unwrap(); // SIGKILL (a no-op if it already finished)
+            child.wait().unwrap();
+        }
+        None => assert!(child.wait().unwrap().success(), "{args:?} failed"),
+    }
+}
+
+#[test]
+fn sigkill_at_random_moments_leaves_whole_files_and_resumes_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let (straight, killed) = (dir.path().join("straight"), dir.path().join("killed"));
+    carry_on(&straight, None);
+    // Moments drawn from a seeded stream: random, and the same on every run of the test.
+    let mut moments = SeedTree::new(2026).stream("test/kill-moments");
+    for _ in 0..4 {
+        carry_on(
+            &killed,
+            Some(Duration::from_secs_f64(moments.uniform(0.2, 3.0))),
+        );
+        assert_whole(&killed);
+    }
+    carry_on(&killed, None);
+    assert!(leftovers(&killed).is_empty(), "{:?}", leftovers(&killed));
+    verify_identical(&straight, &killed);
+}
+
+#[test]
+fn sigkill_just_before_each_atomic_rename_leaves_whole_files_and_resumes_identical() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().unwrap();
+    let straight = dir.path().join("straight");
+    carry_on(&straight, None);
+    // The manifest's 3rd write follows epoch 2; metrics.jsonl's 2nd, epoch 2; epoch-0002
+    // is epoch 2's checkpoint; config.toml is the first file a run writes.
+    for point in [
+        "manifest.json@3",
+        "metrics.jsonl@2",
+        "epoch-0002",
+        "config.toml",
+    ] {
+        let run = dir.path().join(point.replace(['@', '.'], "-"));
+        let status = Command::new(env!("CARGO_BIN_EXE_cifar-repro"))
+            .args(train_args(&run))
+            .env("CIFAR_REPRO_KILL_BEFORE_RENAME", point)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert_eq!(status.signal(), Some(9), "{point}: not killed");
+        assert_whole(&run);
+        carry_on(&run, None);
+        assert!(leftovers(&run).is_empty(), "{point}: {:?}", leftovers(&run));
+        verify_identical(&straight, &run);
+    }
 }
