@@ -44,4 +44,15 @@ bool cifar_repro_tf32_cudnn() { return at::globalContext().allowTF32CuDNN(); }
 // 2.0): the next backward writes a fresh gradient instead of adding to a zeroed one.
 void cifar_repro_clear_grad(at::Tensor *tensor) { tensor->mutable_grad().reset(); }
 
+// In-place addcmul_ and addcdiv_ with their `value` argument, which tch's generated API
+// leaves out: torch.optim's Adam passes it, and without it each step needs a temporary.
+void cifar_repro_addcmul_(at::Tensor *self, const at::Tensor *t1, const at::Tensor *t2,
+                          double value) {
+  self->addcmul_(*t1, *t2, value);
+}
+void cifar_repro_addcdiv_(at::Tensor *self, const at::Tensor *t1, const at::Tensor *t2,
+                          double value) {
+  self->addcdiv_(*t1, *t2, value);
+}
+
 }

@@ -6,7 +6,7 @@ mod error;
 mod fetch;
 mod source;
 
-pub use batch::{IMAGE_BYTES, NUM_CLASSES, RECORD_BYTES};
+pub use batch::{IMAGE_BYTES, NUM_CLASSES, RECORD_BYTES, class_counts, class_names};
 pub use error::DataError;
 pub use fetch::{ARCHIVE_NAME, OFFICIAL_MD5, OFFICIAL_URL, fetch_archive, md5_file};
 pub use source::{BATCHES_DIR, META_FILE, SourceKind, TEST_FILE, TRAIN_FILES, is_archive_name};
@@ -70,7 +70,15 @@ pub struct Cifar10 {
 impl Cifar10 {
     /// Loads and checks every file of the source at `path`.
     pub fn load(path: &Path) -> Result<Self, DataError> {
-        let raw = source::read_files(path)?;
+        Self::from_raw(path, source::read_files(path)?)
+    }
+
+    /// Loads and checks a `.tar.gz` archive read from `reader` (`path` names it).
+    pub fn from_archive(path: &Path, reader: impl std::io::Read) -> Result<Self, DataError> {
+        Self::from_raw(path, source::read_archive_from(path, reader)?)
+    }
+
+    fn from_raw(path: &Path, raw: source::RawFiles) -> Result<Self, DataError> {
         let mut files = Vec::new();
         let mut split_bytes = |names: &[&'static str]| -> Result<Vec<u8>, DataError> {
             let mut all = Vec::new();

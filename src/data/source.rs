@@ -101,12 +101,18 @@ fn read_folder(path: &Path) -> Result<RawFiles, DataError> {
 }
 
 fn read_archive(path: &Path) -> Result<RawFiles, DataError> {
+    let file = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
+    read_archive_from(path, std::io::BufReader::new(file))
+}
+
+/// Reads the expected files from `.tar.gz` bytes coming from `reader`; `path` names the
+/// archive in errors.
+pub fn read_archive_from(path: &Path, reader: impl Read) -> Result<RawFiles, DataError> {
     let corrupt = |e: std::io::Error| DataError::Archive {
         path: path.to_owned(),
         message: e.to_string(),
     };
-    let file = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
-    let mut archive = tar::Archive::new(GzDecoder::new(std::io::BufReader::new(file)));
+    let mut archive = tar::Archive::new(GzDecoder::new(reader));
     let mut files = BTreeMap::new();
     for entry in archive.entries().map_err(corrupt)? {
         let mut entry = entry.map_err(corrupt)?;

@@ -5,6 +5,31 @@ use tch::Tensor;
 
 unsafe extern "C" {
     fn cifar_repro_clear_grad(tensor: *mut torch_sys::C_tensor);
+    fn cifar_repro_addcmul_(
+        tensor: *mut torch_sys::C_tensor,
+        t1: *const torch_sys::C_tensor,
+        t2: *const torch_sys::C_tensor,
+        value: f64,
+    );
+    fn cifar_repro_addcdiv_(
+        tensor: *mut torch_sys::C_tensor,
+        t1: *const torch_sys::C_tensor,
+        t2: *const torch_sys::C_tensor,
+        value: f64,
+    );
+}
+
+/// `tensor += value * t1 * t2`, in place, as `torch.Tensor.addcmul_(t1, t2, value=value)`.
+fn addcmul_(tensor: &mut Tensor, t1: &Tensor, t2: &Tensor, value: f64) {
+    // SAFETY: three live tensor handles; the shim calls at::Tensor::addcmul_, which
+    // checks shapes and dtypes (all of one parameter here) and does not keep the pointers.
+    unsafe { cifar_repro_addcmul_(tensor.as_mut_ptr(), t1.as_ptr(), t2.as_ptr(), value) }
+}
+
+/// `tensor += value * t1 / t2`, in place, as `torch.Tensor.addcdiv_(t1, t2, value=value)`.
+fn addcdiv_(tensor: &mut Tensor, t1: &Tensor, t2: &Tensor, value: f64) {
+    // SAFETY: as for `addcmul_`.
+    unsafe { cifar_repro_addcdiv_(tensor.as_mut_ptr(), t1.as_ptr(), t2.as_ptr(), value) }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,17 +138,16 @@ impl Optimizer {
                     let [b1, b2] = c.betas;
                     let (exp_avg, exp_avg_sq) = slots.split_at_mut(1);
                     let _ = exp_avg[0].lerp_(&grad, 1.0 - b1);
-                    let _ = exp_avg_sq[0]
-                        .g_mul_scalar_(b2)
-                        .addcmul_(&(&grad * (1.0 - b2)), &grad);
+                    let mut exp_avg_sq = exp_avg_sq[0].g_mul_scalar_(b2);
+                    addcmul_(&mut exp_avg_sq, &grad, &grad, 1.0 - b2);
                     let step = self.step as f64;
                     let bias_correction1 = 1.0 - b1.powf(step);
                     let bias_correction2_sqrt = (1.0 - b2.powf(step)).sqrt();
-                    let mut denom = exp_avg_sq[0].sqrt();
+                    let mut denom = exp_avg_sq.sqrt();
                     let _ = denom
                         .g_div_scalar_(bias_correction2_sqrt)
                         .g_add_scalar_(c.eps);
-                    let _ = param.addcdiv_(&(&exp_avg[0] * (-lr / bias_correction1)), &denom);
+                    addcdiv_(&mut param, &exp_avg[0], &denom, -lr / bias_correction1);
                 }
                 OptimKind::Sgd => {
                     let mut grad = if c.weight_decay != 0.0 {

@@ -1,6 +1,6 @@
 //! Claim files and the audit end to end (in child processes).
 
-use crate::common::{assert_one_line_error, cli, golden_data};
+use crate::common::{assert_one_line_error, cli, golden_data, killed_before_rename};
 use cifar_repro::audit::ParsedFile;
 use std::path::Path;
 
@@ -246,8 +246,6 @@ fn merged_shards_equal_the_unsharded_audit() {
 
 #[test]
 fn an_audit_killed_mid_run_or_mid_write_re_audits_to_the_same_verdicts() {
-    use std::os::unix::process::ExitStatusExt;
-    use std::process::{Command, Stdio};
     let dir = tempfile::tempdir().unwrap();
     let claims = dir.path().join("one.toml");
     std::fs::write(
@@ -283,14 +281,7 @@ fn an_audit_killed_mid_run_or_mid_write_re_audits_to_the_same_verdicts() {
     // run's second checkpoint write.
     for (name, point) in [("verdicts", "audit.json"), ("run", "epoch-0001@2")] {
         let out = dir.path().join(name);
-        let status = Command::new(env!("CARGO_BIN_EXE_cifar-repro"))
-            .args(args(&out))
-            .env("CIFAR_REPRO_KILL_BEFORE_RENAME", point)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .unwrap();
-        assert_eq!(status.signal(), Some(9), "{point}: not killed");
+        killed_before_rename(&args(&out), point);
         assert!(
             !out.join("audit.json").exists(),
             "{point}: verdicts written"

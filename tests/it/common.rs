@@ -112,3 +112,17 @@ pub fn serve(body: Vec<u8>, requests: usize, name: &str) -> String {
     });
     url
 }
+
+/// Runs `cifar-repro ARGS` with the test hook `CIFAR_REPRO_KILL_BEFORE_RENAME=point` and
+/// asserts that it died of SIGKILL there.
+pub fn killed_before_rename<S: AsRef<std::ffi::OsStr>>(args: &[S], point: &str) {
+    use std::os::unix::process::ExitStatusExt;
+    let status = Command::new(env!("CARGO_BIN_EXE_cifar-repro"))
+        .args(args)
+        .env("CIFAR_REPRO_KILL_BEFORE_RENAME", point)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(status.signal(), Some(9), "{point}: not killed");
+}

@@ -3,7 +3,7 @@
 //! and just before each atomic rename (`CIFAR_REPRO_KILL_BEFORE_RENAME`) leaves no file
 //! half-written.
 
-use crate::common::{cli, golden_data, verify};
+use crate::common::{cli, golden_data, killed_before_rename, verify};
 use cifar_repro::determinism::SeedTree;
 use cifar_repro::manifest::Manifest;
 use cifar_repro::train::{TrainConfig, checkpoint};
@@ -185,7 +185,6 @@ fn sigkill_at_random_moments_leaves_whole_files_and_resumes_identical() {
 
 #[test]
 fn sigkill_just_before_each_atomic_rename_leaves_whole_files_and_resumes_identical() {
-    use std::os::unix::process::ExitStatusExt;
     let dir = tempfile::tempdir().unwrap();
     let straight = dir.path().join("straight");
     carry_on(&straight, None);
@@ -198,14 +197,7 @@ fn sigkill_just_before_each_atomic_rename_leaves_whole_files_and_resumes_identic
         "config.toml",
     ] {
         let run = dir.path().join(point.replace(['@', '.'], "-"));
-        let status = Command::new(env!("CARGO_BIN_EXE_cifar-repro"))
-            .args(train_args(&run))
-            .env("CIFAR_REPRO_KILL_BEFORE_RENAME", point)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .unwrap();
-        assert_eq!(status.signal(), Some(9), "{point}: not killed");
+        killed_before_rename(&train_args(&run), point);
         assert_whole(&run);
         carry_on(&run, None);
         assert!(leftovers(&run).is_empty(), "{point}: {:?}", leftovers(&run));
