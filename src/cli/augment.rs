@@ -31,8 +31,8 @@ pub struct AugmentArgs {
     #[arg(long, default_value_t = 16)]
     count: usize,
     /// Output folder for grid.png, params.json and batch.safetensors (created if missing).
-    #[arg(long)]
-    out: PathBuf,
+    #[arg(long, required_unless_present = "print_config")]
+    out: Option<PathBuf>,
     /// Backend: the CPU kernels, or the batched tensor ops on CUDA.
     #[arg(long, value_enum, default_value_t = AugmentDevice::Cpu)]
     device: AugmentDevice,
@@ -67,8 +67,11 @@ pub fn run(args: AugmentArgs) -> anyhow::Result<ExitCode> {
     if args.count == 0 {
         bail!("--count must be at least 1");
     }
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("cannot create the output folder {}", args.out.display()))?;
+    let Some(out) = &args.out else {
+        bail!("give --out DIR for the grid, parameters and batch");
+    };
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("cannot create the output folder {}", out.display()))?;
     let set = Cifar10::load(&args.data)?;
     if args.count > set.train.len() {
         bail!(
@@ -102,10 +105,10 @@ pub fn run(args: AugmentArgs) -> anyhow::Result<ExitCode> {
         "mix": batch.params.mix,
     });
     write_atomic(
-        &args.out.join("params.json"),
+        &out.join("params.json"),
         serde_json::to_string_pretty(&params)?.as_bytes(),
     )?;
-    with_atomic(&args.out.join("batch.safetensors"), |tmp| {
+    with_atomic(&out.join("batch.safetensors"), |tmp| {
         Tensor::write_safetensors(&[("input", &input), ("output", &output)], tmp)
             .map_err(anyhow::Error::from)
     })?;
@@ -115,7 +118,7 @@ pub fn run(args: AugmentArgs) -> anyhow::Result<ExitCode> {
         (input.to_kind(tch::Kind::Float) / 255.0).upsample_nearest2d([side, side], None, None);
     let pairs = Tensor::stack(&[shown_inputs, denormalize(&output, mean, std)], 1).flatten(0, 1);
     let grid = image_grid(&pairs, 8, 2);
-    with_atomic(&args.out.join("grid.png"), |tmp| {
+    with_atomic(&out.join("grid.png"), |tmp| {
         // The image writer picks the format from the extension.
         let png = tmp.with_extension("tmp.png");
         tch::vision::image::save(&grid, &png)?;
@@ -126,7 +129,7 @@ pub fn run(args: AugmentArgs) -> anyhow::Result<ExitCode> {
         args.count,
         args.preset.as_deref().unwrap_or("the config"),
         backend,
-        args.out.display()
+        out.display()
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -177,3 +177,18 @@ fn cuda_without_cuda() {
     let out = augment(dir.path(), &["--preset", "e1-baseline", "--device", "cuda"]);
     assert_one_line_error(&out, &["--device cuda", "no CUDA device"]);
 }
+
+#[test]
+fn print_config_needs_no_out_and_reads_back() {
+    let out = cli(&["augment", "--preset", "next-mixup", "--print-config"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        cifar_repro::augment::AugmentConfig::from_toml(&text).unwrap(),
+        cifar_repro::augment::AugmentConfig::preset("next-mixup").unwrap()
+    );
+}
