@@ -3,11 +3,14 @@
 # cifar-repro (`cifar-repro bench ...`) on this machine, each pair back to back, and prints
 # a Markdown table: workload, PyTorch images/s, cifar-repro images/s, ratio.
 #
-#   ci/bench-compare.sh                 # all workloads (about 10 minutes on 2 cores)
+#   ci/bench-compare.sh                 # all workloads (about 15 minutes on 2 cores)
 #   ci/bench-compare.sh step-r18-32 load  # some of them
 #
-# CIFAR_BENCH_DATA: the images to augment and load (default golden/data; the 6,000-image
-# sample or the full set make the load row meaningful). REPEATS: timed rounds (default 5).
+# Timings on a shared 2-core machine wander by 20% and more between runs, so each row
+# alternates the two sides ROUNDS times (default 3) and reports medians and the range of
+# the per-round ratios. CIFAR_BENCH_DATA: the images to augment and load (default
+# golden/data; the 6,000-image sample or the full set make the load row meaningful).
+# REPEATS: timed repeats inside each side's run (default 3).
 # Provisions torch 2.11.0 (ci/provision-libtorch.sh) and torchvision 0.26.0 with numpy and
 # pillow (ci/bench-requirements.txt, hash-pinned, --no-deps) into the cache on first use.
 # On a GPU machine, DEVICE=cuda runs cifar-repro's step rows there (PyTorch stays on CPU
@@ -37,7 +40,8 @@ export PYTHONPATH="${torch_dir:+$(dirname "$torch_dir"):}$vision${PYTHONPATH:+:$
 cargo build --release --quiet
 bin=target/release/cifar-repro
 data=${CIFAR_BENCH_DATA:-golden/data}
-repeats=${REPEATS:-5}
+repeats=${REPEATS:-3}
+rounds=${ROUNDS:-3}
 device=${DEVICE:-cpu}
 
 # name | description | cifar-repro bench arguments | timed calls per round
@@ -56,16 +60,31 @@ rate() { sed -n 's/.*: \([0-9.]*\) images\/s.*/\1/p' | tail -n 1; }
 
 echo "# cifar-repro against PyTorch $(date -u +%Y-%m-%d), $(lscpu | sed -n 's/^Model name: *//p' | head -n 1), $(nproc) cores"
 echo
-echo "| workload | PyTorch 2.11 images/s | cifar-repro images/s | ratio |"
-echo "|---|---|---|---|"
+echo "Each row: $rounds rounds of (cifar-repro, then PyTorch), each side the median of $repeats timed repeats;"
+echo "the table gives the median over rounds and the range of the per-round ratios."
+echo
+echo "| workload | PyTorch 2.11 images/s | cifar-repro images/s | ratio | per-round ratios |"
+echo "|---|---|---|---|---|"
 for row in "${workloads[@]}"; do
     IFS='|' read -r name what args calls <<<"$row"
     if [[ ${#chosen[@]} -gt 0 && ! " ${chosen[*]} " =~ " $name " ]]; then
         continue
     fi
-    # shellcheck disable=SC2086 # the arguments are meant to split
-    ours=$("$bin" bench $args --repeats "$repeats" --calls "$calls" | rate)
-    theirs=$(python3 benches/pytorch_compare.py "$name" --data "$data" --repeats "$repeats" --calls "$calls" | rate)
-    ratio=$(python3 -c "print(f'{$ours / $theirs:.2f}')")
-    echo "| $what | $theirs | $ours | $ratio |"
+    ours=()
+    theirs=()
+    for ((round = 0; round < rounds; round++)); do
+        # A pause before each side lets the other's processes (DataLoader workers) wind down.
+        sleep 3
+        # shellcheck disable=SC2086 # the arguments are meant to split
+        ours+=("$("$bin" bench $args --repeats "$repeats" --calls "$calls" | rate)")
+        sleep 3
+        theirs+=("$(python3 benches/pytorch_compare.py "$name" --data "$data" --repeats "$repeats" --calls "$calls" | rate)")
+    done
+    python3 - "$what" "${ours[*]}" "${theirs[*]}" <<'PY'
+import statistics, sys
+what, ours, theirs = sys.argv[1], [float(x) for x in sys.argv[2].split()], [float(x) for x in sys.argv[3].split()]
+ratios = [o / t for o, t in zip(ours, theirs)]
+mo, mt = statistics.median(ours), statistics.median(theirs)
+print(f"| {what} | {mt:.1f} | {mo:.1f} | {mo / mt:.2f} | {min(ratios):.2f} to {max(ratios):.2f} |")
+PY
 done

@@ -52,10 +52,11 @@ pub struct Timing {
 pub struct StepArgs {
     #[arg(long, value_enum)]
     arch: ArchArg,
-    /// Image side (32, or 224 as after E3's resize).
-    #[arg(long, default_value_t = 32)]
+    /// Image side (32, or 224 as after E3's resize; the ImageNet stem needs 32 or more).
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(i64).range(32..=1024))]
     size: i64,
-    #[arg(long, default_value_t = 128)]
+    /// Images per step (BatchNorm needs two or more).
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(i64).range(2..=65536))]
     batch_size: i64,
     /// strict: deterministic kernels (the cost of `--determinism strict`).
     #[arg(long, value_enum, default_value = "seeded")]
@@ -79,8 +80,9 @@ pub struct AugmentArgs {
     /// An augmentation preset (`cifar-repro presets`), e.g. e2-regularised or e3-frozen.
     #[arg(long, default_value = "e2-regularised")]
     preset: String,
-    #[arg(long, default_value_t = 128)]
-    batch_size: usize,
+    /// Images per batch.
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..=65536))]
+    batch_size: u64,
     #[arg(long, value_enum, default_value = "cpu")]
     backend: BackendArg,
     #[arg(long, value_enum, default_value = "cpu")]
@@ -112,8 +114,8 @@ pub struct EpochArgs {
     #[arg(long)]
     train_limit: Option<usize>,
     /// Override the preset's batch size.
-    #[arg(long)]
-    batch_size: Option<usize>,
+    #[arg(long, value_parser = clap::value_parser!(u64).range(2..=65536))]
+    batch_size: Option<u64>,
     #[arg(long, value_enum, default_value = "auto")]
     device: DeviceChoice,
     /// Images in the epoch the times are scaled to.
@@ -200,21 +202,17 @@ fn augment(args: AugmentArgs) -> anyhow::Result<ExitCode> {
         tree: SeedTree::new(0),
         backend,
     };
-    let indices: Vec<usize> = (0..args.batch_size).map(|i| i % set.train.len()).collect();
+    let batch_size = args.batch_size as usize;
+    let indices: Vec<usize> = (0..batch_size).map(|i| i % set.train.len()).collect();
     let mut index = 0;
     let mut failure = None;
-    let rate = median_rate(
-        args.batch_size,
-        args.timing.calls,
-        args.timing.repeats,
-        || {
-            index += 1;
-            if let Err(e) = pipeline.prepare(0, index, &indices) {
-                failure.get_or_insert(e);
-            }
-            synchronize(device);
-        },
-    );
+    let rate = median_rate(batch_size, args.timing.calls, args.timing.repeats, || {
+        index += 1;
+        if let Err(e) = pipeline.prepare(0, index, &indices) {
+            failure.get_or_insert(e);
+        }
+        synchronize(device);
+    });
     if let Some(e) = failure {
         return Err(e.into());
     }
@@ -251,7 +249,7 @@ fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
 fn epoch(args: EpochArgs) -> anyhow::Result<ExitCode> {
     let mut config = TrainConfig::preset(&args.preset)?;
     if let Some(batch) = args.batch_size {
-        config.run.batch_size = batch;
+        config.run.batch_size = batch as usize;
     }
     let device = pick_device(args.device)?;
     let set = Cifar10::load(&args.data)?;
