@@ -1,6 +1,6 @@
 //! Streaming HTTP downloads, checked against a pinned digest and moved into place atomically.
 
-use crate::hash::hex;
+use crate::hash::{file_digest, hex};
 use md5::Md5;
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
@@ -50,15 +50,9 @@ impl Expected {
 
     /// The digest of a file, in this expectation's algorithm (full hex).
     pub fn digest_file(&self, path: &Path) -> std::io::Result<String> {
-        let mut file = std::fs::File::open(path)?;
-        let mut hasher = self.hasher();
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = file.read(&mut buf)?;
-            if n == 0 {
-                return Ok(hex(&hasher.finalize()));
-            }
-            hasher.update(&buf[..n]);
+        match self {
+            Expected::Md5(_) => file_digest::<Md5>(path),
+            Expected::Sha256(_) | Expected::Sha256Prefix(_) => file_digest::<Sha256>(path),
         }
     }
 }

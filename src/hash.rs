@@ -1,6 +1,8 @@
 //! Hex digests, as the manifest, `data verify` and the fingerprints write them.
 
 use sha2::{Digest, Sha256};
+use std::io::Read;
+use std::path::Path;
 
 /// Lower-case hex of a digest's bytes.
 pub fn hex(bytes: &[u8]) -> String {
@@ -10,4 +12,23 @@ pub fn hex(bytes: &[u8]) -> String {
 /// SHA-256 of `bytes`, as lower-case hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
+}
+
+/// The digest `D` of a file, read in chunks, as lower-case hex.
+pub fn file_digest<D: Digest>(path: &Path) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = D::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            return Ok(hex(&hasher.finalize()));
+        }
+        hasher.update(&buf[..n]);
+    }
+}
+
+/// SHA-256 of a file, as lower-case hex.
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    file_digest::<Sha256>(path)
 }

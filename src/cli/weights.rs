@@ -70,7 +70,7 @@ fn fetch(args: FetchArgs) -> anyhow::Result<ExitCode> {
         progress.bytes(done, total)
     })?;
     progress.finish();
-    let sha256 = Expected::Sha256(String::new()).digest_file(&path)?;
+    let sha256 = cifar_repro::hash::sha256_file(&path)?;
     let how = if downloaded {
         "downloaded"
     } else {

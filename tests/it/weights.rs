@@ -2,12 +2,11 @@
 //! small torchvision-named fixture standing in for the ImageNet file.
 
 use crate::common::{assert_one_line_error, cli, serve};
-use cifar_repro::download::Expected;
 use std::path::Path;
 
 fn fixture() -> (Vec<u8>, String) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/weights/resnet18-w8.pth");
-    let sha256 = Expected::Sha256(String::new()).digest_file(&path).unwrap();
+    let sha256 = cifar_repro::hash::sha256_file(&path).unwrap();
     (std::fs::read(path).unwrap(), sha256)
 }
 
