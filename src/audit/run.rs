@@ -6,7 +6,7 @@ use super::verdict::{self, Summary, Verdict};
 use crate::data::Cifar10;
 use crate::determinism::SeedTree;
 use crate::hash::sha256_hex;
-use crate::manifest::{EpochRecord, Manifest, RunStatus};
+use crate::manifest::{EpochRecord, Manifest};
 use crate::metrics::stats::clopper_pearson;
 use crate::train::{Observer, TrainConfig, train};
 use serde::{Deserialize, Serialize};
@@ -107,7 +107,17 @@ fn seeded_run(config: &TrainConfig, root: u64, i: usize) -> (TrainConfig, String
     (config, key, relative)
 }
 
-impl Auditor<'_> {
+impl<'a> Auditor<'a> {
+    fn new(file: &ParsedFile, base_dir: &Path, options: &'a AuditOptions) -> Self {
+        Self {
+            options,
+            base_dir: base_dir.to_owned(),
+            root: file.seed,
+            data: HashMap::new(),
+            assigned: None,
+        }
+    }
+
     fn data(&mut self, path: &Path) -> Result<std::rc::Rc<Cifar10>, String> {
         self.data
             .entry(path.to_owned())
@@ -155,6 +165,19 @@ impl Auditor<'_> {
         None
     }
 
+    /// The configs of a claim's run (and of the run it is compared with), or why the claim
+    /// cannot run here.
+    fn runnable_configs(&mut self, claim: &Claim) -> Result<Vec<TrainConfig>, String> {
+        let configs = std::iter::once(&claim.run)
+            .chain(claim.than.as_ref())
+            .map(|s| self.config(s))
+            .collect::<Result<Vec<_>, _>>()?;
+        match configs.iter().find_map(|c| self.missing(claim, c)) {
+            Some(why) => Err(why),
+            None => Ok(configs),
+        }
+    }
+
     /// Final epochs of `seeds` runs of `config`, training the ones not finished yet.
     fn runs(
         &mut self,
@@ -167,9 +190,7 @@ impl Auditor<'_> {
         for i in 0..self.options.seeds {
             let (config, key, relative) = seeded_run(config, self.root, i);
             let folder = self.options.out.join(&relative);
-            let finished = Manifest::read(&folder)
-                .ok()
-                .filter(|m| m.status == RunStatus::Completed);
+            let finished = Manifest::read_completed(&folder);
             let mine = self.options.training != Training::None
                 && self.assigned.as_ref().is_none_or(|a| a.contains(&key));
             if finished.is_none() && !mine {
@@ -221,16 +242,9 @@ impl Auditor<'_> {
     fn planned_runs(&mut self, claims: &[&Claim]) -> Vec<String> {
         let mut keys = Vec::new();
         for claim in claims {
-            let Ok(configs) = std::iter::once(&claim.run)
-                .chain(claim.than.as_ref())
-                .map(|s| self.config(s))
-                .collect::<Result<Vec<_>, _>>()
-            else {
+            let Ok(configs) = self.runnable_configs(claim) else {
                 continue;
             };
-            if configs.iter().any(|c| self.missing(claim, c).is_some()) {
-                continue;
-            }
             for config in &configs {
                 for i in 0..self.options.seeds {
                     let (_, key, _) = seeded_run(config, self.root, i);
@@ -254,11 +268,7 @@ impl Auditor<'_> {
             pooled_accuracy_ci95: None,
             runs: Vec::new(),
         };
-        let configs = std::iter::once(&claim.run)
-            .chain(claim.than.as_ref())
-            .map(|s| self.config(s))
-            .collect::<Result<Vec<_>, _>>();
-        let configs = match configs {
+        let configs = match self.runnable_configs(claim) {
             Ok(c) => c,
             Err(why) => {
                 return ClaimResult {
@@ -267,12 +277,6 @@ impl Auditor<'_> {
                 };
             }
         };
-        if let Some(why) = configs.iter().find_map(|c| self.missing(claim, c)) {
-            return ClaimResult {
-                verdict: Verdict::NotRun { why },
-                ..result
-            };
-        }
         // Every config's runs first (a shard trains its part of each), then any failure.
         let outcomes: Vec<_> = configs
             .iter()
@@ -340,18 +344,6 @@ impl Auditor<'_> {
             summary: Some(summary),
             values: mine,
             ..result
-        }
-    }
-}
-
-impl<'a> Auditor<'a> {
-    fn new(file: &ParsedFile, base_dir: &Path, options: &'a AuditOptions) -> Self {
-        Self {
-            options,
-            base_dir: base_dir.to_owned(),
-            root: file.seed,
-            data: HashMap::new(),
-            assigned: None,
         }
     }
 }

@@ -2,7 +2,7 @@
 //! the shards' runs into one folder for `audit merge`.
 
 use crate::fsutil::write_atomic;
-use crate::manifest::{Manifest, RunStatus};
+use crate::manifest::Manifest;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -137,13 +137,11 @@ pub fn collect_runs(
     let mut copied = 0;
     for run in &record.runs {
         let dest = out.join(run);
-        let finished =
-            |dir: &Path| Manifest::read(dir).is_ok_and(|m| m.status == RunStatus::Completed);
-        if finished(&dest) {
+        if Manifest::read_completed(&dest).is_some() {
             continue;
         }
         let source = shard_dir.join(run);
-        if !finished(&source) {
+        if Manifest::read_completed(&source).is_none() {
             return Err(ShardError::Mismatch(format!(
                 "{}: the shard record lists this run, but it is not a finished run",
                 source.display()

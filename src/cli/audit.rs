@@ -5,7 +5,7 @@ use anyhow::{Context, bail};
 use cifar_repro::audit::shard::{self, ShardRecord};
 use cifar_repro::audit::{self, AuditObserver, AuditOptions, ParsedFile, Training, Verdict};
 use cifar_repro::hash::sha256_hex;
-use cifar_repro::manifest::{Manifest, RunStatus};
+use cifar_repro::manifest::Manifest;
 use cifar_repro::train::DeviceChoice;
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
@@ -142,9 +142,7 @@ fn finish_shard(
     let runs: Vec<PathBuf> = keys
         .iter()
         .map(|key| PathBuf::from("runs").join(key))
-        .filter(|run| {
-            Manifest::read(&options.out.join(run)).is_ok_and(|m| m.status == RunStatus::Completed)
-        })
+        .filter(|run| Manifest::read_completed(&options.out.join(run)).is_some())
         .collect();
     let text = std::fs::read(claims).with_context(|| claims.display().to_string())?;
     ShardRecord {

@@ -128,6 +128,14 @@ impl Manifest {
         write_atomic(&path, text.as_bytes()).map_err(|source| ManifestError::Io { path, source })
     }
 
+    /// The manifest of `dir` when it is a run that completed; none for a missing,
+    /// unreadable, running or diverged one.
+    pub fn read_completed(dir: &Path) -> Option<Self> {
+        Self::read(dir)
+            .ok()
+            .filter(|m| m.status == RunStatus::Completed)
+    }
+
     /// Reads `dir/manifest.json`.
     pub fn read(dir: &Path) -> Result<Self, ManifestError> {
         let path = dir.join("manifest.json");
