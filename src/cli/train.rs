@@ -172,7 +172,8 @@ fn prepare_out(out: &Path, overwrite: bool) -> anyhow::Result<()> {
             );
         }
     }
-    if out.exists() && (occupied || overwrite) {
+    // Here an occupied folder always came with --overwrite.
+    if overwrite && out.exists() {
         std::fs::remove_dir_all(out).with_context(|| format!("cannot clear {}", out.display()))?;
     }
     std::fs::create_dir_all(out)
