@@ -61,6 +61,15 @@ impl RuntimeInfo {
     }
 }
 
+/// Memory the machine has available now (`MemAvailable` in `/proc/meminfo`), when the OS
+/// reports it.
+pub fn available_memory_bytes() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
 /// Error when CUDA is required but absent.
 #[derive(Debug, thiserror::Error)]
 #[error(

@@ -29,6 +29,20 @@ pub enum Metric {
     TrainTestGap,
 }
 
+impl Metric {
+    /// The values the metric can take: a proportion in [0, 1], a gap between two
+    /// proportions in [-1, 1], a loss in [0, ∞).
+    pub fn domain(self) -> std::ops::RangeInclusive<f64> {
+        match self {
+            Metric::Accuracy | Metric::MacroF1 | Metric::MacroPrecision | Metric::MacroRecall => {
+                0.0..=1.0
+            }
+            Metric::TrainTestGap => -1.0..=1.0,
+            Metric::Loss => 0.0..=f64::MAX,
+        }
+    }
+}
+
 /// The split a metric is read on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -94,6 +108,25 @@ pub struct Claim {
     /// How the report's silences were filled, for the reader.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub choices: String,
+}
+
+impl Claim {
+    /// Why the claimed numbers cannot be values of the claim's metric, if they cannot.
+    pub fn domain_problem(&self) -> Option<String> {
+        let domain = self.metric.domain();
+        let metric = format!("{:?}", self.metric).to_lowercase();
+        if let Some(v) = self.value.filter(|v| !domain.contains(v)) {
+            return Some(format!(
+                "claimed value {v} is outside the domain of {metric} ({}..={})",
+                domain.start(),
+                domain.end()
+            ));
+        }
+        if let Some(s) = self.spread.filter(|s| !(s.is_finite() && *s >= 0.0)) {
+            return Some(format!("claimed spread {s} must be a finite number >= 0"));
+        }
+        None
+    }
 }
 
 fn default_precision() -> f64 {

@@ -141,6 +141,12 @@ impl<'a> Auditor<'a> {
 
     /// What keeps a claim from running, if anything.
     fn missing(&mut self, claim: &Claim, config: &TrainConfig) -> Option<String> {
+        if let Err(e) = config.validate() {
+            return Some(e.to_string());
+        }
+        if let Err(e) = crate::train::check_memory(config, self.options.device) {
+            return Some(e.to_string());
+        }
         if claim.requires.cuda && !self.options.device.is_cuda() {
             return Some("needs CUDA, and libtorch sees no CUDA device".into());
         }
@@ -168,6 +174,9 @@ impl<'a> Auditor<'a> {
     /// The configs of a claim's run (and of the run it is compared with), or why the claim
     /// cannot run here.
     fn runnable_configs(&mut self, claim: &Claim) -> Result<Vec<TrainConfig>, String> {
+        if let Some(why) = claim.domain_problem() {
+            return Err(why);
+        }
         let configs = std::iter::once(&claim.run)
             .chain(claim.than.as_ref())
             .map(|s| self.config(s))

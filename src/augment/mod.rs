@@ -33,8 +33,19 @@ pub enum Backend {
 impl Backend {
     /// The CPU kernels on every core the process may use.
     pub fn cpu_all_cores() -> Self {
+        Self::cpu_threads(0)
+    }
+
+    /// The CPU kernels on `threads` threads (0: every core the process may use), so a
+    /// run's `loop.threads` bounds its augmentation as well as libtorch.
+    pub fn cpu_threads(threads: usize) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Backend::Cpu {
-            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            threads: if threads == 0 {
+                cores
+            } else {
+                threads.min(cores)
+            },
         }
     }
 }

@@ -23,7 +23,7 @@ pub struct AuditArgs {
     #[arg(long)]
     data: Option<PathBuf>,
     /// Runs per claim, seeded from the claim file's seed tree.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
     seeds: usize,
     /// Only these claim ids (comma-separated).
     #[arg(long, value_delimiter = ',')]
@@ -113,7 +113,7 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
     create(&out)?;
     let options = AuditOptions {
         data: args.data.clone(),
-        seeds: args.seeds.max(1),
+        seeds: args.seeds,
         only: args.only.clone(),
         out: out.clone(),
         device: pick_device(args.device)?,

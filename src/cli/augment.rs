@@ -28,7 +28,7 @@ pub struct AugmentArgs {
     #[arg(long, default_value = "golden/data")]
     data: PathBuf,
     /// How many training images, from the first.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 16, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=65_536))]
     count: usize,
     /// Output folder for grid.png, params.json and batch.safetensors (created if missing).
     #[arg(long, required_unless_present = "print_config")]

@@ -38,10 +38,10 @@ pub enum ArchArg {
 #[derive(Args)]
 pub struct Timing {
     /// Timed rounds; the median round is reported.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
     repeats: usize,
     /// Calls per timed round.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
     calls: usize,
     /// Print one JSON object instead of a line.
     #[arg(long)]
@@ -81,8 +81,8 @@ pub struct AugmentArgs {
     #[arg(long, default_value = "e2-regularised")]
     preset: String,
     /// Images per batch.
-    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..=65536))]
-    batch_size: u64,
+    #[arg(long, default_value_t = 128, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=65536))]
+    batch_size: usize,
     #[arg(long, value_enum, default_value = "cpu")]
     backend: BackendArg,
     #[arg(long, value_enum, default_value = "cpu")]
@@ -111,15 +111,15 @@ pub struct EpochArgs {
     #[arg(long, default_value = "golden/data")]
     data: PathBuf,
     /// Measure on the first N training images only and scale the times to the epoch.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(2..=10_000_000))]
     train_limit: Option<usize>,
     /// Override the preset's batch size.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(2..=65536))]
-    batch_size: Option<u64>,
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(2..=65536))]
+    batch_size: Option<usize>,
     #[arg(long, value_enum, default_value = "auto")]
     device: DeviceChoice,
     /// Images in the epoch the times are scaled to.
-    #[arg(long, default_value_t = 50_000)]
+    #[arg(long, default_value_t = 50_000, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000_000))]
     epoch_images: usize,
 }
 
@@ -202,7 +202,7 @@ fn augment(args: AugmentArgs) -> anyhow::Result<ExitCode> {
         tree: SeedTree::new(0),
         backend,
     };
-    let batch_size = args.batch_size as usize;
+    let batch_size = args.batch_size;
     let indices: Vec<usize> = (0..batch_size).map(|i| i % set.train.len()).collect();
     let mut index = 0;
     let mut failure = None;
@@ -249,7 +249,7 @@ fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
 fn epoch(args: EpochArgs) -> anyhow::Result<ExitCode> {
     let mut config = TrainConfig::preset(&args.preset)?;
     if let Some(batch) = args.batch_size {
-        config.run.batch_size = batch as usize;
+        config.run.batch_size = batch;
     }
     let device = pick_device(args.device)?;
     let set = Cifar10::load(&args.data)?;

@@ -1,5 +1,6 @@
 //! `cifar-repro env`.
 
+use cifar_repro::determinism::NumericsClass;
 use cifar_repro::runtime::{self, RuntimeInfo};
 use clap::Args;
 use std::process::ExitCode;
@@ -12,7 +13,8 @@ pub struct EnvArgs {
     /// Apply this determinism mode first and print every flag as libtorch reads it back.
     #[arg(long, value_enum)]
     determinism: Option<super::train::DeterminismArg>,
-    /// With --determinism: fix libtorch's intra-op thread count.
+    /// Fix libtorch's intra-op thread count first (the numerics class depends on it; a run
+    /// with `loop.threads = N` is in the class `env --threads N` prints).
     #[arg(long, default_value_t = 0)]
     threads: usize,
 }
@@ -21,9 +23,15 @@ pub fn run(args: EnvArgs) -> anyhow::Result<ExitCode> {
     let flags = args
         .determinism
         .map(|mode| cifar_repro::determinism::flags::apply(mode.into(), args.threads));
+    if args.threads > 0 {
+        cifar_repro::train::check_threads(args.threads)?;
+        tch::set_num_threads(args.threads as i32);
+    }
     let info = RuntimeInfo::current();
+    let numerics = NumericsClass::measure(tch::Device::Cpu)?;
     if args.json {
         let mut value = serde_json::to_value(&info)?;
+        value["numerics"] = serde_json::to_value(&numerics)?;
         if let Some(flags) = &flags {
             value["determinism"] = serde_json::to_value(flags)?;
         }
@@ -39,6 +47,11 @@ pub fn run(args: EnvArgs) -> anyhow::Result<ExitCode> {
         println!("cudnn            {cudnn}");
         println!("threads          {}", info.threads);
         println!("cpu capability   {}", info.cpu_capability);
+        println!(
+            "cpu              {} ({})",
+            numerics.cpu_model, numerics.cpu_vendor
+        );
+        println!("numerics class   {}", numerics.name);
         if let Some(f) = &flags {
             println!("determinism      {:?}", f.mode);
             println!("  deterministic algorithms  {}", f.deterministic_algorithms);

@@ -2,8 +2,10 @@
 //! root seed, and libtorch's global switches are set and read back per mode.
 
 pub mod flags;
+pub mod numerics;
 mod stream;
 pub mod verify;
 
 pub use flags::Flags;
+pub use numerics::NumericsClass;
 pub use stream::{SeedTree, Stream};

@@ -48,54 +48,67 @@ impl Verdict {
     }
 }
 
+/// Environment differences, most specific first: the first one is named as the likely
+/// cause of a divergence.
 fn environment(a: &Manifest, b: &Manifest) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut check = |name: &str, x: String, y: String| {
-        if x != y {
-            out.push(format!("{name} differs: {x} vs {y}"));
-        }
-    };
-    check(
-        "thread count",
-        a.determinism.threads.to_string(),
-        b.determinism.threads.to_string(),
-    );
-    check("device", a.device.clone(), b.device.clone());
-    check(
-        "determinism mode",
-        format!("{:?}", a.determinism.mode),
-        format!("{:?}", b.determinism.mode),
-    );
     let flags = |m: &Manifest| crate::determinism::Flags {
         threads: 0,
         ..m.determinism.clone()
     };
-    check(
-        "determinism flags",
-        format!("{:?}", flags(a)),
-        format!("{:?}", flags(b)),
-    );
-    check(
-        "libtorch version",
-        a.runtime.libtorch_version.clone(),
-        b.runtime.libtorch_version.clone(),
-    );
-    check(
-        "CPU capability",
-        a.runtime.cpu_capability.clone(),
-        b.runtime.cpu_capability.clone(),
-    );
-    check(
-        "cifar-repro version",
-        a.runtime.crate_version.clone(),
-        b.runtime.crate_version.clone(),
-    );
-    check(
-        "cuDNN version",
-        format!("{:?}", a.runtime.cudnn_version),
-        format!("{:?}", b.runtime.cudnn_version),
-    );
-    out
+    let class = |m: &Manifest| {
+        m.numerics
+            .as_ref()
+            .map_or("unrecorded".to_owned(), |c| c.name.clone())
+    };
+    let pairs = [
+        (
+            "thread count",
+            a.determinism.threads.to_string(),
+            b.determinism.threads.to_string(),
+        ),
+        ("device", a.device.clone(), b.device.clone()),
+        (
+            "determinism mode",
+            format!("{:?}", a.determinism.mode),
+            format!("{:?}", b.determinism.mode),
+        ),
+        (
+            "determinism flags",
+            format!("{:?}", flags(a)),
+            format!("{:?}", flags(b)),
+        ),
+        (
+            "libtorch version",
+            a.runtime.libtorch_version.clone(),
+            b.runtime.libtorch_version.clone(),
+        ),
+        ("numerics class", class(a), class(b)),
+        (
+            "CPU capability",
+            a.runtime.cpu_capability.clone(),
+            b.runtime.cpu_capability.clone(),
+        ),
+        (
+            "cifar-repro version",
+            a.runtime.crate_version.clone(),
+            b.runtime.crate_version.clone(),
+        ),
+        (
+            "cuDNN version",
+            format!("{:?}", a.runtime.cudnn_version),
+            format!("{:?}", b.runtime.cudnn_version),
+        ),
+    ];
+    pairs
+        .into_iter()
+        .filter(|(_, x, y)| x != y)
+        .map(|(name, x, y)| match name {
+            "numerics class" => format!(
+                "numerics class differs: {x} vs {y} (the two machines' kernels round differently)"
+            ),
+            _ => format!("{name} differs: {x} vs {y}"),
+        })
+        .collect()
 }
 
 /// The first differing key of two configs, as a dotted path. The thread count and device

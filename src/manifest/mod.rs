@@ -90,6 +90,9 @@ pub struct Manifest {
     pub config_sha256: String,
     pub seeds: SeedRecord,
     pub runtime: RuntimeInfo,
+    /// The numerics class the run trained in (absent in manifests older than the probe).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub numerics: Option<crate::determinism::NumericsClass>,
     pub device: String,
     /// The determinism mode and every flag as read back from libtorch.
     pub determinism: crate::determinism::Flags,

@@ -128,3 +128,73 @@ pub struct ModelConfig {
 fn default_freeze() -> Freeze {
     Freeze::None
 }
+
+/// What a model costs in memory, counted in elements (multiply by 4 for fp32 bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Footprint {
+    /// Parameters and BatchNorm buffers.
+    pub parameters: u64,
+    /// Activations autograd keeps for one image in a training step: each conv's output,
+    /// its BatchNorm output and its ReLU output.
+    pub activations_per_image: u64,
+}
+
+impl ModelConfig {
+    /// The footprint on `side` x `side` inputs, walked over the same architecture as
+    /// [`super::ResNet::new`] builds (saturating, so absurd widths cannot overflow).
+    pub fn footprint(&self, side: i64) -> Footprint {
+        let w = self.width.max(1) as u64;
+        let mut side = side.max(1) as u64;
+        let mut params: u64 = 0;
+        let mut acts: u64 = 0;
+        let mut conv = |c_in: u64, c_out: u64, k: u64, stride: u64, side: &mut u64| {
+            *side = side.div_ceil(stride);
+            params = params.saturating_add(c_in.saturating_mul(c_out).saturating_mul(k * k));
+            params = params.saturating_add(c_out.saturating_mul(4));
+            let out = c_out.saturating_mul(*side).saturating_mul(*side);
+            acts = acts.saturating_add(out.saturating_mul(3));
+        };
+        match self.stem {
+            Stem::Imagenet => {
+                conv(3, w, 7, 2, &mut side);
+                side = side.div_ceil(2);
+            }
+            Stem::Cifar => conv(3, w, 3, 1, &mut side),
+        }
+        let (counts, bottleneck) = match self.arch {
+            Arch::Resnet18 => ([2, 2, 2, 2], false),
+            Arch::Resnet50 => ([3, 4, 6, 3], true),
+        };
+        let mut c_in = w;
+        for (i, &count) in counts.iter().enumerate() {
+            let width = w.saturating_mul(1 << i);
+            for b in 0..count {
+                let stride = if b == 0 && i > 0 { 2 } else { 1 };
+                let c_out = if bottleneck {
+                    width.saturating_mul(4)
+                } else {
+                    width
+                };
+                let mut block_side = side;
+                if bottleneck {
+                    conv(c_in, width, 1, 1, &mut block_side);
+                    conv(width, width, 3, stride, &mut block_side);
+                    conv(width, c_out, 1, 1, &mut block_side);
+                } else {
+                    conv(c_in, width, 3, stride, &mut block_side);
+                    conv(width, width, 3, 1, &mut block_side);
+                }
+                if stride != 1 || c_in != c_out {
+                    conv(c_in, c_out, 1, stride, &mut side.clone());
+                }
+                side = block_side;
+                c_in = c_out;
+            }
+        }
+        let classes = self.classes.max(1) as u64;
+        Footprint {
+            parameters: params.saturating_add(c_in.saturating_mul(classes) + classes),
+            activations_per_image: acts,
+        }
+    }
+}

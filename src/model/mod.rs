@@ -4,7 +4,7 @@ mod config;
 mod pretrained;
 mod resnet;
 
-pub use config::{Arch, Freeze, ModelConfig, Stem};
+pub use config::{Arch, Footprint, Freeze, ModelConfig, Stem};
 pub use pretrained::{KNOWN_WEIGHTS, KnownWeights, TORCHVISION_BASE_URL, UnknownWeights};
 pub use resnet::ResNet;
 

@@ -232,24 +232,121 @@ impl TrainConfig {
         toml::to_string(self).unwrap_or_default()
     }
 
-    /// Checks what serde cannot.
+    /// Checks what serde cannot: every number is in its range, and the run fits this
+    /// machine (threads, memory). Each error names the key and the allowed range.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.augment
             .validate()
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
-        let bad = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
-        if self.run.epochs == 0 {
-            return bad("loop.epochs must be at least 1");
+        let r = &self.run;
+        in_range("loop.epochs", r.epochs, 1..=100_000)?;
+        in_range("loop.batch_size", r.batch_size, 2..=65_536)?;
+        in_range("loop.eval_batch_size", r.eval_batch_size, 1..=65_536)?;
+        in_range("loop.trace_every", r.trace_every, 1..=1_000_000_000)?;
+        if let Some(limit) = r.train_limit.filter(|&l| l < r.batch_size) {
+            return Err(ConfigError::Invalid(format!(
+                "loop.train_limit = {limit} is out of range: it must be at least loop.batch_size ({})",
+                r.batch_size
+            )));
         }
-        if self.run.batch_size < 2 {
-            return bad("loop.batch_size must be at least 2 (BatchNorm needs two images)");
-        }
-        if !(self.optim.lr > 0.0 && self.optim.lr.is_finite()) {
-            return bad("optim.lr must be positive");
-        }
-        if self.model.width < 1 {
-            return bad("model.width must be at least 1");
+        check_threads(r.threads).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        in_range("model.width", self.model.width, 1..=MAX_WIDTH)?;
+        in_range("model.classes", self.model.classes, 10..=100_000)?;
+        let o = &self.optim;
+        in_range("optim.lr", o.lr, f64::MIN_POSITIVE..=10.0)?;
+        in_range("optim.weight_decay", o.weight_decay, 0.0..=1.0)?;
+        in_range("optim.momentum", o.momentum, 0.0..=0.999_999)?;
+        in_range("optim.betas[0]", o.betas[0], 0.0..=0.999_999)?;
+        in_range("optim.betas[1]", o.betas[1], 0.0..=0.999_999_999)?;
+        in_range("optim.eps", o.eps, f64::MIN_POSITIVE..=1.0)?;
+        match &self.schedule {
+            Schedule::Constant => {}
+            Schedule::Step { step_epochs, gamma } => {
+                in_range("schedule.step_epochs", *step_epochs, 1..=r.epochs.max(1))?;
+                in_range("schedule.gamma", *gamma, f64::MIN_POSITIVE..=1.0)?;
+            }
+            Schedule::MultiStep { milestones, gamma } => {
+                for m in milestones {
+                    in_range("schedule.milestones[]", *m, 1..=r.epochs)?;
+                }
+                in_range("schedule.gamma", *gamma, f64::MIN_POSITIVE..=1.0)?;
+            }
+            Schedule::Cosine {
+                warmup_epochs,
+                min_lr,
+            } => {
+                in_range(
+                    "schedule.warmup_epochs",
+                    *warmup_epochs,
+                    0.0..=r.epochs as f64,
+                )?;
+                in_range("schedule.min_lr", *min_lr, 0.0..=o.lr)?;
+            }
+            Schedule::OneCycle {
+                max_lr,
+                pct_start,
+                div_factor,
+                final_div_factor,
+            } => {
+                in_range("schedule.max_lr", *max_lr, f64::MIN_POSITIVE..=10.0)?;
+                in_range("schedule.pct_start", *pct_start, 0.0..=1.0)?;
+                in_range("schedule.div_factor", *div_factor, 1.0..=1e9)?;
+                in_range("schedule.final_div_factor", *final_div_factor, 1.0..=1e9)?;
+            }
         }
         Ok(())
     }
+
+    /// Bytes a training step needs on the CPU: weights, gradients and two optimiser
+    /// slots per parameter, plus the activations autograd keeps for a batch.
+    pub fn estimated_training_bytes(&self) -> u64 {
+        let side = self.augment.output_side();
+        let footprint = self.model.footprint(side);
+        let batch = self.run.batch_size.max(self.run.eval_batch_size) as u64;
+        4 * (4 * footprint.parameters + batch * footprint.activations_per_image)
+    }
+}
+
+/// The widest first stage a config may ask for (torchvision uses 64; wide ResNets 640).
+pub const MAX_WIDTH: i64 = 1024;
+
+/// `Err` naming `key`, its value and the allowed range, when `value` is outside `range`
+/// (NaN is outside every range).
+fn in_range<T: PartialOrd + std::fmt::Display>(
+    key: &str,
+    value: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<(), ConfigError> {
+    if range.contains(&value) {
+        return Ok(());
+    }
+    Err(ConfigError::Invalid(format!(
+        "{key} = {value} is out of range: allowed {}..={}",
+        range.start(),
+        range.end()
+    )))
+}
+
+/// The most threads a run may ask for: the cores this process may use.
+pub fn max_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// A thread count above the cores this process may use.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "loop.threads = {asked} is out of range: allowed 0..={max} (0: libtorch's default; at most the {max} cores this process may use)"
+)]
+pub struct TooManyThreads {
+    pub asked: usize,
+    pub max: usize,
+}
+
+/// Refuses a thread count above the cores this process may use.
+pub fn check_threads(asked: usize) -> Result<(), TooManyThreads> {
+    let max = max_threads();
+    if asked > max {
+        return Err(TooManyThreads { asked, max });
+    }
+    Ok(())
 }

@@ -5,8 +5,10 @@ mod config;
 mod run;
 
 pub use config::{
-    ConfigError, Determinism, DeviceChoice, LoopConfig, Preprocess, TRAIN_PRESETS, TrainConfig,
+    ConfigError, Determinism, DeviceChoice, LoopConfig, MAX_WIDTH, Preprocess, TRAIN_PRESETS,
+    TooManyThreads, TrainConfig, check_threads, max_threads,
 };
 pub use run::{
-    Finished, Observer, TrainError, eval_augment, evaluate, evaluate_test, order_stream, train,
+    Finished, Observer, TrainError, check_memory, eval_augment, evaluate, evaluate_test,
+    order_stream, train,
 };

@@ -5,6 +5,7 @@ use super::checkpoint;
 use super::config::{Preprocess, TrainConfig};
 use crate::augment::{AugmentConfig, AugmentError, Backend, BatchPlan, Pipeline};
 use crate::data::{Cifar10, NUM_CLASSES};
+use crate::determinism::NumericsClass;
 use crate::determinism::SeedTree;
 use crate::hash::{hex, sha256_hex};
 use crate::manifest::{
@@ -42,6 +43,18 @@ pub enum TrainError {
     },
     #[error("{0}")]
     Data(String),
+    #[error(
+        "this run needs about {needed_gib:.1} GiB for a training step (model.width {width}, {side}x{side} images, batch {batch}) but the machine has {available_gib:.1} GiB available; lower model.width, loop.batch_size or the image size"
+    )]
+    TooBig {
+        needed_gib: f64,
+        available_gib: f64,
+        width: i64,
+        side: i64,
+        batch: usize,
+    },
+    #[error("the numerics probe failed: {0}")]
+    Probe(tch::TchError),
 }
 
 /// Receives progress as a run goes.
@@ -181,6 +194,27 @@ pub struct Finished {
     pub predictions: Vec<i64>,
 }
 
+/// Refuses, before anything is allocated, a CPU run whose estimated training memory
+/// exceeds the memory the machine has available (on CUDA libtorch reports no free memory,
+/// so only the CPU is checked).
+pub fn check_memory(config: &TrainConfig, device: Device) -> Result<(), TrainError> {
+    let (Device::Cpu, Some(available)) = (device, crate::runtime::available_memory_bytes()) else {
+        return Ok(());
+    };
+    let needed = config.estimated_training_bytes();
+    if needed <= available {
+        return Ok(());
+    }
+    const GIB: f64 = (1u64 << 30) as f64;
+    Err(TrainError::TooBig {
+        needed_gib: needed as f64 / GIB,
+        available_gib: available as f64 / GIB,
+        width: config.model.width,
+        side: config.augment.output_side(),
+        batch: config.run.batch_size.max(config.run.eval_batch_size),
+    })
+}
+
 /// Trains `config` on `data` into the run folder `out` (which must exist) on `device`.
 /// With `resume`, continues the run in `out` from its newest checkpoint that passes its
 /// hash check (model, optimiser state, epoch and step; every random stream is a pure
@@ -194,6 +228,10 @@ pub fn train(
     observer: &mut dyn Observer,
 ) -> Result<Finished, TrainError> {
     let started = Instant::now();
+    config
+        .validate()
+        .map_err(|e| TrainError::Data(e.to_string()))?;
+    check_memory(config, device)?;
     let flags = crate::determinism::flags::apply(config.run.determinism, config.run.threads);
     let tree = SeedTree::new(config.run.seed);
     let mut model = Model::new(&config.model, device, tree.seed("init"))?;
@@ -218,7 +256,10 @@ pub fn train(
     let train_images = data.train.images.narrow(0, 0, train_used as i64);
     let train_labels = data.train.labels.narrow(0, 0, train_used as i64);
     let (backend, stored) = match config.run.preprocess {
-        Preprocess::Cpu => (Backend::cpu_all_cores(), train_images.shallow_clone()),
+        Preprocess::Cpu => (
+            Backend::cpu_threads(config.run.threads),
+            train_images.shallow_clone(),
+        ),
         Preprocess::Device => (Backend::Device(device), train_images.to_device(device)),
     };
     let steps_per_epoch = train_used / config.run.batch_size;
@@ -242,6 +283,7 @@ pub fn train(
             ],
         },
         runtime: RuntimeInfo::current(),
+        numerics: Some(NumericsClass::measure(device).map_err(TrainError::Probe)?),
         device: format!("{device:?}"),
         determinism: flags,
         data: DataRecord {

@@ -95,7 +95,7 @@ fn missing_requirements_are_not_run_and_the_rest_goes_on() {
     std::fs::write(
         &claims,
         format!(
-            "[[claim]]\nid = \"gpu\"\nsentence = \"s\"\nrun = \"quickstart\"\nmetric = \"accuracy\"\nvalue = 0.5\nrequires = {{ cuda = true }}\n\n[[claim]]\nid = \"full\"\nsentence = \"s\"\nrun = \"quickstart\"\nmetric = \"accuracy\"\nvalue = 0.5\nrequires = {{ full_data = true }}\n\n[[claim]]\nid = \"preset\"\nsentence = \"s\"\nrun = \"e42\"\nmetric = \"accuracy\"\nvalue = 0.5\n\n[[claim]]\nid = \"runs\"\nsentence = \"s\"\nrun = \"quickstart\"\n{TINY}\nmetric = \"accuracy\"\nvalue = 0.1\nprecision = 1.0\n"
+            "[[claim]]\nid = \"gpu\"\nsentence = \"s\"\nrun = \"quickstart\"\nmetric = \"accuracy\"\nvalue = 0.5\nrequires = {{ cuda = true }}\n\n[[claim]]\nid = \"full\"\nsentence = \"s\"\nrun = \"quickstart\"\nmetric = \"accuracy\"\nvalue = 0.5\nrequires = {{ full_data = true }}\n\n[[claim]]\nid = \"preset\"\nsentence = \"s\"\nrun = \"e42\"\nmetric = \"accuracy\"\nvalue = 0.5\n\n[[claim]]\nid = \"domain\"\nsentence = \"s\"\nrun = \"quickstart\"\nmetric = \"accuracy\"\nvalue = 2.5\n\n[[claim]]\nid = \"runs\"\nsentence = \"s\"\nrun = \"quickstart\"\n{TINY}\nmetric = \"accuracy\"\nvalue = 0.1\nprecision = 1.0\n"
         ),
     )
     .unwrap();
@@ -134,7 +134,20 @@ fn missing_requirements_are_not_run_and_the_rest_goes_on() {
         line("preset").contains("NOT RUN") && line("preset").contains("unknown preset"),
         "{stdout}"
     );
+    assert!(
+        line("domain").contains("NOT RUN")
+            && line("domain").contains("outside the domain of accuracy"),
+        "{stdout}"
+    );
     assert!(!line("runs").contains("NOT RUN"), "{stdout}");
+}
+
+#[test]
+fn zero_seeds_are_refused() {
+    let out = cli(&["audit", "golden/claims/quickstart.toml", "--seeds", "0"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("0 is not in 1..=10000"), "{stderr}");
 }
 
 #[test]

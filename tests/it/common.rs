@@ -46,10 +46,14 @@ pub const ALL_FILES: [&str; 7] = [
 
 /// Runs the `cifar-repro` binary.
 pub fn cli(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cifar-repro"))
-        .args(args)
-        .output()
-        .unwrap()
+    cli_command(args).output().unwrap()
+}
+
+/// The `cifar-repro` binary with `args`, to add environment before running it.
+pub fn cli_command(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cifar-repro"));
+    command.args(args);
+    command
 }
 
 /// Runs `cifar-repro verify A B`: whether it found the runs bit-identical, and its stdout.

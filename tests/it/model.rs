@@ -97,3 +97,35 @@ fn freezing_policies_leave_the_right_parameters_trainable() {
     assert_eq!("up-to:layer3".parse::<Freeze>(), Ok(Freeze::UpTo(3)));
     assert!("up-to:layer9".parse::<Freeze>().is_err());
 }
+
+#[test]
+fn the_footprint_counts_every_variable_the_model_builds() {
+    for arch in [Arch::Resnet18, Arch::Resnet50] {
+        for stem in [Stem::Imagenet, Stem::Cifar] {
+            let config = ModelConfig {
+                arch,
+                stem,
+                ..config(8, Freeze::None)
+            };
+            let model = Model::new(&config, Device::Cpu, 0).unwrap();
+            let built: i64 = model
+                .vs
+                .variables()
+                .values()
+                .map(Tensor::numel)
+                .map(|n| n as i64)
+                .sum();
+            assert_eq!(
+                config.footprint(32).parameters,
+                built as u64,
+                "{arch:?} {stem:?}"
+            );
+        }
+    }
+    // Activations grow with the square of the side.
+    let c = config(8, Freeze::None);
+    assert_eq!(
+        c.footprint(64).activations_per_image,
+        4 * c.footprint(32).activations_per_image
+    );
+}

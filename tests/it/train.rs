@@ -227,3 +227,92 @@ fn existing_non_empty_out_is_refused_and_kept() {
         b"keep me"
     );
 }
+
+#[test]
+fn too_many_threads_are_refused_at_once_even_under_a_process_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let output = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -u 400 && exec {} train --config quickstart --threads 99999 --out {}",
+            env!("CARGO_BIN_EXE_cifar-repro"),
+            dir.path().join("run").display()
+        ))
+        .output()
+        .unwrap();
+    assert!(started.elapsed().as_secs() < 10);
+    assert_one_line_error(&output, &["loop.threads = 99999", "allowed 0..="]);
+}
+
+/// The fixed snapshot run with `edit` applied to its config.
+fn edited_config(dir: &Path, edit: impl Fn(String) -> String) -> std::path::PathBuf {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/snapshot/run.toml");
+    let path = dir.join("edited.toml");
+    std::fs::write(&path, edit(std::fs::read_to_string(fixture).unwrap())).unwrap();
+    path
+}
+
+#[test]
+fn an_absurd_width_is_one_line_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = edited_config(dir.path(), |t| t.replace("width = 8", "width = 100000"));
+    let out = train(
+        &dir.path().join("run"),
+        &["--config", config.to_str().unwrap()],
+    );
+    assert_one_line_error(&out, &["model.width = 100000", "allowed 1..=1024"]);
+}
+
+#[test]
+fn a_run_too_big_for_the_machine_is_refused_with_its_estimate() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = edited_config(dir.path(), |t| {
+        t.replace("width = 8", "width = 1024")
+            .replace("batch_size = 64", "batch_size = 65536")
+            .replace("train_limit = 1024", "train_limit = 65536")
+    });
+    let out = train(
+        &dir.path().join("run"),
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--batch-size",
+            "65536",
+            "--train-limit",
+            "65536",
+        ],
+    );
+    assert_one_line_error(
+        &out,
+        &["GiB for a training step", "available", "lower model.width"],
+    );
+}
+
+#[test]
+fn out_of_range_values_name_their_key_and_range() {
+    let dir = tempfile::tempdir().unwrap();
+    for (from, to, needle) in [
+        ("lr = 0.002", "lr = -1.0", "optim.lr = -1"),
+        ("eps = 0.00000001", "eps = 0.0", "optim.eps = 0"),
+        ("trace_every = 4", "trace_every = 0", "loop.trace_every = 0"),
+        ("classes = 10", "classes = 3", "model.classes = 3"),
+        (
+            "warmup_epochs = 0.5",
+            "warmup_epochs = 99.0",
+            "schedule.warmup_epochs = 99",
+        ),
+        (
+            "betas = [0.9, 0.999]",
+            "betas = [1.5, 0.999]",
+            "optim.betas[0] = 1.5",
+        ),
+    ] {
+        let config = edited_config(dir.path(), |t| t.replace(from, to));
+        let out = train(
+            &dir.path().join("run"),
+            &["--config", config.to_str().unwrap()],
+        );
+        assert_one_line_error(&out, &[needle, "out of range"]);
+    }
+}

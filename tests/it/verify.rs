@@ -112,3 +112,26 @@ fn same_seed_is_identical_a_nudge_is_found_at_its_step_and_threads_are_named() {
         if same { "bit-identical" } else { "different" }
     );
 }
+
+#[test]
+fn a_class_mismatch_is_named_as_the_likely_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a");
+    run(&a, "3", "1", None);
+    // The same run as another machine of the same thread count would record it: another
+    // class, and weights that part at the first traced step.
+    let b = dir.path().join("b");
+    std::fs::create_dir_all(&b).unwrap();
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(a.join("manifest.json")).unwrap()).unwrap();
+    manifest["numerics"]["name"] = "x86_64-linux-cpu-t1-0123456789ab".into();
+    manifest["epochs"][0]["trace"][0]["weights_digest"] = "0000000000000000".into();
+    std::fs::write(b.join("manifest.json"), manifest.to_string()).unwrap();
+    let (same, text) = verify(&a, &b);
+    assert!(!same);
+    assert!(
+        text.contains("likely cause: numerics class differs")
+            && text.contains("kernels round differently"),
+        "{text}"
+    );
+}
