@@ -89,15 +89,24 @@ pub struct Claim {
     /// The claimed value (absolute claims).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<f64>,
-    /// The claimed spread (standard deviation over runs), when the claim gives one.
+    /// How many runs stand behind the claimed value (1, what a report usually means).
+    #[serde(default = "one_run")]
+    pub runs: usize,
+    /// Their standard deviation; required when `runs` > 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spread: Option<f64>,
-    /// Absolute margin within which a measured mean counts as agreeing (default 0).
+    /// The equivalence margin: the smallest difference that matters (for a relative claim
+    /// without `difference`, the smallest effect of interest). The file's `margin` when
+    /// the claim gives none.
     #[serde(default)]
-    pub tolerance: f64,
-    /// Largest 95% half-width that still settles an absolute claim (default 0.02).
-    #[serde(default = "default_precision")]
-    pub precision: f64,
+    pub margin: f64,
+    /// A relative claim's claimed size: this run's metric minus the other's (e.g. +0.30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub difference: Option<f64>,
+    /// Test images behind the metric, for the zero-variance floor of `--results` audits
+    /// (a training audit reads it from its runs); CIFAR-10's 10,000 when not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_images: Option<u64>,
     /// The other run of a relative claim: this claim's metric `relation` that run's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub than: Option<RunSpec>,
@@ -108,9 +117,75 @@ pub struct Claim {
     /// How the report's silences were filled, for the reader.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub choices: String,
+    /// Alternative readings of what the source leaves open, as config keys and the values
+    /// each reading gives them, e.g. `{ "model.stem" = ["imagenet", "cifar"] }`. The claim
+    /// is audited once per reading (every combination), each as its own claim named
+    /// `ID [key=value]`, so the table shows which reading reproduces it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interpretations: Option<toml::Table>,
+    /// The reading this claim is audited under (set when interpretations are expanded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reading: Option<String>,
 }
 
 impl Claim {
+    /// What makes the claim's statistics undefined, if anything: a missing or non-positive
+    /// margin, runs without a spread, a difference that contradicts the relation.
+    fn shape_problem(&self) -> Option<String> {
+        if !(self.margin > 0.0 && self.margin.is_finite()) {
+            return Some(format!(
+                "margin = {} must be positive: give the smallest difference that matters, on the claim or at the top of the file",
+                self.margin
+            ));
+        }
+        if !(1..=1_000_000).contains(&self.runs) {
+            return Some(format!(
+                "runs = {} is out of range: allowed 1..=1000000",
+                self.runs
+            ));
+        }
+        if self.runs > 1 && self.spread.is_none() {
+            return Some(format!(
+                "runs = {} needs `spread`, the standard deviation over those runs",
+                self.runs
+            ));
+        }
+        if self.difference.is_some() && self.relation.is_none() {
+            return Some("`difference` belongs to a relative claim (`than` and `relation`)".into());
+        }
+        if let (Some(d), Some(relation)) = (self.difference, self.relation) {
+            let agrees = match relation {
+                Relation::Greater => d > 0.0,
+                Relation::Less => d < 0.0,
+            };
+            if !agrees {
+                return Some(format!(
+                    "difference = {d} contradicts relation = {:?}",
+                    relation
+                ));
+            }
+        }
+        if self.test_images == Some(0) {
+            return Some("test_images must be at least 1".into());
+        }
+        None
+    }
+
+    /// The zero-variance floor on a seed sample's standard deviation: the binomial
+    /// standard deviation of a proportion measured on `test_images` images (for a gap,
+    /// at p = 1/2), or 0.1% of a loss.
+    pub fn sd_floor(&self, mean: f64, test_images: u64) -> f64 {
+        let n = test_images.max(1) as f64;
+        match self.metric {
+            Metric::Loss => 1e-3 * mean.abs().max(1e-3),
+            Metric::TrainTestGap => (0.25 / n).sqrt(),
+            _ => {
+                let p = mean.clamp(1.0 / n, 1.0 - 1.0 / n);
+                (p * (1.0 - p) / n).sqrt()
+            }
+        }
+    }
+
     /// Why the claimed numbers cannot be values of the claim's metric, if they cannot.
     pub fn domain_problem(&self) -> Option<String> {
         let domain = self.metric.domain();
@@ -125,12 +200,18 @@ impl Claim {
         if let Some(s) = self.spread.filter(|s| !(s.is_finite() && *s >= 0.0)) {
             return Some(format!("claimed spread {s} must be a finite number >= 0"));
         }
+        let width = domain.end() - domain.start();
+        if let Some(d) = self.difference.filter(|d| !(-width..=width).contains(d)) {
+            return Some(format!(
+                "claimed difference {d} is larger than {metric} can differ by ({width})"
+            ));
+        }
         None
     }
 }
 
-fn default_precision() -> f64 {
-    0.02
+fn one_run() -> usize {
+    1
 }
 
 /// A claim file that cannot be read at all.
@@ -157,6 +238,9 @@ struct RawFile {
     source: String,
     #[serde(default)]
     seed: u64,
+    /// The margin of every claim that gives none.
+    #[serde(default)]
+    margin: Option<f64>,
     claim: Vec<toml::Spanned<toml::Table>>,
 }
 
@@ -183,7 +267,10 @@ impl ParsedFile {
             .into_iter()
             .map(|spanned| {
                 let line = line_of(spanned.span().start);
-                let table = spanned.into_inner();
+                let mut table = spanned.into_inner();
+                if let (false, Some(margin)) = (table.contains_key("margin"), raw.margin) {
+                    table.insert("margin".into(), toml::Value::Float(margin));
+                }
                 let id = table
                     .get("id")
                     .and_then(|v| v.as_str())
@@ -200,12 +287,24 @@ impl ParsedFile {
                     return fail("the id is used twice".into());
                 }
                 match (claim.value, &claim.than, claim.relation) {
-                    (Some(_), None, None) | (None, Some(_), Some(_)) => Ok(claim),
-                    _ => fail(
-                        "give either `value` (absolute) or both `than` and `relation` (relative)"
-                            .into(),
-                    ),
+                    (Some(_), None, None) | (None, Some(_), Some(_)) => {}
+                    _ => {
+                        return fail(
+                            "give either `value` (absolute) or both `than` and `relation` (relative)"
+                                .into(),
+                        );
+                    }
                 }
+                if let Some(problem) = claim.shape_problem() {
+                    return fail(problem);
+                }
+                claim.readings().map_err(|message| {
+                    (id.clone(), format!("claim {id:?} (line {line}): {message}"))
+                })
+            })
+            .flat_map(|expanded| match expanded {
+                Ok(claims) => claims.into_iter().map(Ok).collect(),
+                Err(e) => vec![Err(e)],
             })
             .collect();
         Ok(Self {
@@ -214,6 +313,67 @@ impl ParsedFile {
             claims,
         })
     }
+}
+
+impl Claim {
+    /// The claim once per combination of its interpretations (itself when it has none),
+    /// each reading merged into the overrides of its run and of the run it is compared
+    /// with.
+    fn readings(self) -> Result<Vec<Claim>, String> {
+        let Some(table) = &self.interpretations else {
+            return Ok(vec![self]);
+        };
+        let mut readings: Vec<Vec<(String, toml::Value)>> = vec![Vec::new()];
+        for (key, values) in table {
+            let values = values.as_array().filter(|v| !v.is_empty()).ok_or_else(|| {
+                format!("interpretations.{key:?} must be a non-empty list of values")
+            })?;
+            readings = readings
+                .into_iter()
+                .flat_map(|reading| {
+                    values.iter().map(move |v| {
+                        let mut next = reading.clone();
+                        next.push((key.clone(), v.clone()));
+                        next
+                    })
+                })
+                .collect();
+        }
+        Ok(readings
+            .into_iter()
+            .map(|reading| {
+                let label = reading
+                    .iter()
+                    .map(|(k, v)| {
+                        format!("{k}={}", v.as_str().map_or(v.to_string(), str::to_owned))
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let mut claim = self.clone();
+                claim.id = format!("{} [{label}]", self.id);
+                claim.reading = Some(label);
+                claim.interpretations = None;
+                for spec in std::iter::once(&mut claim.run).chain(claim.than.as_mut()) {
+                    let overrides = spec.overrides.get_or_insert_with(toml::Table::new);
+                    for (key, value) in &reading {
+                        merge(overrides, &dotted(key, value.clone()));
+                    }
+                }
+                claim
+            })
+            .collect())
+    }
+}
+
+/// `a.b.c = v` as nested tables.
+fn dotted(key: &str, value: toml::Value) -> toml::Table {
+    let mut parts = key.rsplit('.');
+    let last = parts.next().unwrap_or(key);
+    let mut table = toml::Table::from_iter([(last.to_owned(), value)]);
+    for part in parts {
+        table = toml::Table::from_iter([(part.to_owned(), toml::Value::Table(table))]);
+    }
+    table
 }
 
 impl RunSpec {

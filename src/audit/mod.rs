@@ -2,10 +2,13 @@
 
 pub mod claims;
 pub mod output;
+pub mod results;
 mod run;
 pub mod shard;
 pub mod verdict;
+pub mod wandb;
 
 pub use claims::{Claim, ClaimError, Metric, ParsedFile, Relation, Requires, RunSpec, Split};
+pub use results::{Results, ResultsError};
 pub use run::{AuditObserver, AuditOptions, ClaimResult, Training, audit, run_seed, shard_runs};
-pub use verdict::{Summary, Verdict};
+pub use verdict::{Adjust, Evidence, Summary, Verdict};

@@ -1,78 +1,127 @@
 //! What an audit writes: a table for the terminal, `audit.json`, `audit.md`, `audit.html`.
 
 use super::run::ClaimResult;
+use super::verdict::{Adjust, Verdict};
 use crate::fsutil::write_atomic;
 use crate::manifest::Manifest;
 use crate::report::learning_curves;
 use std::fmt::Write;
 use std::path::Path;
 
-fn fmt_summary(r: &ClaimResult) -> (String, String, String) {
-    match &r.summary {
-        Some(s) if s.n >= 2 => (
-            format!("{:.4}", s.mean),
-            format!("{:.4}", s.std),
-            format!("{:.4} to {:.4}", s.ci95[0], s.ci95[1]),
-        ),
-        Some(s) => (format!("{:.4}", s.mean), "-".into(), "-".into()),
-        None => ("-".into(), "-".into(), "-".into()),
+/// What the audit's files say about how it was run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Settings {
+    pub source: String,
+    /// Seeds per run (training audits), or the results file the values came from.
+    pub seeds: Option<usize>,
+    pub results: Option<String>,
+    pub alpha: f64,
+    pub adjust: Adjust,
+}
+
+impl Settings {
+    /// One line: where the values came from, alpha and the adjustment.
+    pub fn describe(&self) -> String {
+        let values = match (&self.results, self.seeds) {
+            (Some(file), _) => format!("per-seed values from {file}"),
+            (None, Some(n)) => format!("{n} seeds per run"),
+            (None, None) => "-".into(),
+        };
+        let adjust = match self.adjust {
+            Adjust::Holm => "Holm-adjusted across the file's claims",
+            Adjust::None => "each claim on its own (no multiplicity adjustment)",
+        };
+        format!("{values}; alpha {} ({adjust})", self.alpha)
     }
 }
 
-fn claimed(r: &ClaimResult) -> String {
-    match &r.claim {
+/// The table's cells of one claim: claimed, margin, mean, sd, n, interval, level.
+fn cells(r: &ClaimResult) -> [String; 7] {
+    let claimed = match &r.claim {
         Some(c) => match (c.value, c.relation) {
+            (Some(v), _) if c.runs > 1 => format!(
+                "{v:.4} (sd {:.4}, {} runs)",
+                c.spread.unwrap_or(f64::NAN),
+                c.runs
+            ),
             (Some(v), _) => format!("{v:.4}"),
-            (None, Some(rel)) => format!(
-                "{:?} than {}",
-                rel,
-                c.than.as_ref().map_or("?", |t| t.run.as_str())
-            )
-            .to_lowercase(),
+            (None, Some(rel)) => {
+                let than = c.than.as_ref().map_or("?", |t| t.run.as_str());
+                let by = c
+                    .difference
+                    .map_or(String::new(), |d| format!(" by {d:+.4}"));
+                format!("{rel:?} than {than}{by}").to_lowercase()
+            }
             _ => "-".into(),
         },
         None => "-".into(),
-    }
+    };
+    let margin = r
+        .claim
+        .as_ref()
+        .map_or("-".into(), |c| format!("{}", c.margin));
+    let (mean, sd, n) = match &r.summary {
+        Some(s) => (
+            format!("{:.4}", s.mean),
+            format!("{:.4}", s.std),
+            s.n.to_string(),
+        ),
+        None => ("-".into(), "-".into(), "-".into()),
+    };
+    let interval = r
+        .interval
+        .map_or("-".into(), |[a, b]| format!("{a:+.4} to {b:+.4}"));
+    let level = r.level.map_or("-".into(), |l| format!("{l:.4}"));
+    [claimed, margin, mean, sd, n, interval, level]
 }
+
+const HEADERS: [&str; 10] = [
+    "claim", "verdict", "claimed", "margin", "mean", "sd", "n", "interval", "level", "why",
+];
 
 /// The verdict table, one row per claim, for the terminal.
 pub fn table(results: &[ClaimResult]) -> String {
-    let mut out = format!(
-        "{:<28} {:<15} {:>10} {:>8} {:>8} {:<20} {}\n",
-        "claim", "verdict", "claimed", "mean", "std", "95% t interval", "why"
-    );
+    let row = |c: &[&str]| {
+        format!(
+            "{:<28} {:<15} {:>12} {:>7} {:>8} {:>8} {:>3} {:<20} {:>7} {}\n",
+            c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9]
+        )
+    };
+    let mut out = row(&HEADERS);
     for r in results {
-        let (mean, std, ci) = fmt_summary(r);
-        let _ = writeln!(
-            out,
-            "{:<28} {:<15} {:>10} {:>8} {:>8} {:<20} {}",
-            r.id,
+        let c = cells(r);
+        out.push_str(&row(&[
+            &r.id,
             r.verdict.label(),
-            claimed(r),
-            mean,
-            std,
-            ci,
-            r.verdict.why()
-        );
+            &c[0],
+            &c[1],
+            &c[2],
+            &c[3],
+            &c[4],
+            &c[5],
+            &c[6],
+            r.verdict.why(),
+        ]));
     }
     out
 }
 
-fn markdown(results: &[ClaimResult], source: &str, seeds: usize) -> String {
+fn markdown(results: &[ClaimResult], settings: &Settings) -> String {
     let mut md = format!(
-        "# Audit\n\nSource: {source}\n\nSeeds per run: {seeds}\n\n| claim | verdict | claimed | mean | std | 95% t interval | test-set 95% (pooled) | why |\n|---|---|---|---|---|---|---|---|\n"
+        "# Audit\n\nSource: {}\n\nStatistics: {}. The interval is the (1 - 2 level) interval of measured minus claimed (for a relative claim without a claimed difference: of the effect in the claimed direction); REPRODUCED means it lies inside +-margin, NOT REPRODUCED that it lies outside.\n\n| {} |\n|{}\n",
+        settings.source,
+        settings.describe(),
+        HEADERS.join(" | "),
+        "---|".repeat(HEADERS.len())
     );
     for r in results {
-        let (mean, std, ci) = fmt_summary(r);
-        let pooled = r
-            .pooled_accuracy_ci95
-            .map_or("-".into(), |[a, b]| format!("{a:.4} to {b:.4}"));
+        let c = cells(r);
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {mean} | {std} | {ci} | {pooled} | {} |",
+            "| {} | {} | {} | {} |",
             r.id,
             r.verdict.label(),
-            claimed(r),
+            c.join(" | "),
             r.verdict.why().replace('|', "/")
         );
     }
@@ -83,9 +132,109 @@ fn markdown(results: &[ClaimResult], source: &str, seeds: usize) -> String {
     md
 }
 
-fn html(results: &[ClaimResult], out: &Path, md_table: &str) -> String {
+fn verdict_colour(v: &Verdict) -> &'static str {
+    match v {
+        Verdict::Reproduced { .. } => "#2e7d32",
+        Verdict::NotReproduced { .. } => "#c62828",
+        Verdict::Inconclusive { .. } => "#ef8f00",
+        Verdict::NotRun { .. } => "#9e9e9e",
+    }
+}
+
+/// One row per claim on a common axis, in units of each claim's margin: the margin band,
+/// the reproduction's interval and estimate, and (when the claim gives runs and spread)
+/// the claim's own 95% interval around 0.
+fn forest_plot(results: &[ClaimResult]) -> String {
+    let (label_w, plot_w, row_h) = (260.0, 480.0, 26.0);
+    let span = 4.0; // margins either side of the claim
+    let x = |u: f64| label_w + (u.clamp(-span, span) + span) / (2.0 * span) * plot_w;
+    let height = row_h * (results.len() as f64 + 2.0);
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"12\">",
+        label_w + plot_w + 140.0
+    );
+    let axis_y = row_h * (results.len() as f64 + 0.5);
+    for u in [-4.0, -2.0, -1.0, 0.0, 1.0, 2.0, 4.0] {
+        let _ = write!(
+            svg,
+            "<line x1=\"{0}\" x2=\"{0}\" y1=\"0\" y2=\"{axis_y}\" stroke=\"#ddd\"/><text x=\"{0}\" y=\"{1}\" text-anchor=\"middle\">{u}</text>",
+            x(u),
+            axis_y + 14.0
+        );
+    }
+    let _ = write!(
+        svg,
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">difference from the claim (effect, for a claimed direction), in margins</text>",
+        x(0.0),
+        axis_y + 30.0
+    );
+    for (i, r) in results.iter().enumerate() {
+        let y = row_h * (i as f64 + 0.5);
+        let colour = verdict_colour(&r.verdict);
+        let _ = write!(
+            svg,
+            "<text x=\"4\" y=\"{}\">{}</text><text x=\"{}\" y=\"{}\" fill=\"{colour}\">{}</text>",
+            y + 4.0,
+            r.id.replace('<', "&lt;"),
+            label_w + plot_w + 8.0,
+            y + 4.0,
+            r.verdict.label()
+        );
+        let (Some(e), Some([lo, hi])) = (&r.evidence, r.interval) else {
+            continue;
+        };
+        let m = e.margin;
+        let (band_lo, band_hi) = match e.question {
+            super::verdict::Question::Equivalence { .. } => (-1.0, 1.0),
+            super::verdict::Question::Effect { .. } => (-span, 1.0),
+        };
+        let _ = write!(
+            svg,
+            "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"#e8eaf6\"/>",
+            x(band_lo),
+            y - row_h * 0.35,
+            x(band_hi) - x(band_lo),
+            row_h * 0.7
+        );
+        if let super::verdict::Question::Equivalence { claimed } = e.question
+            && let (Some(spread), true) = (claimed.spread, claimed.runs > 1)
+        {
+            let half = 1.96 * spread / (claimed.runs as f64).sqrt() / m;
+            let _ = write!(
+                svg,
+                "<line x1=\"{}\" x2=\"{}\" y1=\"{1}\" y2=\"{1}\" stroke=\"#555\" stroke-width=\"5\" stroke-opacity=\"0.35\"/>",
+                x(-half),
+                y + 6.0
+            );
+            let _ = write!(
+                svg,
+                "<line x1=\"{}\" x2=\"{0}\" y1=\"{}\" y2=\"{}\" stroke=\"#555\"/>",
+                x(half),
+                y + 3.0,
+                y + 9.0
+            );
+        }
+        let _ = write!(
+            svg,
+            "<line x1=\"{}\" x2=\"{}\" y1=\"{y}\" y2=\"{y}\" stroke=\"{colour}\" stroke-width=\"2\"/><circle cx=\"{}\" cy=\"{y}\" r=\"4\" fill=\"{colour}\"/>",
+            x(lo / m),
+            x(hi / m),
+            x(e.estimate / m)
+        );
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+fn html(results: &[ClaimResult], out: &Path, md_table: &str, settings: &Settings) -> String {
     let mut html = String::from(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>cifar-repro audit</title><style>body{font-family:sans-serif;margin:2em}pre{background:#f6f6f6;padding:1em;overflow-x:auto}.runs{display:flex;flex-wrap:wrap;gap:1em}</style></head><body><h1>cifar-repro audit</h1>",
+    );
+    let _ = write!(
+        html,
+        "<p>{}</p><p>Each row: the shaded band is the claim's margin (for a claimed direction, everything below the smallest effect of interest); the line is the reproduction's interval, the dot its estimate; a grey bar is the claim's own 95% interval when it gives runs and spread. Green REPRODUCED, red NOT REPRODUCED, amber INCONCLUSIVE, grey NOT RUN.</p>{}",
+        settings.describe(),
+        forest_plot(results)
     );
     let _ = write!(
         html,
@@ -118,23 +267,16 @@ fn html(results: &[ClaimResult], out: &Path, md_table: &str) -> String {
 }
 
 /// Writes `audit.json`, `audit.md` and `audit.html` into `out`.
-pub fn write(
-    out: &Path,
-    results: &[ClaimResult],
-    source: &str,
-    seeds: usize,
-) -> std::io::Result<()> {
-    let json = serde_json::json!({ "source": source, "seeds": seeds, "claims": results });
+pub fn write(out: &Path, results: &[ClaimResult], settings: &Settings) -> std::io::Result<()> {
+    let json = serde_json::json!({ "settings": settings, "claims": results });
+    let text = serde_json::to_string_pretty(&json).map_err(std::io::Error::other)?;
+    write_atomic(&out.join("audit.json"), text.as_bytes())?;
     write_atomic(
-        &out.join("audit.json"),
-        serde_json::to_string_pretty(&json)
-            .unwrap_or_default()
-            .as_bytes(),
+        &out.join("audit.md"),
+        markdown(results, settings).as_bytes(),
     )?;
-    let md = markdown(results, source, seeds);
-    write_atomic(&out.join("audit.md"), md.as_bytes())?;
     write_atomic(
         &out.join("audit.html"),
-        html(results, out, &table(results)).as_bytes(),
+        html(results, out, &table(results), settings).as_bytes(),
     )
 }

@@ -2,13 +2,13 @@
 //! reused, keyed by their config's hash), then statistics and a verdict.
 
 use super::claims::{Claim, Metric, ParsedFile, RunSpec, Split};
-use super::verdict::{self, Summary, Verdict};
+use super::results::Results;
+use super::verdict::{self, Adjust, Claimed, Evidence, Summary, Verdict};
 use crate::data::Cifar10;
 use crate::determinism::SeedTree;
 use crate::hash::sha256_hex;
-use crate::manifest::{EpochRecord, Manifest};
-use crate::metrics::stats::clopper_pearson;
-use crate::train::{Observer, TrainConfig, train};
+use crate::manifest::{EpochRecord, Manifest, RunStatus};
+use crate::train::{Observer, TrainConfig, TrainError, train};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -37,6 +37,11 @@ pub struct AuditOptions {
     pub out: PathBuf,
     pub device: Device,
     pub training: Training,
+    /// The level of every decision (before the multiplicity adjustment).
+    pub alpha: f64,
+    pub adjust: Adjust,
+    /// Per-seed values from elsewhere (`--results`): no run is trained.
+    pub results: Option<Results>,
 }
 
 /// The outcome for one claim.
@@ -48,14 +53,25 @@ pub struct ClaimResult {
     pub claim: Option<Claim>,
     #[serde(flatten)]
     pub verdict: Verdict,
-    /// The claim's metric over seeds (for a relative claim: this run minus the other).
+    /// The claim's metric over the seeds kept (for a relative claim: this run minus the
+    /// other).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<Summary>,
+    /// Every seed's value (for a relative claim: the difference); null for a diverged seed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub values: Vec<f64>,
-    /// Clopper-Pearson 95% interval of the accuracy pooled over the runs' test sets.
+    pub values: Vec<Option<f64>>,
+    /// Seeds left out because their metric was not finite (at most one per claim).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dropped_seeds: Vec<usize>,
+    /// The tests behind the verdict.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pooled_accuracy_ci95: Option<[f64; 2]>,
+    pub evidence: Option<Evidence>,
+    /// The level the claim was decided at (α after Holm's adjustment) and the
+    /// (1 - 2·level) interval of the estimate it read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<[f64; 2]>,
     /// Run folders used, relative to the audit folder.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub runs: Vec<PathBuf>,
@@ -141,12 +157,6 @@ impl<'a> Auditor<'a> {
 
     /// What keeps a claim from running, if anything.
     fn missing(&mut self, claim: &Claim, config: &TrainConfig) -> Option<String> {
-        if let Err(e) = config.validate() {
-            return Some(e.to_string());
-        }
-        if let Err(e) = crate::train::check_memory(config, self.options.device) {
-            return Some(e.to_string());
-        }
         if claim.requires.cuda && !self.options.device.is_cuda() {
             return Some("needs CUDA, and libtorch sees no CUDA device".into());
         }
@@ -160,6 +170,12 @@ impl<'a> Auditor<'a> {
             Ok(data) => data,
             Err(e) => return Some(format!("cannot read its data: {e}")),
         };
+        if let Err(e) = config.validate() {
+            return Some(e.to_string());
+        }
+        if let Err(e) = crate::train::check_memory(config, self.options.device) {
+            return Some(e.to_string());
+        }
         if claim.requires.full_data && !data.is_full() {
             return Some(format!(
                 "needs the full CIFAR-10 ({} holds {} + {} records): run `cifar-repro data fetch` and pass --data data/cifar-10-binary.tar.gz",
@@ -193,13 +209,20 @@ impl<'a> Auditor<'a> {
         claim: &str,
         config: &TrainConfig,
         observer: &mut dyn AuditObserver,
-    ) -> Result<Vec<(PathBuf, EpochRecord)>, String> {
+    ) -> Result<Vec<(PathBuf, Option<EpochRecord>)>, String> {
         let mut out = Vec::new();
         let mut left = 0;
         for i in 0..self.options.seeds {
             let (config, key, relative) = seeded_run(config, self.root, i);
             let folder = self.options.out.join(&relative);
             let finished = Manifest::read_completed(&folder);
+            if finished.is_none()
+                && Manifest::read(&folder).is_ok_and(|m| m.status == RunStatus::Diverged)
+            {
+                observer.run(claim, i, &folder, true);
+                out.push((relative, None));
+                continue;
+            }
             let mine = self.options.training != Training::None
                 && self.assigned.as_ref().is_none_or(|a| a.contains(&key));
             if finished.is_none() && !mine {
@@ -219,16 +242,21 @@ impl<'a> Auditor<'a> {
                     )
                     .map_err(|e| format!("{}: {e}", folder.display()))?;
                     let data = self.data(&config.data)?;
-                    train(
+                    match train(
                         &config,
                         &data,
                         &folder,
                         self.options.device,
                         false,
                         observer,
-                    )
-                    .map_err(|e| format!("a run failed: {e}"))?
-                    .manifest
+                    ) {
+                        Ok(finished) => finished.manifest,
+                        Err(TrainError::Diverged { .. }) => {
+                            out.push((relative, None));
+                            continue;
+                        }
+                        Err(e) => return Err(format!("a run failed: {e}")),
+                    }
                 }
             };
             let last = manifest
@@ -236,7 +264,7 @@ impl<'a> Auditor<'a> {
                 .last()
                 .cloned()
                 .ok_or("a finished run without epochs")?;
-            out.push((relative, last));
+            out.push((relative, Some(last)));
         }
         match self.options.training {
             _ if left == 0 => Ok(out),
@@ -267,18 +295,27 @@ impl<'a> Auditor<'a> {
     }
 
     fn claim(&mut self, claim: &Claim, observer: &mut dyn AuditObserver) -> ClaimResult {
-        let mut result = ClaimResult {
+        let result = ClaimResult {
             id: claim.id.clone(),
             sentence: claim.sentence.clone(),
             claim: Some(claim.clone()),
             verdict: Verdict::NotRun { why: String::new() },
             summary: None,
             values: Vec::new(),
-            pooled_accuracy_ci95: None,
+            dropped_seeds: Vec::new(),
+            evidence: None,
+            level: None,
+            interval: None,
             runs: Vec::new(),
         };
-        let configs = match self.runnable_configs(claim) {
-            Ok(c) => c,
+        let measured = match &self.options.results {
+            Some(results) => claim
+                .domain_problem()
+                .map_or_else(|| results.values(claim), Err),
+            None => self.trained_values(claim, observer),
+        };
+        let (mine, other, runs, test_images) = match measured {
+            Ok(m) => m,
             Err(why) => {
                 return ClaimResult {
                     verdict: Verdict::NotRun { why },
@@ -286,73 +323,134 @@ impl<'a> Auditor<'a> {
                 };
             }
         };
+        let values: Vec<f64> = match &other {
+            Some(other) => mine.iter().zip(other).map(|(a, b)| a - b).collect(),
+            None => mine,
+        };
+        let result = ClaimResult {
+            values: values.iter().map(|v| v.is_finite().then_some(*v)).collect(),
+            runs,
+            ..result
+        };
+        match judge(claim, &values, test_images) {
+            Ok((evidence, summary, dropped_seeds)) => ClaimResult {
+                evidence: Some(evidence),
+                summary: Some(summary),
+                dropped_seeds,
+                ..result
+            },
+            Err(verdict) => ClaimResult { verdict, ..result },
+        }
+    }
+
+    /// A claim's per-seed values from its trained runs: this run's, the compared run's
+    /// (relative claims), the run folders, and the test images behind each value.
+    #[allow(clippy::type_complexity)]
+    fn trained_values(
+        &mut self,
+        claim: &Claim,
+        observer: &mut dyn AuditObserver,
+    ) -> Result<(Vec<f64>, Option<Vec<f64>>, Vec<PathBuf>, u64), String> {
+        let configs = self.runnable_configs(claim)?;
         // Every config's runs first (a shard trains its part of each), then any failure.
         let outcomes: Vec<_> = configs
             .iter()
             .map(|config| self.runs(&claim.id, config, observer))
             .collect();
-        let mut measured = Vec::new();
-        for outcome in outcomes {
-            match outcome {
-                Ok(runs) => measured.push(runs),
-                Err(why) => {
-                    return ClaimResult {
-                        verdict: Verdict::NotRun { why },
-                        ..result
-                    };
-                }
-            }
-        }
-        let values = |runs: &[(PathBuf, EpochRecord)]| -> Vec<f64> {
+        let measured = outcomes.into_iter().collect::<Result<Vec<_>, _>>()?;
+        let values = |runs: &[(PathBuf, Option<EpochRecord>)]| -> Vec<f64> {
             runs.iter()
-                .map(|(_, e)| metric_value(e, claim.metric, claim.split))
+                .map(|(_, e)| {
+                    e.as_ref()
+                        .map_or(f64::NAN, |e| metric_value(e, claim.metric, claim.split))
+                })
                 .collect()
         };
-        let mine = values(&measured[0]);
-        result.runs = measured.iter().flatten().map(|(p, _)| p.clone()).collect();
-        if claim.metric == Metric::Accuracy {
-            let (correct, total) = measured[0].iter().fold((0, 0), |(c, t), (_, e)| {
-                let m = if claim.split == Split::Train {
-                    &e.train
-                } else {
-                    &e.test
-                };
-                (
-                    c + (0..m.confusion.len())
-                        .map(|i| m.confusion[i][i])
-                        .sum::<u64>(),
-                    t + m.count,
-                )
-            });
-            result.pooled_accuracy_ci95 = Some(clopper_pearson(correct, total, 0.05));
+        let test_images =
+            measured[0]
+                .iter()
+                .find_map(|(_, e)| e.as_ref())
+                .map_or(0, |e| match claim.split {
+                    Split::Train => e.train.count,
+                    Split::Test => e.test.count,
+                });
+        let runs = measured.iter().flatten().map(|(p, _)| p.clone()).collect();
+        Ok((
+            values(&measured[0]),
+            measured.get(1).map(|m| values(m)),
+            runs,
+            test_images,
+        ))
+    }
+}
+
+/// The evidence `values` (one per seed; for a relative claim the paired differences) give
+/// about `claim`, with the summary of the seeds kept and the seeds dropped; or the verdict
+/// when no test can be made. A non-finite value marks a diverged seed: one is dropped and
+/// reported, more make the claim NOT RUN.
+fn judge(
+    claim: &Claim,
+    values: &[f64],
+    test_images: u64,
+) -> Result<(Evidence, Summary, Vec<usize>), Verdict> {
+    let dropped: Vec<usize> = (0..values.len())
+        .filter(|&i| !values[i].is_finite())
+        .collect();
+    if dropped.len() > 1 {
+        return Err(Verdict::NotRun {
+            why: format!(
+                "{} of {} seeds diverged (metric not finite): at most one is dropped",
+                dropped.len(),
+                values.len()
+            ),
+        });
+    }
+    let kept: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    if kept.len() < 2 {
+        return Err(Verdict::Inconclusive {
+            why: format!(
+                "{} usable seed(s) give no spread; run at least 2 (--seeds)",
+                kept.len()
+            ),
+            seeds_needed: Some(2 + dropped.len()),
+        });
+    }
+    let summary = Summary::of(&kept);
+    let test_images = if test_images > 0 {
+        test_images
+    } else {
+        claim.test_images.unwrap_or(10_000)
+    };
+    let floor = claim.sd_floor(summary.mean, test_images);
+    let claimed = |value| Claimed {
+        value,
+        runs: claim.runs,
+        spread: claim.spread,
+    };
+    let evidence = match (claim.value, claim.difference, claim.relation) {
+        (Some(value), _, _) => verdict::equivalence(&kept, claimed(value), claim.margin, floor),
+        (None, Some(difference), _) => {
+            verdict::equivalence(&kept, claimed(difference), claim.margin, floor)
         }
-        let (summary, verdict) = match (claim.value, claim.relation, measured.get(1)) {
-            (Some(value), _, _) => {
-                let s = Summary::of(&mine);
-                let v = verdict::absolute(claim, value, &s);
-                (s, v)
-            }
-            (None, Some(relation), Some(other)) => {
-                let differences: Vec<f64> =
-                    mine.iter().zip(values(other)).map(|(a, b)| a - b).collect();
-                let s = Summary::of(&differences);
-                let v = verdict::relative(relation, &s);
-                (s, v)
-            }
-            _ => {
-                return ClaimResult {
-                    verdict: Verdict::NotRun {
-                        why: "neither a value nor a comparison".into(),
-                    },
-                    ..result
-                };
-            }
-        };
-        ClaimResult {
-            verdict,
-            summary: Some(summary),
-            values: mine,
-            ..result
+        (None, None, Some(relation)) => verdict::effect(&kept, relation, claim.margin, floor),
+        (None, None, None) => {
+            return Err(Verdict::NotRun {
+                why: "neither a value nor a comparison".into(),
+            });
+        }
+    };
+    Ok((evidence, summary, dropped))
+}
+
+/// Gives every claim with evidence its verdict, at the level `alpha` and `adjust` leave it.
+fn conclude(results: &mut [ClaimResult], alpha: f64, adjust: Adjust) {
+    let evidence: Vec<Option<&Evidence>> = results.iter().map(|r| r.evidence.as_ref()).collect();
+    let levels = verdict::levels(&evidence, alpha, adjust);
+    for (result, level) in results.iter_mut().zip(levels) {
+        if let Some(evidence) = &result.evidence {
+            result.verdict = verdict::decide(evidence, level);
+            result.interval = Some(verdict::interval(evidence, level));
+            result.level = Some(level);
         }
     }
 }
@@ -417,7 +515,7 @@ pub fn audit(
                 .collect(),
         );
     }
-    selected(file, options)
+    let mut results: Vec<ClaimResult> = selected(file, options)
         .into_iter()
         .map(|c| match c {
             Ok(claim) => auditor.claim(claim, observer),
@@ -428,9 +526,14 @@ pub fn audit(
                 verdict: Verdict::NotRun { why: why.clone() },
                 summary: None,
                 values: Vec::new(),
-                pooled_accuracy_ci95: None,
+                dropped_seeds: Vec::new(),
+                evidence: None,
+                level: None,
+                interval: None,
                 runs: Vec::new(),
             },
         })
-        .collect()
+        .collect();
+    conclude(&mut results, options.alpha, options.adjust);
+    results
 }

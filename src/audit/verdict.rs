@@ -1,45 +1,109 @@
-//! Statistics over seeds and the verdict they support, as pure functions.
+//! Statistics over seeds and the verdicts they support, as pure functions whose error
+//! rates are stated here and checked by seeded simulation (`tests/it/verdict_rates.rs`).
+//!
+//! A claim is a sample, not a constant: a claimed value is one run (or the mean of
+//! `runs` runs with `spread`) of a recipe, and the reproduction's seeds are another
+//! sample of it. Each claim has an equivalence margin, the smallest difference that
+//! matters. With level α (after Holm's adjustment across a file's claims):
+//! - REPRODUCED: equivalence within ±margin is shown by two one-sided tests (TOST), i.e.
+//!   the (1 - 2α) interval of the difference lies inside ±margin. When the truth differs
+//!   by the margin or more, this happens at most α of the time; more noise only makes it
+//!   rarer.
+//! - NOT REPRODUCED: a difference beyond the margin is shown, i.e. the (1 - α) interval
+//!   lies wholly outside ±margin (α/2 on each side). When the truth is within the margin,
+//!   this happens at most α of the time.
+//! - INCONCLUSIVE otherwise, with the seeds a rerun would need for 80% power.
+//!
+//! A relative claim ("A is greater than B") compares paired seeds. With a claimed
+//! `difference` it is checked like an absolute claim on the paired differences. Without
+//! one, `margin` is the smallest effect of interest: NOT REPRODUCED when the effect in the
+//! claimed direction is shown to be below the margin (absent or reversed), else
+//! REPRODUCED when it is shown to be above zero, else INCONCLUSIVE.
 
-use super::claims::{Claim, Relation};
-use crate::metrics::stats::student_t_quantile;
+use super::claims::Relation;
+use crate::metrics::stats::{student_t_cdf, student_t_quantile};
 use serde::{Deserialize, Serialize};
 
-/// Mean, standard deviation and 95% t interval of values over seeds.
+/// The power a "seeds needed" estimate aims for.
+pub const POWER: f64 = 0.8;
+
+/// The most seeds a "seeds needed" estimate will name.
+const MAX_SEEDS: usize = 10_000;
+
+/// Mean and standard deviation over the seeds kept.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     pub n: usize,
     pub mean: f64,
     /// Sample standard deviation (n - 1); 0 for one value.
     pub std: f64,
-    /// 95% t interval of the mean; the whole line for fewer than two values.
-    pub ci95: [f64; 2],
 }
 
 impl Summary {
     pub fn of(values: &[f64]) -> Self {
         let n = values.len();
         let mean = values.iter().sum::<f64>() / n.max(1) as f64;
-        if n < 2 {
-            return Self {
-                n,
-                mean,
-                std: 0.0,
-                ci95: [f64::NEG_INFINITY, f64::INFINITY],
-            };
-        }
-        let std = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt();
-        let half = student_t_quantile(0.975, (n - 1) as f64) * std / (n as f64).sqrt();
-        Self {
-            n,
-            mean,
-            std,
-            ci95: [mean - half, mean + half],
-        }
+        let std = if n < 2 {
+            0.0
+        } else {
+            (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()
+        };
+        Self { n, mean, std }
     }
+}
 
-    fn half_width(&self) -> f64 {
-        (self.ci95[1] - self.ci95[0]) / 2.0
-    }
+/// The claim's side of an equivalence comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Claimed {
+    pub value: f64,
+    /// Runs behind the value (1: a single run, as reports usually mean).
+    pub runs: usize,
+    /// Their standard deviation, when `runs` > 1.
+    pub spread: Option<f64>,
+}
+
+/// What is being shown about a claim.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "test", rename_all = "snake_case")]
+pub enum Question {
+    /// Is the measured value equivalent to the claimed one within ±margin?
+    Equivalence { claimed: Claimed },
+    /// Is there an effect of at least `margin` in the claimed direction?
+    Effect { relation: Relation },
+}
+
+/// What the seeds say about one claim, before any multiplicity adjustment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    pub question: Question,
+    pub margin: f64,
+    /// Equivalence: measured mean minus claimed value. Effect: the mean paired difference
+    /// signed so that the claimed direction is positive.
+    pub estimate: f64,
+    /// Its standard error.
+    pub se: f64,
+    /// Degrees of freedom of the t distribution behind the tests.
+    pub df: f64,
+    /// Seeds kept, and the standard deviation used (after the floor).
+    pub n: usize,
+    pub sd: f64,
+    /// Whether the zero-variance floor replaced the sample's standard deviation.
+    pub sd_floored: bool,
+    /// p-value of the test whose rejection gives REPRODUCED.
+    pub p_reproduced: f64,
+    /// p-value of the test whose rejection gives NOT REPRODUCED.
+    pub p_not_reproduced: f64,
+}
+
+/// How a file's claims share the error budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Adjust {
+    /// Holm's step-down: the chance of any wrong decisive verdict in the file is at most α.
+    #[default]
+    Holm,
+    /// Each claim at α on its own.
+    None,
 }
 
 /// An audit's finding about one claim.
@@ -83,180 +147,337 @@ impl Verdict {
     }
 }
 
-/// Seeds that would bring the 95% half-width of `summary` down to `target`.
-fn seeds_for(summary: &Summary, target: f64) -> Option<usize> {
-    if target <= 0.0 || summary.std == 0.0 {
-        return None;
-    }
-    // t of about 2 for the larger sample the answer implies.
-    Some(
-        ((2.0 * summary.std / target).powi(2))
-            .ceil()
-            .max(summary.n as f64 + 1.0) as usize,
-    )
+/// Upper tail of Student's t: P(T > t).
+fn upper(t: f64, df: f64) -> f64 {
+    1.0 - student_t_cdf(t, df)
 }
 
-fn settle(seeds: Option<usize>) -> String {
-    seeds.map_or(String::new(), |n| {
-        format!("; about {n} seeds would settle it")
-    })
-}
-
-/// The verdict on an absolute claim of `value` given the measured values.
-pub fn absolute(claim: &Claim, value: f64, measured: &Summary) -> Verdict {
-    if measured.n < 2 {
-        return Verdict::Inconclusive {
-            why: "one seed gives no interval; run at least 2 (--seeds)".into(),
-            seeds_needed: Some(2),
-        };
-    }
-    let [lo, hi] = [
-        measured.ci95[0] - claim.tolerance,
-        measured.ci95[1] + claim.tolerance,
-    ];
-    if value < lo || value > hi {
-        let side = if measured.mean < value {
-            "below"
-        } else {
-            "above"
-        };
-        let by = (measured.mean - value).abs();
-        return Verdict::NotReproduced {
-            why: format!(
-                "measured {:.4} is {side} the claimed {value:.4} by {by:.4}; the 95% interval {lo:.4} to {hi:.4} excludes it",
-                measured.mean
-            ),
-        };
-    }
-    if measured.half_width() > claim.precision {
-        let seeds_needed = seeds_for(measured, claim.precision);
-        return Verdict::Inconclusive {
-            why: format!(
-                "the claimed {value:.4} lies in the 95% interval {lo:.4} to {hi:.4}, which is wider than +-{}{}",
-                claim.precision,
-                settle(seeds_needed)
-            ),
-            seeds_needed,
-        };
-    }
-    Verdict::Reproduced {
-        why: format!("the claimed {value:.4} lies in the 95% interval {lo:.4} to {hi:.4}"),
+/// Standard error and degrees of freedom of (measured mean - claimed value) for `n` seeds
+/// with standard deviation `sd`: `sd·sqrt(1 + 1/n)` on n - 1 df for a single-run claim
+/// (the claim is one more draw), Welch's for a claim of `runs` runs with `spread`.
+fn equivalence_se(n: usize, sd: f64, claimed: &Claimed) -> (f64, f64) {
+    let n_f = n as f64;
+    match (claimed.runs, claimed.spread) {
+        (m, Some(spread)) if m > 1 => {
+            let (a, b) = (sd * sd / n_f, spread * spread / m as f64);
+            let se = (a + b).sqrt();
+            let df = if a + b == 0.0 {
+                (n + m - 2) as f64
+            } else {
+                (a + b).powi(2) / (a * a / (n_f - 1.0) + b * b / (m as f64 - 1.0))
+            };
+            (se, df)
+        }
+        _ => (sd * (1.0 + 1.0 / n_f).sqrt(), n_f - 1.0),
     }
 }
 
-/// The verdict on a relative claim, from the per-seed differences (this run minus the other).
-pub fn relative(relation: Relation, differences: &Summary) -> Verdict {
-    if differences.n < 2 {
-        return Verdict::Inconclusive {
-            why: "one seed gives no interval; run at least 2 (--seeds)".into(),
-            seeds_needed: Some(2),
-        };
+/// Evidence that `measured` seeds (at least 2) reproduce `claimed` within ±`margin`.
+/// `sd_floor` replaces a smaller sample standard deviation (seeds that all agree still
+/// carry the test set's sampling noise).
+pub fn equivalence(measured: &[f64], claimed: Claimed, margin: f64, sd_floor: f64) -> Evidence {
+    let s = Summary::of(measured);
+    let sd = s.std.max(sd_floor);
+    let (se, df) = equivalence_se(s.n, sd, &claimed);
+    let d = s.mean - claimed.value;
+    // TOST: reject "d <= -margin" and "d >= margin" both.
+    let p_reproduced = upper((d + margin) / se, df).max(upper((margin - d) / se, df));
+    // Outside: reject "d <= margin" or "d >= -margin", each at α/2 (Bonferroni over the
+    // two sides, so the rate stays at most α even when the margin is tiny).
+    let p_not_reproduced =
+        (2.0 * upper((d - margin) / se, df).min(upper((-margin - d) / se, df))).min(1.0);
+    Evidence {
+        question: Question::Equivalence { claimed },
+        margin,
+        estimate: d,
+        se,
+        df,
+        n: s.n,
+        sd,
+        sd_floored: s.std < sd_floor,
+        p_reproduced,
+        p_not_reproduced,
     }
-    let [lo, hi] = differences.ci95;
+}
+
+/// Evidence of an effect in the direction `relation` claims, from paired per-seed
+/// differences (this run minus the other), with `margin` the smallest effect of interest.
+pub fn effect(differences: &[f64], relation: Relation, margin: f64, sd_floor: f64) -> Evidence {
+    let s = Summary::of(differences);
+    let sd = s.std.max(sd_floor);
     let sign = if relation == Relation::Greater {
         1.0
     } else {
         -1.0
     };
-    let (holds, fails) = if sign > 0.0 {
-        (lo > 0.0, hi < 0.0)
-    } else {
-        (hi < 0.0, lo > 0.0)
-    };
-    let text = format!(
-        "difference {:.4}, 95% interval {lo:.4} to {hi:.4}",
-        differences.mean
-    );
-    if holds {
-        Verdict::Reproduced { why: text }
-    } else if fails {
-        Verdict::NotReproduced {
-            why: format!("{text}: the opposite holds"),
-        }
-    } else {
-        let seeds_needed = seeds_for(differences, differences.mean.abs());
-        Verdict::Inconclusive {
-            why: format!("{text} includes 0{}", settle(seeds_needed)),
-            seeds_needed,
-        }
+    let e = sign * s.mean;
+    let se = sd / (s.n as f64).sqrt();
+    let df = s.n as f64 - 1.0;
+    Evidence {
+        question: Question::Effect { relation },
+        margin,
+        estimate: e,
+        se,
+        df,
+        n: s.n,
+        sd,
+        sd_floored: s.std < sd_floor,
+        // Reject "effect <= 0".
+        p_reproduced: upper(e / se, df),
+        // Reject "effect >= margin".
+        p_not_reproduced: upper((margin - e) / se, df),
     }
+}
+
+/// The level each claim is decided at: α for every claim without adjustment; with Holm,
+/// claims sorted by their smaller p-value get α/m, α/(m-1), ... until one fails, and every
+/// later one gets that failing level (so none of them is decisive).
+pub fn levels(evidence: &[Option<&Evidence>], alpha: f64, adjust: Adjust) -> Vec<f64> {
+    let mut levels = vec![alpha; evidence.len()];
+    if adjust == Adjust::None {
+        return levels;
+    }
+    let mut order: Vec<(usize, f64)> = evidence
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| e.map(|e| (i, e.p_reproduced.min(e.p_not_reproduced))))
+        .collect();
+    order.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let m = order.len();
+    let mut stopped: Option<f64> = None;
+    for (rank, (i, p)) in order.into_iter().enumerate() {
+        let level = stopped.unwrap_or(alpha / (m - rank) as f64);
+        if stopped.is_none() && p > level {
+            stopped = Some(level);
+        }
+        levels[i] = level;
+    }
+    levels
+}
+
+/// The (1 - 2·level) interval of the estimate: the interval both one-sided tests read.
+pub fn interval(evidence: &Evidence, level: f64) -> [f64; 2] {
+    let half = student_t_quantile(1.0 - level, evidence.df) * evidence.se;
+    [evidence.estimate - half, evidence.estimate + half]
+}
+
+/// Which way `evidence` decides at `level`, without the sentences (what simulations need).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Reproduced,
+    NotReproduced,
+    Inconclusive,
+}
+
+/// The decision rule: NOT REPRODUCED first (for an effect, "shown below the smallest
+/// effect of interest" wins over "shown above zero"), then REPRODUCED.
+pub fn outcome(evidence: &Evidence, level: f64) -> Outcome {
+    if evidence.p_not_reproduced <= level {
+        Outcome::NotReproduced
+    } else if evidence.p_reproduced <= level {
+        Outcome::Reproduced
+    } else {
+        Outcome::Inconclusive
+    }
+}
+
+/// The verdict `evidence` supports at `level`, each sentence naming the margin and level.
+pub fn decide(evidence: &Evidence, level: f64) -> Verdict {
+    let [lo, hi] = interval(evidence, level);
+    let m = evidence.margin;
+    let conf = format!("{:.2}%", 100.0 * (1.0 - 2.0 * level));
+    let floored = if evidence.sd_floored {
+        format!(" (sd floored at {:.4})", evidence.sd)
+    } else {
+        String::new()
+    };
+    let text = match evidence.question {
+        Question::Equivalence { claimed } => format!(
+            "measured minus claimed {:+.4}, {conf} interval {lo:+.4} to {hi:+.4}{floored}, margin ±{m} (claim: {} run{})",
+            evidence.estimate,
+            claimed.runs,
+            if claimed.runs == 1 { "" } else { "s" }
+        ),
+        Question::Effect { .. } => format!(
+            "effect in the claimed direction {:+.4}, {conf} interval {lo:+.4} to {hi:+.4}{floored}, smallest effect of interest {m}",
+            evidence.estimate
+        ),
+    };
+    let equivalence = matches!(evidence.question, Question::Equivalence { .. });
+    let decided = outcome(evidence, level);
+    if decided == Outcome::NotReproduced {
+        let reason = match (equivalence, evidence.estimate) {
+            (true, _) => "a difference beyond the margin is shown",
+            (false, e) if e < 0.0 => "the effect is reversed or absent",
+            (false, _) => "the effect is shown to be smaller than the smallest effect of interest",
+        };
+        return Verdict::NotReproduced {
+            why: format!("{text}: {reason}"),
+        };
+    }
+    if decided == Outcome::Reproduced {
+        let reason = if equivalence {
+            "equivalence within the margin is shown"
+        } else {
+            "the effect is shown in the claimed direction"
+        };
+        return Verdict::Reproduced {
+            why: format!("{text}: {reason}"),
+        };
+    }
+    let seeds_needed = seeds_needed(evidence, level);
+    let settle = match seeds_needed {
+        Some(n) => format!(
+            "; about {n} seeds would settle it with {:.0}% power, if the spread stays at the observed sd {:.4}",
+            POWER * 100.0,
+            evidence.sd
+        ),
+        None => format!(
+            "; no number of seeds settles it at the observed sd {:.4}: the claim's own runs carry that noise too (more runs behind the claim, or a wider margin, would)",
+            evidence.sd
+        ),
+    };
+    Verdict::Inconclusive {
+        why: format!("{text}: neither equivalence nor a difference is shown{settle}"),
+        seeds_needed,
+    }
+}
+
+/// The fewest seeds (more than now) with which a rerun would reach a decisive verdict
+/// with probability [`POWER`], taking the observed estimate and sd as the truth and using
+/// t quantiles at that many seeds' degrees of freedom. None when no count up to 10,000
+/// does (a single-run claim's own noise never shrinks).
+pub fn seeds_needed(evidence: &Evidence, level: f64) -> Option<usize> {
+    let (e, m, sd) = (evidence.estimate, evidence.margin, evidence.sd);
+    // The chance that a test rejects when the statistic is shifted by `shift` standard
+    // errors beyond its critical value (a shifted t, close to the noncentral one).
+    let reject = |shift: f64, critical: f64, df: f64| student_t_cdf(shift - critical, df);
+    let reach = |n: usize| {
+        let (se, df) = match evidence.question {
+            Question::Equivalence { claimed } => equivalence_se(n, sd, &claimed),
+            Question::Effect { .. } => (sd / (n as f64).sqrt(), n as f64 - 1.0),
+        };
+        let one_sided = student_t_quantile(1.0 - level, df);
+        let power = match evidence.question {
+            // Inside the margin: both one-sided tests of TOST must reject.
+            Question::Equivalence { .. } if e.abs() < m => {
+                reject((m - e.abs()) / se, one_sided, df)
+                    + reject((m + e.abs()) / se, one_sided, df)
+                    - 1.0
+            }
+            // Outside: show the difference on the nearer side at α/2.
+            Question::Equivalence { .. } => reject(
+                (e.abs() - m) / se,
+                student_t_quantile(1.0 - level / 2.0, df),
+                df,
+            ),
+            // Show the effect above zero, or below the margin, whichever is likelier.
+            Question::Effect { .. } => {
+                reject(e / se, one_sided, df).max(reject((m - e) / se, one_sided, df))
+            }
+        };
+        power >= POWER
+    };
+    // The condition only gets easier with more seeds: double, then bisect.
+    let mut hi = evidence.n.max(1) + 1;
+    while !reach(hi) {
+        if hi >= MAX_SEEDS {
+            return None;
+        }
+        hi = (hi * 2).min(MAX_SEEDS);
+    }
+    let mut lo = hi / 2;
+    while hi - lo > 1 {
+        let mid = (lo + hi) / 2;
+        if reach(mid) { hi = mid } else { lo = mid }
+    }
+    Some(hi.max(evidence.n + 1))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::claims::ParsedFile;
 
-    fn claim(value: f64) -> Claim {
-        let text = format!(
-            "[[claim]]\nid = \"c\"\nsentence = \"s\"\nrun = \"quickstart\"\nmetric = \"accuracy\"\nvalue = {value}\n"
-        );
-        ParsedFile::parse(&text).unwrap().claims.remove(0).unwrap()
-    }
-
-    #[test]
-    fn a_claim_inside_below_and_above_the_interval() {
-        let measured = Summary::of(&[0.60, 0.61, 0.62, 0.61, 0.60]);
-        assert_eq!(
-            absolute(&claim(0.61), 0.61, &measured).label(),
-            "REPRODUCED"
-        );
-        let below = absolute(&claim(0.70), 0.70, &measured);
-        assert_eq!(below.label(), "NOT REPRODUCED");
-        assert!(
-            below.why().contains("below the claimed 0.7000 by 0.0920"),
-            "{}",
-            below.why()
-        );
-        let above = absolute(&claim(0.50), 0.50, &measured);
-        assert!(above.why().contains("above"), "{}", above.why());
-    }
-
-    #[test]
-    fn too_few_or_too_scattered_seeds_are_inconclusive() {
-        assert!(matches!(
-            absolute(&claim(0.6), 0.6, &Summary::of(&[0.6])),
-            Verdict::Inconclusive {
-                seeds_needed: Some(2),
-                ..
-            }
-        ));
-        let wide = Summary::of(&[0.50, 0.70, 0.55, 0.66]);
-        match absolute(&claim(0.6), 0.6, &wide) {
-            Verdict::Inconclusive {
-                seeds_needed: Some(n),
-                why,
-            } => {
-                assert!(n > 4, "{n}");
-                assert!(
-                    why.contains(&format!("about {n} seeds would settle it")),
-                    "{why}"
-                );
-            }
-            other => panic!("{other:?}"),
+    fn single(value: f64) -> Claimed {
+        Claimed {
+            value,
+            runs: 1,
+            spread: None,
         }
     }
 
     #[test]
-    fn relative_claims() {
-        assert_eq!(
-            relative(Relation::Greater, &Summary::of(&[0.05, 0.06, 0.04])).label(),
-            "REPRODUCED"
-        );
-        assert_eq!(
-            relative(Relation::Greater, &Summary::of(&[-0.05, -0.06, -0.04])).label(),
-            "NOT REPRODUCED"
-        );
-        assert_eq!(
-            relative(Relation::Less, &Summary::of(&[0.01, -0.02, 0.03])).label(),
-            "INCONCLUSIVE"
-        );
+    fn equivalent_different_and_undecided() {
+        let tight = [0.600, 0.602, 0.598, 0.601, 0.599];
+        let e = equivalence(&tight, single(0.60), 0.02, 0.0);
+        assert_eq!(decide(&e, 0.05).label(), "REPRODUCED");
+        let e = equivalence(&tight, single(0.70), 0.02, 0.0);
+        let v = decide(&e, 0.05);
+        assert_eq!(v.label(), "NOT REPRODUCED");
+        assert!(v.why().contains("margin ±0.02"), "{}", v.why());
+        let wide = [0.50, 0.70, 0.55, 0.66];
+        let v = decide(&equivalence(&wide, single(0.6), 0.02, 0.0), 0.05);
+        assert_eq!(v.label(), "INCONCLUSIVE");
     }
 
     #[test]
-    fn the_t_interval_matches_a_hand_computation() {
-        let s = Summary::of(&[1.0, 2.0, 3.0]);
-        // mean 2, sd 1, t(0.975, 2) = 4.302653, half = 4.302653 / sqrt(3)
-        assert!((s.ci95[1] - (2.0 + 4.302_653 / 3f64.sqrt())).abs() < 1e-5);
+    fn identical_seeds_use_the_floor_instead_of_a_zero_width_interval() {
+        let same = [0.5; 5];
+        let e = equivalence(&same, single(0.51), 0.05, 0.01);
+        assert!(e.sd_floored && e.sd == 0.01);
+        assert_eq!(decide(&e, 0.05).label(), "REPRODUCED");
+    }
+
+    #[test]
+    fn a_single_run_claim_needs_a_wide_enough_margin_whatever_the_seeds() {
+        // sd 0.02, margin 0.02: even infinitely many seeds leave the claim's own noise.
+        let e = equivalence(
+            &[0.58, 0.60, 0.62, 0.60, 0.59, 0.61],
+            single(0.60),
+            0.02,
+            0.0,
+        );
+        assert_eq!(seeds_needed(&e, 0.05), None);
+    }
+
+    #[test]
+    fn holm_gives_the_smallest_p_value_alpha_over_m_and_stops_at_the_first_failure() {
+        let make = |p: f64| Evidence {
+            question: Question::Effect {
+                relation: Relation::Greater,
+            },
+            margin: 0.1,
+            estimate: 0.0,
+            se: 1.0,
+            df: 4.0,
+            n: 5,
+            sd: 1.0,
+            sd_floored: false,
+            p_reproduced: p,
+            p_not_reproduced: 1.0,
+        };
+        let ev = [make(0.04), make(0.001), make(0.03)];
+        let refs: Vec<Option<&Evidence>> = ev.iter().map(Some).collect();
+        let l = levels(&refs, 0.05, Adjust::Holm);
+        assert!((l[1] - 0.05 / 3.0).abs() < 1e-12);
+        // 0.03 > 0.05/2: Holm stops there, and 0.04 gets the same failing level.
+        assert!((l[2] - 0.025).abs() < 1e-12 && (l[0] - 0.025).abs() < 1e-12);
+        assert_eq!(levels(&refs, 0.05, Adjust::None), vec![0.05; 3]);
+    }
+
+    #[test]
+    fn effects_reversed_absent_and_shown() {
+        let shown = effect(&[0.05, 0.06, 0.04, 0.05], Relation::Greater, 0.01, 0.0);
+        assert_eq!(decide(&shown, 0.05).label(), "REPRODUCED");
+        let reversed = effect(&[-0.05, -0.06, -0.04, -0.05], Relation::Greater, 0.01, 0.0);
+        assert_eq!(decide(&reversed, 0.05).label(), "NOT REPRODUCED");
+        let absent = effect(
+            &[0.001, -0.001, 0.0005, -0.0005, 0.0],
+            Relation::Less,
+            0.02,
+            0.0,
+        );
+        let v = decide(&absent, 0.05);
+        assert_eq!(v.label(), "NOT REPRODUCED", "{}", v.why());
     }
 }

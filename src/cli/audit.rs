@@ -2,8 +2,11 @@
 
 use super::train::{Console, pick_device};
 use anyhow::{Context, bail};
+use cifar_repro::audit::output::Settings;
 use cifar_repro::audit::shard::{self, ShardRecord};
-use cifar_repro::audit::{self, AuditObserver, AuditOptions, ParsedFile, Training, Verdict};
+use cifar_repro::audit::{
+    self, Adjust, AuditObserver, AuditOptions, ParsedFile, Results, Training, Verdict,
+};
 use cifar_repro::hash::sha256_hex;
 use cifar_repro::manifest::Manifest;
 use cifar_repro::train::DeviceChoice;
@@ -35,8 +38,43 @@ pub struct AuditArgs {
     device: DeviceChoice,
     /// Train only part I of N (0 <= I < N) of the runs the audit needs, into --out, and
     /// record them in shard.json; `audit merge` then gives the verdicts.
-    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    #[arg(long, value_name = "I/N", value_parser = parse_shard, conflicts_with = "results")]
     shard: Option<(usize, usize)>,
+    /// Judge per-seed values from a CSV instead of training: columns claim,seed,value and,
+    /// for relative claims, than (the compared run's value for the same seed). Runs from
+    /// PyTorch, W&B or MLflow then get the same verdicts.
+    #[arg(long, value_name = "FILE.csv")]
+    results: Option<PathBuf>,
+    #[command(flatten)]
+    decision: Decision,
+}
+
+/// How verdicts are decided.
+#[derive(Args, Clone, Copy)]
+struct Decision {
+    /// The level of each decision: REPRODUCED and NOT REPRODUCED are each wrong at most
+    /// this often (before the adjustment below).
+    #[arg(long, default_value_t = 0.05, value_parser = parse_alpha)]
+    alpha: f64,
+    /// holm: Holm's step-down across the file's claims, so that any wrong decisive verdict
+    /// in the file happens at most alpha of the time; none: each claim at alpha.
+    #[arg(long, default_value = "holm", value_parser = parse_adjust)]
+    adjust: Adjust,
+}
+
+fn parse_alpha(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(a) if a > 0.0 && a < 0.5 => Ok(a),
+        _ => Err(format!("{text:?} is not a level in (0, 0.5), e.g. 0.05")),
+    }
+}
+
+fn parse_adjust(text: &str) -> Result<Adjust, String> {
+    match text {
+        "holm" => Ok(Adjust::Holm),
+        "none" => Ok(Adjust::None),
+        _ => Err(format!("{text:?}: use holm or none")),
+    }
 }
 
 #[derive(Subcommand)]
@@ -54,6 +92,8 @@ struct MergeArgs {
     /// The merged audit folder [default: audits/NAME].
     #[arg(long)]
     out: Option<PathBuf>,
+    #[command(flatten)]
+    decision: Decision,
 }
 
 fn parse_shard(text: &str) -> Result<(usize, usize), String> {
@@ -111,21 +151,34 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
     let file = ParsedFile::read(&claims)?;
     let out = args.out.clone().unwrap_or_else(|| default_out(&claims));
     create(&out)?;
+    let results_file = args.results.as_deref().map(Results::read).transpose()?;
     let options = AuditOptions {
         data: args.data.clone(),
         seeds: args.seeds,
         only: args.only.clone(),
         out: out.clone(),
-        device: pick_device(args.device)?,
-        training: match args.shard {
-            Some((index, count)) => Training::Shard { index, count },
-            None => Training::All,
+        device: if results_file.is_some() {
+            tch::Device::Cpu
+        } else {
+            pick_device(args.device)?
         },
+        training: match (args.shard, &results_file) {
+            (Some((index, count)), _) => Training::Shard { index, count },
+            (None, Some(_)) => Training::None,
+            (None, None) => Training::All,
+        },
+        alpha: args.decision.alpha,
+        adjust: args.decision.adjust,
+        results: results_file,
     };
     let results = audit::audit(&file, &base_dir(&claims), &options, &mut Console::new("  "));
     match args.shard {
         Some((index, count)) => finish_shard(&claims, &options, &file, index, count),
-        None => finish(&out, &results, &file.source, options.seeds),
+        None => finish(
+            &out,
+            &results,
+            settings(&file, &options, args.results.as_deref()),
+        ),
     }
 }
 
@@ -210,6 +263,9 @@ fn merge(args: MergeArgs, device: DeviceChoice) -> anyhow::Result<ExitCode> {
         out: out.clone(),
         device: pick_device(device)?,
         training: Training::None,
+        alpha: args.decision.alpha,
+        adjust: args.decision.adjust,
+        results: None,
     };
     let results = audit::audit(
         &file,
@@ -217,17 +273,28 @@ fn merge(args: MergeArgs, device: DeviceChoice) -> anyhow::Result<ExitCode> {
         &options,
         &mut Console::new("  "),
     );
-    finish(&out, &results, &file.source, options.seeds)
+    finish(&out, &results, settings(&file, &options, None))
+}
+
+/// What the audit's files record about how it was decided.
+fn settings(file: &ParsedFile, options: &AuditOptions, results: Option<&Path>) -> Settings {
+    Settings {
+        source: file.source.clone(),
+        seeds: results.is_none().then_some(options.seeds),
+        results: results.map(|p| p.display().to_string()),
+        alpha: options.alpha,
+        adjust: options.adjust,
+    }
 }
 
 /// Writes the audit's files and table; exit 1 when a claim is NOT REPRODUCED.
 fn finish(
     out: &Path,
     results: &[audit::ClaimResult],
-    source: &str,
-    seeds: usize,
+    settings: Settings,
 ) -> anyhow::Result<ExitCode> {
-    audit::output::write(out, results, source, seeds)?;
+    audit::output::write(out, results, &settings)?;
+    println!("{}", settings.describe());
     print!("{}", audit::output::table(results));
     println!(
         "written: {0}/audit.json, {0}/audit.md, {0}/audit.html",

@@ -3,6 +3,7 @@
 mod audit;
 mod augment;
 mod bench;
+mod claims;
 mod data;
 mod env;
 mod progress;
@@ -33,6 +34,9 @@ enum Command {
     /// REPRODUCED, NOT REPRODUCED, INCONCLUSIVE or NOT RUN. Exit 1 when any claim is
     /// NOT REPRODUCED. Finished runs are reused, so an interrupted audit resumes.
     Audit(audit::AuditArgs),
+    /// Make claim files from numbers recorded elsewhere (a W&B run summary).
+    #[command(subcommand)]
+    Claims(claims::ClaimsCommand),
     /// Train a preset or config into a run folder (config.toml, manifest.json,
     /// metrics.jsonl, checkpoints/, report.html and its plots).
     Train(train::TrainArgs),
@@ -69,6 +73,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Report(args) => train::report(args),
         Command::Presets => train::presets(),
         Command::Audit(args) => audit::run(args),
+        Command::Claims(command) => claims::run(command),
         Command::Verify(args) => verify::run(args),
         Command::Weights(command) => weights::run(command),
         Command::Bench(command) => bench::run(command),

@@ -134,9 +134,12 @@ fn default_freeze() -> Freeze {
 pub struct Footprint {
     /// Parameters and BatchNorm buffers.
     pub parameters: u64,
-    /// Activations autograd keeps for one image in a training step: each conv's output,
-    /// its BatchNorm output and its ReLU output.
+    /// Activations autograd keeps for one image in a training step: each conv's output
+    /// (BatchNorm's backward reads it) and the ReLU output after it.
     pub activations_per_image: u64,
+    /// The largest single conv output for one image: what evaluation, which keeps no
+    /// graph, holds a few of at a time.
+    pub largest_activation: u64,
 }
 
 impl ModelConfig {
@@ -147,12 +150,14 @@ impl ModelConfig {
         let mut side = side.max(1) as u64;
         let mut params: u64 = 0;
         let mut acts: u64 = 0;
+        let mut largest: u64 = 0;
         let mut conv = |c_in: u64, c_out: u64, k: u64, stride: u64, side: &mut u64| {
             *side = side.div_ceil(stride);
             params = params.saturating_add(c_in.saturating_mul(c_out).saturating_mul(k * k));
             params = params.saturating_add(c_out.saturating_mul(4));
             let out = c_out.saturating_mul(*side).saturating_mul(*side);
-            acts = acts.saturating_add(out.saturating_mul(3));
+            acts = acts.saturating_add(out.saturating_mul(2));
+            largest = largest.max(out);
         };
         match self.stem {
             Stem::Imagenet => {
@@ -195,6 +200,7 @@ impl ModelConfig {
         Footprint {
             parameters: params.saturating_add(c_in.saturating_mul(classes) + classes),
             activations_per_image: acts,
+            largest_activation: largest,
         }
     }
 }

@@ -24,7 +24,7 @@ fn the_shipped_claim_files_parse() {
 
 #[test]
 fn bad_claims_name_their_line_and_the_others_go_on() {
-    let text = "seed = 1\n\n[[claim]]\nid = \"ok\"\nsentence = \"s\"\nrun = \"quickstart\"\nmetric = \"accuracy\"\nvalue = 0.5\n\n[[claim]]\nid = \"no-metric\"\nsentence = \"s\"\nrun = \"quickstart\"\nvalue = 0.5\n\n[[claim]]\nid = \"typo\"\nsentence = \"s\"\nrun = \"quickstart\"\nmetric = \"accuracy\"\nvalu = 0.5\n";
+    let text = "seed = 1\nmargin = 0.02\n[[claim]]\nid = \"ok\"\nsentence = \"s\"\nrun = \"quickstart\"\nmetric = \"accuracy\"\nvalue = 0.5\n\n[[claim]]\nid = \"no-metric\"\nsentence = \"s\"\nrun = \"quickstart\"\nvalue = 0.5\n\n[[claim]]\nid = \"typo\"\nsentence = \"s\"\nrun = \"quickstart\"\nmetric = \"accuracy\"\nvalu = 0.5\n";
     let file = ParsedFile::parse(text).unwrap();
     assert!(file.claims[0].is_ok());
     let (id, why) = file.claims[1].clone().unwrap_err();
@@ -45,7 +45,7 @@ fn a_two_claim_audit_runs_end_to_end_and_reuses_its_runs() {
     std::fs::write(
         &claims,
         format!(
-            "seed = 5\n[[claim]]\nid = \"acc\"\nsentence = \"about chance\"\nrun = \"quickstart\"\n{TINY}\nmetric = \"accuracy\"\nvalue = 0.12\nprecision = 0.5\n\n[[claim]]\nid = \"impossible\"\nsentence = \"perfect\"\nrun = \"quickstart\"\n{TINY}\nmetric = \"accuracy\"\nvalue = 1.0\n"
+            "seed = 5\nmargin = 0.05\n[[claim]]\nid = \"acc\"\nsentence = \"about chance\"\nrun = \"quickstart\"\n{TINY}\nmetric = \"accuracy\"\nvalue = 0.12\nmargin = 0.5\n\n[[claim]]\nid = \"impossible\"\nsentence = \"perfect\"\nrun = \"quickstart\"\n{TINY}\nmetric = \"accuracy\"\nvalue = 1.0\n"
         ),
     )
     .unwrap();
@@ -95,7 +95,7 @@ fn missing_requirements_are_not_run_and_the_rest_goes_on() {
     std::fs::write(
         &claims,
         format!(
-            "[[claim]]\nid = \"gpu\"\nsentence = \"s\"\nrun = \"quickstart\"\nmetric = \"accuracy\"\nvalue = 0.5\nrequires = {{ cuda = true }}\n\n[[claim]]\nid = \"full\"\nsentence = \"s\"\nrun = \"quickstart\"\nmetric = \"accuracy\"\nvalue = 0.5\nrequires = {{ full_data = true }}\n\n[[claim]]\nid = \"preset\"\nsentence = \"s\"\nrun = \"e42\"\nmetric = \"accuracy\"\nvalue = 0.5\n\n[[claim]]\nid = \"domain\"\nsentence = \"s\"\nrun = \"quickstart\"\nmetric = \"accuracy\"\nvalue = 2.5\n\n[[claim]]\nid = \"runs\"\nsentence = \"s\"\nrun = \"quickstart\"\n{TINY}\nmetric = \"accuracy\"\nvalue = 0.1\nprecision = 1.0\n"
+            "margin = 0.05\n[[claim]]\nid = \"gpu\"\nsentence = \"s\"\nrun = \"quickstart\"\nmetric = \"accuracy\"\nvalue = 0.5\nrequires = {{ cuda = true }}\n\n[[claim]]\nid = \"full\"\nsentence = \"s\"\nrun = \"quickstart\"\nmetric = \"accuracy\"\nvalue = 0.5\nrequires = {{ full_data = true }}\n\n[[claim]]\nid = \"preset\"\nsentence = \"s\"\nrun = \"e42\"\nmetric = \"accuracy\"\nvalue = 0.5\n\n[[claim]]\nid = \"domain\"\nsentence = \"s\"\nrun = \"quickstart\"\nmetric = \"accuracy\"\nvalue = 2.5\n\n[[claim]]\nid = \"runs\"\nsentence = \"s\"\nrun = \"quickstart\"\n{TINY}\nmetric = \"accuracy\"\nvalue = 0.1\nmargin = 1.0\n"
         ),
     )
     .unwrap();
@@ -187,7 +187,7 @@ fn merged_shards_equal_the_unsharded_audit() {
     std::fs::write(
         &claims,
         format!(
-            "seed = 3\n[[claim]]\nid = \"acc\"\nsentence = \"s\"\nrun = \"quickstart\"\n{TINY}\nmetric = \"accuracy\"\nvalue = 0.12\nprecision = 0.5\n\n[[claim]]\nid = \"batch\"\nsentence = \"s\"\nrun = \"quickstart\"\n{TINY}\nmetric = \"accuracy\"\nrelation = \"less\"\nthan = {{ run = \"quickstart\", {smaller} }}\n"
+            "seed = 3\nmargin = 0.05\n[[claim]]\nid = \"acc\"\nsentence = \"s\"\nrun = \"quickstart\"\n{TINY}\nmetric = \"accuracy\"\nvalue = 0.12\nmargin = 0.5\n\n[[claim]]\nid = \"batch\"\nsentence = \"s\"\nrun = \"quickstart\"\n{TINY}\nmetric = \"accuracy\"\nrelation = \"less\"\nthan = {{ run = \"quickstart\", {smaller} }}\n"
         ),
     )
     .unwrap();
@@ -264,7 +264,7 @@ fn an_audit_killed_mid_run_or_mid_write_re_audits_to_the_same_verdicts() {
     std::fs::write(
         &claims,
         format!(
-            "seed = 9\n[[claim]]\nid = \"acc\"\nsentence = \"s\"\nrun = \"quickstart\"\n{TINY}\nmetric = \"accuracy\"\nvalue = 0.12\nprecision = 0.5\n"
+            "seed = 9\n[[claim]]\nid = \"acc\"\nsentence = \"s\"\nrun = \"quickstart\"\n{TINY}\nmetric = \"accuracy\"\nvalue = 0.12\nmargin = 0.5\n"
         ),
     )
     .unwrap();
@@ -311,4 +311,140 @@ fn an_audit_killed_mid_run_or_mid_write_re_audits_to_the_same_verdicts() {
             "{point}: the re-audit differs from the uninterrupted audit"
         );
     }
+}
+
+/// Writes `claims` and `csv` into `dir` and audits the values of the CSV.
+fn audit_results(dir: &Path, claims: &str, csv: &str, extra: &[&str]) -> std::process::Output {
+    std::fs::write(dir.join("claims.toml"), claims).unwrap();
+    std::fs::write(dir.join("values.csv"), csv).unwrap();
+    let mut args = vec![
+        "audit".to_owned(),
+        dir.join("claims.toml").display().to_string(),
+        "--results".to_owned(),
+        dir.join("values.csv").display().to_string(),
+        "--out".to_owned(),
+        dir.join("audit").display().to_string(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    cli(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+const RESULTS_CLAIMS: &str = "source = \"numbers from elsewhere\"\nmargin = 0.02\n\n[[claim]]\nid = \"close\"\nsentence = \"s\"\nrun = \"quickstart\"\nmetric = \"accuracy\"\nvalue = 0.70\n\n[[claim]]\nid = \"far\"\nsentence = \"s\"\nrun = \"quickstart\"\nmetric = \"accuracy\"\nvalue = 0.50\n\n[[claim]]\nid = \"better\"\nsentence = \"s\"\nrun = \"quickstart\"\nmetric = \"accuracy\"\nrelation = \"greater\"\nthan = { run = \"quickstart\" }\n\n[[claim]]\nid = \"diverged\"\nsentence = \"s\"\nrun = \"quickstart\"\nmetric = \"loss\"\nvalue = 1.0\nmargin = 0.1\n";
+
+#[test]
+fn an_audit_of_values_from_anywhere_gives_verdicts_without_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = "claim,seed,value,than\n\
+        close,1,0.701,\nclose,2,0.699,\nclose,3,0.700,\nclose,4,0.702,\nclose,5,0.698,\n\
+        far,1,0.701,\nfar,2,0.699,\nfar,3,0.700,\n\
+        better,1,0.70,0.70\nbetter,2,0.71,0.70\nbetter,3,0.69,0.70\nbetter,4,0.70,0.71\nbetter,5,0.70,0.69\nbetter,6,0.70,0.70\n\
+        diverged,1,0.9,\ndiverged,2,nan,\ndiverged,3,inf,\n";
+    let out = audit_results(dir.path(), RESULTS_CLAIMS, csv, &["--adjust", "none"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !dir.path().join("audit/runs").exists(),
+        "nothing is trained"
+    );
+    let line = |id: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(id))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(line("close").contains(" REPRODUCED"), "{stdout}");
+    assert!(line("far").contains("NOT REPRODUCED"), "{stdout}");
+    // No effect at all: "greater" is shown wrong, not left inconclusive.
+    assert!(line("better").contains("NOT REPRODUCED"), "{stdout}");
+    assert!(
+        line("diverged").contains("NOT RUN") && line("diverged").contains("2 of 3 seeds diverged"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("alpha 0.05") && stdout.contains("no multiplicity adjustment"),
+        "{stdout}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("audit/audit.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["claims"][0]["id"], "close");
+    assert_eq!(json["claims"][0]["verdict"], "REPRODUCED");
+    assert_eq!(json["settings"]["adjust"], "none");
+    assert_eq!(out.status.code(), Some(1), "a NOT REPRODUCED claim exits 1");
+    let html = std::fs::read_to_string(dir.path().join("audit/audit.html")).unwrap();
+    assert!(
+        html.contains("<svg") && html.contains("in margins"),
+        "the forest plot leads"
+    );
+}
+
+#[test]
+fn one_diverged_seed_is_dropped_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv =
+        "claim,seed,value\ndiverged,1,1.0,\ndiverged,2,nan\ndiverged,3,1.01\ndiverged,4,0.99\n";
+    let csv = csv.replace(",\n", "\n");
+    let out = audit_results(dir.path(), RESULTS_CLAIMS, &csv, &["--only", "diverged"]);
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("audit/audit.json")).unwrap())
+            .unwrap();
+    let claim = &json["claims"][0];
+    assert_eq!(
+        claim["dropped_seeds"],
+        serde_json::json!([1]),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(claim["summary"]["n"], 3);
+    assert_ne!(claim["verdict"], "NOT_RUN");
+}
+
+#[test]
+fn bad_results_files_and_claims_without_a_margin_are_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = audit_results(
+        dir.path(),
+        RESULTS_CLAIMS,
+        "claim,seed,value\nclose,1,zero\n",
+        &[],
+    );
+    assert_one_line_error(&out, &["values.csv, line 2", "\"zero\" is not a number"]);
+    let out = audit_results(dir.path(), RESULTS_CLAIMS, "claim,value\n", &[]);
+    assert_one_line_error(&out, &["line 1", "claim,seed,value"]);
+    let file = ParsedFile::parse("[[claim]]\nid = \"m\"\nsentence = \"s\"\nrun = \"quickstart\"\nmetric = \"accuracy\"\nvalue = 0.5\n").unwrap();
+    let (_, why) = file.claims[0].clone().unwrap_err();
+    assert!(
+        why.contains("margin") && why.contains("smallest difference that matters"),
+        "{why}"
+    );
+    let file = ParsedFile::parse("margin = 0.1\n[[claim]]\nid = \"r\"\nsentence = \"s\"\nrun = \"quickstart\"\nmetric = \"accuracy\"\nvalue = 0.5\nruns = 3\n").unwrap();
+    let (_, why) = file.claims[0].clone().unwrap_err();
+    assert!(why.contains("needs `spread`"), "{why}");
+}
+
+#[test]
+fn interpretations_become_one_claim_per_reading_with_the_reading_in_both_runs() {
+    let text = "margin = 0.02\n[[claim]]\nid = \"gap\"\nsentence = \"s\"\nrun = \"e2-regularised\"\nmetric = \"train_test_gap\"\nrelation = \"less\"\nthan = { run = \"e1-baseline\" }\ninterpretations = { \"model.stem\" = [\"imagenet\", \"cifar\"], \"loop.batch_size\" = [512] }\n";
+    let file = ParsedFile::parse(text).unwrap();
+    let ids: Vec<String> = file
+        .claims
+        .iter()
+        .map(|c| c.as_ref().unwrap().id.clone())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "gap [loop.batch_size=512, model.stem=imagenet]",
+            "gap [loop.batch_size=512, model.stem=cifar]"
+        ]
+    );
+    let cifar = file.claims[1].as_ref().unwrap();
+    for spec in [&cifar.run, cifar.than.as_ref().unwrap()] {
+        let config = spec.config(Path::new(".")).unwrap();
+        assert_eq!(config.model.stem, cifar_repro::model::Stem::Cifar);
+        assert_eq!(config.run.batch_size, 512);
+    }
+    let bad = ParsedFile::parse("margin = 0.02\n[[claim]]\nid = \"x\"\nsentence = \"s\"\nrun = \"quickstart\"\nmetric = \"accuracy\"\nvalue = 0.5\ninterpretations = { \"model.stem\" = \"cifar\" }\n").unwrap();
+    let (_, why) = bad.claims[0].clone().unwrap_err();
+    assert!(why.contains("non-empty list"), "{why}");
 }

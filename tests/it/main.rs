@@ -17,5 +17,7 @@ mod optim;
 mod resume;
 mod snapshots;
 mod train;
+mod verdict_rates;
+mod verdict_reference;
 mod verify;
 mod weights;

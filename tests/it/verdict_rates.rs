@@ -1,0 +1,179 @@
+//! The verdict rules' error rates, by seeded simulation: samples with a known truth go
+//! through the same evidence and decision functions the audit uses, and each rate is
+//! checked against its bound plus three Monte Carlo standard errors. Draws come from the
+//! determinism layer's streams, so every run of this test sees the same samples.
+
+use cifar_repro::audit::Relation;
+use cifar_repro::audit::verdict::{
+    Claimed, Evidence, Outcome, effect, equivalence, outcome, seeds_needed,
+};
+use cifar_repro::determinism::{SeedTree, Stream};
+
+const ALPHA: f64 = 0.05;
+const CASES: usize = 4_000;
+
+fn normal(stream: &mut Stream, mean: f64, sd: f64, n: usize) -> Vec<f64> {
+    (0..n).map(|_| mean + sd * stream.normal()).collect()
+}
+
+/// How often `outcome` comes out as `which` over `CASES` simulated claims.
+fn rate(cell: &str, which: Outcome, mut evidence: impl FnMut(&mut Stream) -> Evidence) -> f64 {
+    let mut stream = SeedTree::new(2026).stream(&format!("verdict-rates/{cell}"));
+    let hits = (0..CASES)
+        .filter(|_| outcome(&evidence(&mut stream), ALPHA) == which)
+        .count();
+    hits as f64 / CASES as f64
+}
+
+/// `bound` plus three Monte Carlo standard errors of a rate near `bound`.
+fn allowed(bound: f64) -> f64 {
+    bound + 3.0 * (bound * (1.0 - bound) / CASES as f64).sqrt()
+}
+
+/// A single-run claim: the claimed value is one more run of the same recipe.
+fn single_run_claim(stream: &mut Stream, truth: f64, sd: f64) -> Claimed {
+    Claimed {
+        value: normal(stream, truth, sd, 1)[0],
+        runs: 1,
+        spread: None,
+    }
+}
+
+#[test]
+fn a_true_single_run_claim_is_rarely_called_not_reproduced() {
+    // The old rule said NOT REPRODUCED 16 to 72% of the time here, more with more seeds.
+    for n in [3, 5, 10] {
+        for margin in [0.001, 0.005, 0.02] {
+            let r = rate(
+                &format!("true-single/{n}/{margin}"),
+                Outcome::NotReproduced,
+                |s| {
+                    let claimed = single_run_claim(s, 0.6, 0.02);
+                    equivalence(&normal(s, 0.6, 0.02, n), claimed, margin, 0.0)
+                },
+            );
+            assert!(r <= allowed(ALPHA), "n {n}, margin {margin}: {r}");
+            eprintln!(
+                "false NOT REPRODUCED, true single-run claim, n {n}, margin {margin}: {r:.4}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_claim_off_by_one_and_a_half_margins_is_rarely_called_reproduced() {
+    for n in [3, 5, 10, 30] {
+        for sd in [0.002, 0.01, 0.03] {
+            let r = rate(&format!("off/{n}/{sd}"), Outcome::Reproduced, |s| {
+                let claimed = single_run_claim(s, 0.6, sd);
+                equivalence(&normal(s, 0.6 + 0.03, sd, n), claimed, 0.02, 0.0)
+            });
+            assert!(r <= allowed(ALPHA), "n {n}, sd {sd}: {r}");
+            eprintln!("false REPRODUCED, claim off by 1.5 margins, n {n}, sd {sd}: {r:.4}");
+        }
+    }
+}
+
+#[test]
+fn tost_holds_its_level_at_the_margin_with_a_claim_of_many_runs() {
+    // Welch: the claim is the mean of 5 runs with its spread; the truth sits on the margin.
+    for n in [3, 5, 10] {
+        let r = rate(&format!("welch/{n}"), Outcome::Reproduced, |s| {
+            let runs = normal(s, 0.60, 0.01, 5);
+            let mean = runs.iter().sum::<f64>() / 5.0;
+            let sd = (runs.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 4.0).sqrt();
+            let claimed = Claimed {
+                value: mean,
+                runs: 5,
+                spread: Some(sd),
+            };
+            equivalence(&normal(s, 0.62, 0.01, n), claimed, 0.02, 0.0)
+        });
+        assert!(r <= allowed(ALPHA), "n {n}: {r}");
+    }
+}
+
+#[test]
+fn more_noise_never_makes_reproduced_more_likely() {
+    // The claim is off by 0.01 with margin 0.02 (the case, where the old rule went
+    // from 0% at sd 0.001 to 58% at sd 0.012).
+    let mut last = 1.0;
+    for sd in [0.001, 0.003, 0.006, 0.012, 0.024] {
+        let r = rate(&format!("noise/{sd}"), Outcome::Reproduced, |s| {
+            let claimed = Claimed {
+                value: 0.6,
+                runs: 1,
+                spread: None,
+            };
+            equivalence(&normal(s, 0.61, sd, 5), claimed, 0.02, 0.0)
+        });
+        let slack = 3.0 * (0.25 / CASES as f64).sqrt();
+        assert!(r <= last + slack, "sd {sd}: {r} after {last}");
+        eprintln!("REPRODUCED, claim off by 0.01, margin 0.02, 5 seeds, sd {sd}: {r:.4}");
+        last = r;
+    }
+}
+
+#[test]
+fn relative_claims_can_fail_and_hold_their_levels() {
+    let differences = |s: &mut Stream, effect_size: f64, n: usize| normal(s, effect_size, 0.02, n);
+    for n in [3, 5, 10] {
+        // No true effect: "greater" must not be REPRODUCED more than alpha of the time...
+        let r = rate(&format!("null/{n}"), Outcome::Reproduced, |s| {
+            effect(&differences(s, 0.0, n), Relation::Greater, 0.02, 0.0)
+        });
+        assert!(r <= allowed(ALPHA), "n {n}: {r}");
+        // ...and an effect exactly at the smallest effect of interest must not be called
+        // absent more than alpha of the time.
+        let r = rate(&format!("at-margin/{n}"), Outcome::NotReproduced, |s| {
+            effect(&differences(s, 0.02, n), Relation::Greater, 0.02, 0.0)
+        });
+        assert!(r <= allowed(ALPHA), "n {n}: {r}");
+    }
+    // With no true effect and enough seeds, the claim is shown wrong (it used to be
+    // INCONCLUSIVE at any seed count).
+    let r = rate("null/30", Outcome::NotReproduced, |s| {
+        effect(&differences(s, 0.0, 30), Relation::Greater, 0.02, 0.0)
+    });
+    assert!(r >= 0.9, "{r}");
+}
+
+#[test]
+fn the_seeds_a_verdict_asks_for_settle_it_about_as_often_as_promised() {
+    // Take the truth as the evidence (the power calculation's premise), ask how many seeds
+    // settle it, and rerun at that count.
+    for (truth, sd, runs) in [(0.01, 0.006, 20), (0.03, 0.012, 20), (0.0, 0.008, 50)] {
+        let claimed = Claimed {
+            value: 0.6,
+            runs,
+            spread: Some(sd),
+        };
+        let mut first = equivalence(&[0.6 + truth - sd, 0.6 + truth + sd], claimed, 0.02, 0.0);
+        first.estimate = truth;
+        first.sd = sd;
+        let n = seeds_needed(&first, ALPHA).expect("reachable");
+        let settled = 1.0
+            - rate(&format!("power/{truth}"), Outcome::Inconclusive, |s| {
+                let claim_runs = normal(s, 0.6, sd, runs);
+                let mean = claim_runs.iter().sum::<f64>() / runs as f64;
+                let spread = (claim_runs.iter().map(|v| (v - mean).powi(2)).sum::<f64>()
+                    / (runs - 1) as f64)
+                    .sqrt();
+                let claimed = Claimed {
+                    value: mean,
+                    runs,
+                    spread: Some(spread),
+                };
+                equivalence(&normal(s, 0.6 + truth, sd, n), claimed, 0.02, 0.0)
+            });
+        eprintln!("truth {truth}, sd {sd}: {n} seeds settle it {settled:.3} of the time");
+        assert!(
+            n > 3,
+            "{truth}: a cell the first seeds nearly settle tests nothing ({n})"
+        );
+        assert!(
+            settled >= 0.8 - 3.0 * (0.16 / CASES as f64).sqrt(),
+            "{truth}: {settled} at {n}"
+        );
+    }
+}
