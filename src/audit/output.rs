@@ -146,7 +146,15 @@ fn verdict_colour(v: &Verdict) -> &'static str {
 /// the claim's own 95% interval around 0.
 fn forest_plot(results: &[ClaimResult]) -> String {
     let (label_w, plot_w, row_h) = (260.0, 480.0, 26.0);
-    let span = 4.0; // margins either side of the claim
+    // Margins either side of the claim: enough for every interval, 2 to 20.
+    let span = results
+        .iter()
+        .filter_map(|r| Some((r.evidence.as_ref()?, r.interval?)))
+        .flat_map(|(e, [lo, hi])| [lo.abs() / e.margin, hi.abs() / e.margin])
+        .filter(|u| u.is_finite())
+        .fold(2.0_f64, f64::max)
+        .ceil()
+        .min(20.0);
     let x = |u: f64| label_w + (u.clamp(-span, span) + span) / (2.0 * span) * plot_w;
     let height = row_h * (results.len() as f64 + 2.0);
     let mut svg = format!(
@@ -154,7 +162,8 @@ fn forest_plot(results: &[ClaimResult]) -> String {
         label_w + plot_w + 140.0
     );
     let axis_y = row_h * (results.len() as f64 + 0.5);
-    for u in [-4.0, -2.0, -1.0, 0.0, 1.0, 2.0, 4.0] {
+    let half_span = (span / 2.0).round();
+    for u in [-span, -half_span, -1.0, 0.0, 1.0, half_span, span] {
         let _ = write!(
             svg,
             "<line x1=\"{0}\" x2=\"{0}\" y1=\"0\" y2=\"{axis_y}\" stroke=\"#ddd\"/><text x=\"{0}\" y=\"{1}\" text-anchor=\"middle\">{u}</text>",
@@ -202,16 +211,10 @@ fn forest_plot(results: &[ClaimResult]) -> String {
             let half = 1.96 * spread / (claimed.runs as f64).sqrt() / m;
             let _ = write!(
                 svg,
-                "<line x1=\"{}\" x2=\"{}\" y1=\"{1}\" y2=\"{1}\" stroke=\"#555\" stroke-width=\"5\" stroke-opacity=\"0.35\"/>",
+                "<line x1=\"{0}\" x2=\"{1}\" y1=\"{2}\" y2=\"{2}\" stroke=\"#555\" stroke-width=\"5\" stroke-opacity=\"0.35\"/>",
                 x(-half),
-                y + 6.0
-            );
-            let _ = write!(
-                svg,
-                "<line x1=\"{}\" x2=\"{0}\" y1=\"{}\" y2=\"{}\" stroke=\"#555\"/>",
                 x(half),
-                y + 3.0,
-                y + 9.0
+                y + 7.0
             );
         }
         let _ = write!(
