@@ -19,23 +19,7 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
-cache=${CIFAR_REPRO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cifar-repro}
-torch_dir=$(ci/provision-libtorch.sh | tail -n 1)
-vision="$cache/torchvision-0.26.0"
-want=$(sha256sum ci/bench-requirements.txt | cut -d' ' -f1)
-if [[ ! -f "$vision/.provisioned" || "$(cat "$vision/.provisioned")" != "$want" ]]; then
-    echo "bench-compare: installing torchvision 0.26.0, numpy, pillow into $vision" >&2
-    staging=$(mktemp -d "$cache/.torchvision.XXXXXX")
-    trap 'rm -rf "$staging"' EXIT
-    "${PYTHON:-python3}" -m pip install --quiet --disable-pip-version-check --no-cache-dir \
-        --no-compile --require-hashes --no-deps --only-binary=:all: --target "$staging" \
-        -r ci/bench-requirements.txt
-    echo "$want" >"$staging/.provisioned"
-    rm -rf "$vision"
-    mv "$staging" "$vision"
-    trap - EXIT
-fi
-export PYTHONPATH="${torch_dir:+$(dirname "$torch_dir"):}$vision${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONPATH="$(ci/provision-torchvision.sh)${PYTHONPATH:+:$PYTHONPATH}"
 
 cargo build --release --quiet
 bin=target/release/cifar-repro

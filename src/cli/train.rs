@@ -85,6 +85,24 @@ pub struct RunArgs {
     data: Option<PathBuf>,
 }
 
+/// A config file (any existing file, or a name ending in `.toml`) or a preset name, with
+/// the name a run of it goes by.
+pub fn preset_or_file(name_or_path: &str) -> anyhow::Result<(String, TrainConfig)> {
+    let path = Path::new(name_or_path);
+    if path.is_file() {
+        let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
+        let name = path
+            .file_stem()
+            .map_or("run".into(), |s| s.to_string_lossy().into_owned());
+        let config = TrainConfig::from_toml(&text).with_context(|| path.display().to_string())?;
+        return Ok((name, config));
+    }
+    if name_or_path.ends_with(".toml") {
+        bail!("{}: no such config file", path.display());
+    }
+    Ok((name_or_path.to_owned(), TrainConfig::preset(name_or_path)?))
+}
+
 /// Resolves a preset name or config file, then the command-line overrides.
 fn resolve(args: &TrainArgs) -> anyhow::Result<(String, TrainConfig)> {
     if let Some(run) = &args.resume {
@@ -99,22 +117,7 @@ fn resolve(args: &TrainArgs) -> anyhow::Result<(String, TrainConfig)> {
         config.run.device = args.device.unwrap_or(config.run.device);
         return Ok((run.display().to_string(), config));
     }
-    let name_or_path = args.config.clone().unwrap_or_default();
-    let path = Path::new(&name_or_path);
-    let (name, mut config) = if path.is_file() {
-        let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
-        let name = path
-            .file_stem()
-            .map_or("run".into(), |s| s.to_string_lossy().into_owned());
-        (
-            name,
-            TrainConfig::from_toml(&text).with_context(|| path.display().to_string())?,
-        )
-    } else if name_or_path.ends_with(".toml") {
-        bail!("{}: no such config file", path.display());
-    } else {
-        (name_or_path.clone(), TrainConfig::preset(&name_or_path)?)
-    };
+    let (name, mut config) = preset_or_file(args.config.as_deref().unwrap_or_default())?;
     let r = &mut config.run;
     r.seed = args.seed.unwrap_or(r.seed);
     r.epochs = args.epochs.unwrap_or(r.epochs);

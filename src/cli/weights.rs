@@ -15,6 +15,25 @@ pub enum WeightsCommand {
     /// presets look), checked against torchvision's pinned SHA-256 prefix or --sha256.
     /// A file already there that passes the check is kept.
     Fetch(FetchArgs),
+    /// Write the initial weights `train` starts from when libtorch's generator is seeded
+    /// with --torch-seed: every parameter and BatchNorm buffer under torchvision's names,
+    /// byte for byte what `torch.manual_seed(S); torchvision.models.resnetXX(num_classes=10)`
+    /// gives (see the README's "Fidelity to PyTorch").
+    Init(InitArgs),
+}
+
+#[derive(Args)]
+pub struct InitArgs {
+    /// A preset or config file.
+    #[arg(long)]
+    config: String,
+    /// The seed given to libtorch's generator (`train` uses the seed tree's `init`, and
+    /// records it in the manifest as seeds.init_torch_seed).
+    #[arg(long, allow_negative_numbers = true)]
+    torch_seed: i64,
+    /// The .safetensors file to write (an existing file is kept).
+    #[arg(long)]
+    out: PathBuf,
 }
 
 #[derive(Args)]
@@ -35,6 +54,21 @@ pub struct FetchArgs {
 
 pub fn run(command: WeightsCommand) -> anyhow::Result<ExitCode> {
     match command {
+        WeightsCommand::Init(args) => {
+            if args.out.exists() {
+                anyhow::bail!("{} exists; choose another --out", args.out.display());
+            }
+            let (_, config) = super::train::preset_or_file(&args.config)?;
+            let model =
+                cifar_repro::model::Model::new(&config.model, tch::Device::Cpu, args.torch_seed)?;
+            let mut vars: Vec<(String, tch::Tensor)> = model.vs.variables().into_iter().collect();
+            vars.sort_by(|a, b| a.0.cmp(&b.0));
+            let staging = args.out.with_extension("safetensors.partial");
+            tch::Tensor::write_safetensors(&vars, &staging)?;
+            std::fs::rename(&staging, &args.out)?;
+            println!("{}: {} tensors", args.out.display(), vars.len());
+            Ok(ExitCode::SUCCESS)
+        }
         WeightsCommand::List => {
             for w in &KNOWN_WEIGHTS {
                 println!(

@@ -37,6 +37,12 @@ pub struct SeedRecord {
     pub root: u64,
     /// Stream names, with E for the epoch and B for the batch.
     pub streams: Vec<String>,
+    /// The seed libtorch's generator got just before the initial weights were drawn (the
+    /// `init` stream's value): `cifar-repro weights init --torch-seed` with it, or
+    /// `torch.manual_seed` with it before building the torchvision model, gives the same
+    /// initial weights. Absent in manifests older than the torchvision initialisation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_torch_seed: Option<i64>,
 }
 
 /// Loss and a cheap weights digest at one step, to find a divergence inside an epoch.

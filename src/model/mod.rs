@@ -1,6 +1,7 @@
 //! ResNet models with torchvision names, head replacement, freezing and pretrained loading.
 
 mod config;
+pub mod init;
 mod pretrained;
 mod resnet;
 
@@ -30,6 +31,8 @@ pub enum ModelError {
     },
     #[error("{path}: tensor {name:?} is not a parameter of this model (another architecture?)")]
     Unexpected { path: PathBuf, name: String },
+    #[error("the torchvision initialisation has no value of the right shape for {name:?}")]
+    Init { name: String },
 }
 
 /// A model and its variables.
@@ -40,11 +43,11 @@ pub struct Model {
 }
 
 impl Model {
-    /// Builds the model on `device`, its initial weights drawn by libtorch's generator
-    /// seeded with `init_seed` (the seed tree's `init`), then loads pretrained weights if
-    /// the config names some, and freezes what the config freezes.
+    /// Builds the model on `device` with the initial weights torchvision would give it
+    /// after `torch.manual_seed(init_seed)` ([`init::torchvision_init`]; `init_seed` is
+    /// the seed tree's `init`), then loads pretrained weights if the config names some,
+    /// and freezes what the config freezes.
     pub fn new(config: &ModelConfig, device: Device, init_seed: i64) -> Result<Self, ModelError> {
-        tch::manual_seed(init_seed);
         let vs = VarStore::new(device);
         let net = ResNet::new(&vs.root(), config);
         let mut model = Self {
@@ -52,6 +55,8 @@ impl Model {
             net,
             config: config.clone(),
         };
+        tch::manual_seed(init_seed);
+        model.set_initial(init::torchvision_init(config))?;
         if let Some(path) = &config.pretrained {
             model.load(path, true)?;
         }
@@ -113,6 +118,22 @@ impl Model {
             }),
             None => Ok(()),
         }
+    }
+
+    /// Copies `values` (every variable of the model, by name) into the model.
+    fn set_initial(&mut self, values: Vec<(String, Tensor)>) -> Result<(), ModelError> {
+        let mut values: std::collections::HashMap<String, Tensor> = values.into_iter().collect();
+        let _guard = tch::no_grad_guard();
+        for (name, mut var) in self.vs.variables() {
+            let value = values
+                .remove(&name)
+                .ok_or_else(|| ModelError::Init { name: name.clone() })?;
+            if value.size() != var.size() {
+                return Err(ModelError::Init { name });
+            }
+            var.copy_(&value.to_device(var.device()));
+        }
+        Ok(())
     }
 
     /// The parameters that train, sorted by name.

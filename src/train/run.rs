@@ -281,6 +281,7 @@ pub fn train(
                 "order/epoch/E".into(),
                 "augment/epoch/E/batch/B".into(),
             ],
+            init_torch_seed: Some(tree.seed("init")),
         },
         runtime: RuntimeInfo::current(),
         numerics: Some(NumericsClass::measure(device).map_err(TrainError::Probe)?),

@@ -129,3 +129,100 @@ fn the_footprint_counts_every_variable_the_model_builds() {
         4 * c.footprint(32).activations_per_image
     );
 }
+
+/// A config for `recipe` (e.g. `resnet50-cifar`, `resnet50-pretrained`) at width 64, from
+/// the quickstart's printed config.
+fn recipe_config(dir: &Path, recipe: &str, pretrained: Option<&Path>) -> PathBuf {
+    let printed = crate::common::cli(&["train", "--config", "quickstart", "--print-config"]);
+    let text = String::from_utf8(printed.stdout).unwrap();
+    let (arch, variant) = recipe.split_once('-').unwrap();
+    let stem = if variant == "cifar" {
+        "cifar"
+    } else {
+        "imagenet"
+    };
+    let mut model = format!(
+        "[model]\narch = \"{arch}\"\nstem = \"{stem}\"\nwidth = 64\nclasses = 10\nfreeze = \"none\"\n"
+    );
+    if let Some(w) = pretrained {
+        model.push_str(&format!("pretrained = {:?}\n", w.display().to_string()));
+    }
+    let start = text.find("[model]").unwrap();
+    let end = start + text[start..].find("\n[").unwrap() + 1;
+    let path = dir.join(format!("{recipe}.toml"));
+    std::fs::write(&path, format!("{}{model}{}", &text[..start], &text[end..])).unwrap();
+    path
+}
+
+/// `cifar-repro weights init` of `config` at `seed`: every tensor's SHA-256, by name.
+fn init_digests(
+    dir: &Path,
+    config: &Path,
+    seed: u64,
+) -> std::collections::BTreeMap<String, String> {
+    let out = dir.join(format!(
+        "init-{seed}-{}.safetensors",
+        config.file_stem().unwrap().to_string_lossy()
+    ));
+    let _ = std::fs::remove_file(&out);
+    let run = crate::common::cli(&[
+        "weights",
+        "init",
+        "--config",
+        config.to_str().unwrap(),
+        "--torch-seed",
+        &seed.to_string(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    Tensor::read_safetensors(&out)
+        .unwrap()
+        .into_iter()
+        .map(|(name, t)| {
+            (
+                name,
+                cifar_repro::hash::sha256_hex(&cifar_repro::model::tensor_bytes(&t)),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn initial_weights_equal_torchvisions_byte_for_byte() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/init/digests.json");
+    let fixture: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // Pretrained weights to load (any values: only the head depends on the seed): a
+    // 1000-class ResNet-50 as this tool initialises it.
+    let imagenet = recipe_config(dir.path(), "resnet50-imagenet", None);
+    let text = std::fs::read_to_string(&imagenet)
+        .unwrap()
+        .replace("classes = 10\n", "classes = 1000\n");
+    let thousand = dir.path().join("resnet50-1000.toml");
+    std::fs::write(&thousand, text).unwrap();
+    let weights = dir.path().join("init-1-resnet50-1000.safetensors");
+    init_digests(dir.path(), &thousand, 1);
+    for (case, expected) in fixture["recipes"].as_object().unwrap() {
+        let (recipe, seed) = case.split_once('@').unwrap();
+        let pretrained = recipe.ends_with("pretrained").then_some(weights.as_path());
+        let config = recipe_config(dir.path(), recipe, pretrained);
+        let ours = init_digests(dir.path(), &config, seed.parse().unwrap());
+        let expected = expected.as_object().unwrap();
+        for (name, digest) in expected {
+            assert_eq!(
+                ours.get(name),
+                digest.as_str().map(str::to_owned).as_ref(),
+                "{case}: {name}"
+            );
+        }
+        if pretrained.is_none() {
+            assert_eq!(ours.len(), expected.len(), "{case}: the same tensors");
+        }
+    }
+}
