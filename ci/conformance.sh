@@ -1,9 +1,39 @@
 #!/usr/bin/env bash
 # Conformance against PyTorch itself, live: the provisioned torch 2.11.0 and torchvision
-# 0.26.0 (ci/provision-torchvision.sh) build the report's models, and cifar-repro must give
-# the same bytes. Today: initial weights (ci/conformance/init.py). .ci/run calls this.
+# 0.26.0 (ci/provision-torchvision.sh) build and train the report's models, and cifar-repro
+# must give the same bytes. .ci/run calls this.
+# - initial weights: ci/conformance/init.py (five recipes, every tensor byte-equal);
+# - training steps: a strict 1-thread quickstart recording of 10 steps for Adam with
+#   weight decay, AdamW and SGD (momentum, Nesterov, weight decay), replayed by
+#   ci/conformance/replay.py, which must land bit-identical (--max-diff 0).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 pythonpath=$(ci/provision-torchvision.sh)
 cargo build --quiet --bin cifar-repro
-PYTHONPATH="$pythonpath" "${PYTHON:-python3}" ci/conformance/init.py target/debug/cifar-repro
+bin=target/debug/cifar-repro
+py() { PYTHONPATH="$pythonpath" "${PYTHON:-python3}" "$@"; }
+py ci/conformance/init.py "$bin"
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+"$bin" train --config quickstart --print-config >"$work/quickstart.toml"
+optim() { # name weight_decay momentum nesterov lr
+    python3 - "$work/quickstart.toml" "$@" <<'PY'
+import sys
+path, name, wd, momentum, nesterov, lr = sys.argv[1:]
+text = open(path).read()
+start = text.index("[optim]")
+end = text.index("\n[", start) + 1
+optim = (f'[optim]\nname = "{name}"\nlr = {lr}\nweight_decay = {wd}\nmomentum = {momentum}\n'
+         f'nesterov = {nesterov}\nbetas = [0.9, 0.999]\neps = 1e-8\n')
+print(text[:start] + optim + text[end:], end="")
+PY
+}
+optim adam 0.0001 0.0 false 0.002 >"$work/adam.toml"
+optim adamw 0.05 0.0 false 0.002 >"$work/adamw.toml"
+optim sgd 0.0005 0.9 true 0.05 >"$work/sgd.toml"
+for name in adam adamw sgd; do
+    "$bin" train --config "$work/$name.toml" --record-steps 10 --epochs 1 --train-limit 640 \
+        --threads 1 --determinism strict --out "$work/$name" >/dev/null 2>&1
+    py ci/conformance/replay.py "$work/$name" --max-diff 0
+done

@@ -55,4 +55,14 @@ void cifar_repro_addcdiv_(at::Tensor *self, const at::Tensor *t1, const at::Tens
   self->addcdiv_(*t1, *t2, value);
 }
 
+// add with its `alpha` argument (self + alpha * other in one kernel, one rounding), which
+// torch.optim uses for weight decay, Nesterov momentum and SGD's update; tch leaves it out.
+// The out-of-place form returns a new tensor that the caller owns (tch's convention).
+at::Tensor *cifar_repro_add_alpha(const at::Tensor *self, const at::Tensor *other, double alpha) {
+  return new at::Tensor(self->add(*other, alpha));
+}
+void cifar_repro_add_alpha_(at::Tensor *self, const at::Tensor *other, double alpha) {
+  self->add_(*other, alpha);
+}
+
 }

@@ -247,7 +247,7 @@ impl<'a> Auditor<'a> {
                         &data,
                         &folder,
                         self.options.device,
-                        false,
+                        crate::train::TrainOptions::default(),
                         observer,
                     ) {
                         Ok(finished) => finished.manifest,

@@ -20,7 +20,7 @@ pub struct TrainArgs {
     config: Option<String>,
     /// Continue the run in this folder from its newest intact checkpoint, with its own
     /// config.toml; ends bit-identical to a run that was never interrupted.
-    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["out", "seed", "epochs", "batch_size", "train_limit", "threads", "determinism", "overwrite"])]
+    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["out", "seed", "epochs", "batch_size", "train_limit", "threads", "determinism", "overwrite", "record_steps"])]
     resume: Option<PathBuf>,
     /// CIFAR-10 folder or .tar.gz (overrides the config's `data`).
     #[arg(long)]
@@ -53,6 +53,11 @@ pub struct TrainArgs {
     /// Replace an existing run folder.
     #[arg(long)]
     overwrite: bool,
+    /// Record the first N steps into RUN/replay/ (initial weights, each batch as fed, the
+    /// weights after step N, the learning rates) for `ci/conformance/replay.py`, which
+    /// replays them in PyTorch and reports how far it lands from cifar-repro.
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=100_000))]
+    record_steps: usize,
     /// Print the resolved config (every default filled in) as TOML and exit.
     #[arg(long)]
     print_config: bool,
@@ -260,7 +265,10 @@ pub fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
         &data,
         &out,
         device,
-        args.resume.is_some(),
+        train::TrainOptions {
+            resume: args.resume.is_some(),
+            record_steps: args.record_steps,
+        },
         &mut Console::new(""),
     )?;
     let (examples, images) = pick_misclassified(

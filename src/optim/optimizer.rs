@@ -17,6 +17,35 @@ unsafe extern "C" {
         t2: *const torch_sys::C_tensor,
         value: f64,
     );
+    fn cifar_repro_add_alpha(
+        tensor: *const torch_sys::C_tensor,
+        other: *const torch_sys::C_tensor,
+        alpha: f64,
+    ) -> *mut torch_sys::C_tensor;
+    fn cifar_repro_add_alpha_(
+        tensor: *mut torch_sys::C_tensor,
+        other: *const torch_sys::C_tensor,
+        alpha: f64,
+    );
+}
+
+/// `tensor + alpha * other` in one kernel, as `torch.Tensor.add(other, alpha=alpha)`.
+fn add_alpha(tensor: &Tensor, other: &Tensor, alpha: f64) -> Tensor {
+    // SAFETY: two live tensor handles; the shim returns a new heap-allocated at::Tensor,
+    // whose ownership `from_ptr` takes (tch's convention for the tensors its C API makes).
+    unsafe {
+        Tensor::from_ptr(cifar_repro_add_alpha(
+            tensor.as_ptr(),
+            other.as_ptr(),
+            alpha,
+        ))
+    }
+}
+
+/// `tensor += alpha * other`, in place, as `torch.Tensor.add_(other, alpha=alpha)`.
+fn add_alpha_(tensor: &mut Tensor, other: &Tensor, alpha: f64) {
+    // SAFETY: as for `addcmul_`.
+    unsafe { cifar_repro_add_alpha_(tensor.as_mut_ptr(), other.as_ptr(), alpha) }
 }
 
 /// `tensor += value * t1 * t2`, in place, as `torch.Tensor.addcmul_(t1, t2, value=value)`.
@@ -128,7 +157,7 @@ impl Optimizer {
             match c.name {
                 OptimKind::Adam | OptimKind::Adamw => {
                     let grad = if c.name == OptimKind::Adam && c.weight_decay != 0.0 {
-                        &grad + &param * c.weight_decay
+                        add_alpha(&grad, &param, c.weight_decay)
                     } else {
                         grad
                     };
@@ -151,7 +180,7 @@ impl Optimizer {
                 }
                 OptimKind::Sgd => {
                     let mut grad = if c.weight_decay != 0.0 {
-                        &grad + &param * c.weight_decay
+                        add_alpha(&grad, &param, c.weight_decay)
                     } else {
                         grad
                     };
@@ -162,12 +191,12 @@ impl Optimizer {
                             let _ = buf.g_mul_scalar_(c.momentum).g_add_(&grad);
                         }
                         grad = if c.nesterov {
-                            &grad + &*buf * c.momentum
+                            add_alpha(&grad, buf, c.momentum)
                         } else {
                             buf.shallow_clone()
                         };
                     }
-                    let _ = param.g_sub_(&(grad * lr));
+                    add_alpha_(&mut param, &grad, -lr);
                 }
             }
         }

@@ -2,6 +2,7 @@
 
 pub mod checkpoint;
 mod config;
+pub mod replay;
 mod run;
 
 pub use config::{
@@ -9,6 +10,6 @@ pub use config::{
     TooManyThreads, TrainConfig, check_threads, max_threads,
 };
 pub use run::{
-    Finished, Observer, TrainError, check_memory, eval_augment, evaluate, evaluate_test,
-    order_stream, train,
+    Finished, Observer, TrainError, TrainOptions, check_memory, eval_augment, evaluate,
+    evaluate_test, order_stream, train,
 };

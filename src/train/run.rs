@@ -3,6 +3,7 @@
 
 use super::checkpoint;
 use super::config::{Preprocess, TrainConfig};
+use super::replay::Recorder;
 use crate::augment::{AugmentConfig, AugmentError, Backend, BatchPlan, Pipeline};
 use crate::data::{Cifar10, NUM_CLASSES};
 use crate::determinism::NumericsClass;
@@ -53,6 +54,10 @@ pub enum TrainError {
         side: i64,
         batch: usize,
     },
+    #[error(transparent)]
+    Record(#[from] super::replay::RecordError),
+    #[error("--record-steps records a fresh run from its first step; it cannot resume one")]
+    RecordOnResume,
     #[error("the numerics probe failed: {0}")]
     Probe(tch::TchError),
 }
@@ -194,6 +199,15 @@ pub struct Finished {
     pub predictions: Vec<i64>,
 }
 
+/// How a run starts, and what it records beyond its manifest.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TrainOptions {
+    /// Continue the run in the folder from its newest valid checkpoint.
+    pub resume: bool,
+    /// Record the first this many steps for a PyTorch replay (`replay/`; 0: none).
+    pub record_steps: usize,
+}
+
 /// Refuses, before anything is allocated, a CPU run whose estimated training memory
 /// exceeds the memory the machine has available (on CUDA libtorch reports no free memory,
 /// so only the CPU is checked).
@@ -224,9 +238,16 @@ pub fn train(
     data: &Cifar10,
     out: &Path,
     device: Device,
-    resume: bool,
+    options: TrainOptions,
     observer: &mut dyn Observer,
 ) -> Result<Finished, TrainError> {
+    let TrainOptions {
+        resume,
+        record_steps,
+    } = options;
+    if resume && record_steps > 0 {
+        return Err(TrainError::RecordOnResume);
+    }
     let started = Instant::now();
     config
         .validate()
@@ -270,6 +291,7 @@ pub fn train(
         )));
     }
     let total_steps = steps_per_epoch * config.run.epochs;
+    let record_steps = record_steps.min(total_steps);
     let mut manifest = Manifest {
         status: RunStatus::Running,
         config: config.clone(),
@@ -339,6 +361,14 @@ pub fn train(
     }
     manifest.write(out)?;
 
+    let mut recorder = match record_steps {
+        0 => None,
+        steps => Some(Recorder::start(
+            out,
+            steps,
+            model.vs.variables().into_iter().collect(),
+        )?),
+    };
     let mut predictions = Vec::new();
     let nudge_after = injected_nudge();
     for epoch in start_epoch..config.run.epochs {
@@ -399,10 +429,21 @@ pub fn train(
                     loss: loss_value,
                 });
             }
+            if let Some(r) = recorder.as_mut().filter(|r| r.wants(global_step + 1)) {
+                r.step(global_step + 1, &images, &labels, mixed.as_ref(), lr)?;
+            }
             Optimizer::zero_grad(&params);
             loss.backward();
             optimizer.step(&params, lr);
             global_step += 1;
+            if let Some(r) = recorder.as_ref().filter(|_| global_step == record_steps) {
+                r.finish(
+                    model.vs.variables().into_iter().collect(),
+                    &config.optim,
+                    &config.model,
+                )?;
+                recorder = None;
+            }
             if nudge_after == Some(global_step) {
                 nudge(&params);
             }

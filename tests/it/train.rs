@@ -316,3 +316,43 @@ fn out_of_range_values_name_their_key_and_range() {
         assert_one_line_error(&out, &[needle, "out of range"]);
     }
 }
+
+#[test]
+fn record_steps_writes_what_a_pytorch_replay_needs() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let out = train(&run, &["--record-steps", "3", "--epochs", "1"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let replay = run.join("replay");
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(replay.join("replay.json")).unwrap())
+            .unwrap();
+    assert_eq!(record["steps"], 3);
+    assert_eq!(record["lrs"].as_array().unwrap().len(), 3);
+    assert_eq!(record["optim"]["name"], "adam");
+    let step = tch::Tensor::read_safetensors(replay.join("step-00003.safetensors")).unwrap();
+    let images = &step.iter().find(|(n, _)| n == "images").unwrap().1;
+    assert_eq!(
+        (images.size(), images.kind()),
+        (vec![32, 3, 32, 32], tch::Kind::Float)
+    );
+    assert!(!replay.join("step-00004.safetensors").exists());
+    let init = tch::Tensor::read_safetensors(replay.join("init.safetensors")).unwrap();
+    let after = tch::Tensor::read_safetensors(replay.join("after.safetensors")).unwrap();
+    assert_eq!(init.len(), after.len());
+    let weight = |set: &[(String, tch::Tensor)]| {
+        set.iter().find(|(n, _)| n == "fc.weight").unwrap().1.copy()
+    };
+    assert!(
+        !weight(&init).equal(&weight(&after)),
+        "three steps change the head"
+    );
+    // The manifest names the seed the initial weights came from.
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap();
+    assert!(manifest["seeds"]["init_torch_seed"].is_i64());
+}
