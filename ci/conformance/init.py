@@ -9,36 +9,19 @@ torchvision under torch.manual_seed(seed), and compares every tensor's bytes. Th
 pretrained recipe loads random weights W (saved as a torchvision .pth) on both sides.
 Exit 1 on any difference, naming the tensor.
 """
-import json
 import os
-import struct
 import subprocess
 import sys
 import tempfile
 
-import numpy as np
 import torch
 import torchvision
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "fixtures", "init"))
 from generate import RECIPES, reference  # noqa: E402
+from tensors import read_safetensors, same_bytes  # noqa: E402
 
 SEED = 7
-
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    out = {}
-    for name, meta in header.items():
-        if name == "__metadata__":
-            continue
-        assert meta["dtype"] == "F32", (name, meta["dtype"])
-        start, end = meta["data_offsets"]
-        out[name] = np.frombuffer(data[start:end], dtype="<f4").reshape(meta["shape"])
-    return out
 
 
 def config_for(binary, recipe, weights, folder):
@@ -73,8 +56,7 @@ def main():
             ours = read_safetensors(out)
             theirs = reference(recipe, SEED, w if recipe.endswith("pretrained") else None)
             missing = sorted(set(theirs) ^ set(ours))
-            differing = [k for k in sorted(theirs) if k in ours and
-                         ours[k].tobytes() != theirs[k].contiguous().numpy().astype("<f4").tobytes()]
+            differing = [k for k in sorted(theirs) if k in ours and not same_bytes(ours[k], theirs[k])]
             ok = not missing and not differing
             failures += not ok
             print(f"init parity {recipe} @ seed {SEED}: {len(theirs)} tensors, "

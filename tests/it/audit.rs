@@ -4,6 +4,15 @@ use crate::common::{assert_one_line_error, cli, golden_data, killed_before_renam
 use cifar_repro::audit::ParsedFile;
 use std::path::Path;
 
+/// The line of the printed verdict table that starts with claim `id` (empty when none).
+fn verdict_line(stdout: &str, id: &str) -> String {
+    stdout
+        .lines()
+        .find(|l| l.starts_with(id))
+        .unwrap_or_default()
+        .to_owned()
+}
+
 const TINY: &str =
     "overrides = { loop = { epochs = 1, train_limit = 96, batch_size = 32, threads = 1 } }";
 
@@ -113,13 +122,7 @@ fn missing_requirements_are_not_run_and_the_rest_goes_on() {
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let line = |id: &str| {
-        stdout
-            .lines()
-            .find(|l| l.starts_with(id))
-            .unwrap_or_default()
-            .to_owned()
-    };
+    let line = |id: &str| verdict_line(&stdout, id);
     if !tch::Cuda::is_available() {
         assert!(
             line("gpu").contains("NOT RUN") && line("gpu").contains("needs CUDA"),
@@ -345,13 +348,7 @@ fn an_audit_of_values_from_anywhere_gives_verdicts_without_training() {
         !dir.path().join("audit/runs").exists(),
         "nothing is trained"
     );
-    let line = |id: &str| {
-        stdout
-            .lines()
-            .find(|l| l.starts_with(id))
-            .unwrap_or_default()
-            .to_owned()
-    };
+    let line = |id: &str| verdict_line(&stdout, id);
     assert!(line("close").contains(" REPRODUCED"), "{stdout}");
     assert!(line("far").contains("NOT REPRODUCED"), "{stdout}");
     // No effect at all: "greater" is shown wrong, not left inconclusive.
