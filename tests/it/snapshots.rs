@@ -123,26 +123,43 @@ fn recording() -> bool {
 /// The command that records the numerics snapshot of this machine's class.
 const RECORD: &str = "INSTA_UPDATE=always cargo test --test it snapshots::numerics";
 
-/// The committed numerics snapshot of the run's class, or the line that says why the
+/// The committed numerics snapshot of class `name`, or the line that says why the
 /// bit-exact half is skipped.
-fn numerics_snapshot(manifest: &Manifest) -> Result<String, String> {
-    let class = &manifest
-        .numerics
-        .as_ref()
-        .expect("a new run records its class")
-        .name;
+fn numerics_snapshot(name: &str) -> Result<String, String> {
     let file = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("golden/snapshots")
-        .join(format!("numerics@{class}.snap"));
+        .join(format!("numerics@{name}.snap"));
     if file.is_file() || recording() {
-        Ok(class.clone())
-    } else {
-        Err(format!(
-            "numerics class {class} has no golden snapshot: bit-exact half skipped (the \
-             streams and the golden metrics are still checked); record it with `{RECORD}` \
-             and commit golden/snapshots/numerics@{class}.snap"
-        ))
+        return Ok(name.to_owned());
     }
+    Err(format!(
+        "numerics class {name} has no golden snapshot: bit-exact half skipped (the \
+         streams and the golden metrics are still checked); record it with `{RECORD}` \
+         and commit golden/snapshots/numerics@{name}.snap"
+    ))
+}
+
+/// Fails when the class table recorded this CPU at this thread count natively under
+/// another class: then the probe or the kernels changed, and skipping would hide it.
+fn assert_no_recorded_class_moved(manifest: &Manifest) {
+    let class = manifest
+        .numerics
+        .as_ref()
+        .expect("a new run records its class");
+    let cpu = format!("{} ({})", class.cpu_model, class.cpu_vendor);
+    let native = format!("native, {} thread(s)", class.threads);
+    let moved: Vec<String> = measured_classes()
+        .into_iter()
+        .filter(|c| c.cpu == cpu && c.reached_with == native && c.name != class.name)
+        .map(|c| c.name)
+        .collect();
+    assert!(
+        moved.is_empty(),
+        "this CPU ({cpu}, {native}) was recorded as numerics class {moved:?} but now \
+         measures {}: the probe or the kernels changed. Re-record with `{RECORD}` and \
+         ci/measure-numerics-classes.sh",
+        class.name
+    );
 }
 
 /// The fixed run, trained once per test process and shared by the tests below.
@@ -166,9 +183,10 @@ fn streams_are_bit_exact_on_every_machine() {
 #[test]
 fn numerics_are_bit_exact_within_their_class() {
     let manifest = fixed_run();
-    let class = match numerics_snapshot(manifest) {
+    let class = match numerics_snapshot(&manifest.numerics.as_ref().unwrap().name) {
         Ok(class) => class,
         Err(skip) => {
+            assert_no_recorded_class_moved(manifest);
             eprintln!("{skip}");
             return;
         }
@@ -186,6 +204,8 @@ fn numerics_are_bit_exact_within_their_class() {
 #[derive(serde::Deserialize)]
 struct MeasuredClass {
     name: String,
+    cpu: String,
+    reached_with: String,
     accuracy: f64,
     loss: f64,
     macro_f1: f64,
@@ -196,13 +216,18 @@ struct MeasuredClasses {
     class: Vec<MeasuredClass>,
 }
 
+/// Every class in `golden/metrics/fixed-run-classes.toml`.
+fn measured_classes() -> Vec<MeasuredClass> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("golden/metrics/fixed-run-classes.toml");
+    toml::from_str::<MeasuredClasses>(&std::fs::read_to_string(path).unwrap())
+        .unwrap()
+        .class
+}
+
 /// For each golden metric: (name, this run's value, the 99% prediction interval for one
 /// more class from the measured ones).
 fn golden_metric_bands(final_test: &Metrics) -> Vec<(&'static str, f64, [f64; 2])> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("golden/metrics/fixed-run-classes.toml");
-    let mut classes = toml::from_str::<MeasuredClasses>(&std::fs::read_to_string(path).unwrap())
-        .unwrap()
-        .class;
+    let mut classes = measured_classes();
     classes.sort_by(|a, b| a.name.cmp(&b.name));
     classes.dedup_by(|a, b| a.name == b.name);
     let n = classes.len() as f64;
@@ -256,7 +281,7 @@ fn an_unrecorded_class_skips_only_the_bit_exact_half() {
     );
     let class = manifest.numerics.as_ref().unwrap().name.clone();
     assert!(class.ends_with("-0000feedface"), "{class}");
-    let skip = numerics_snapshot(&manifest).unwrap_err();
+    let skip = numerics_snapshot(&class).unwrap_err();
     assert!(skip.contains(&class) && skip.contains(RECORD), "{skip}");
     assert_eq!(streams(&manifest), streams(fixed_run()));
     assert!(golden_metric_failures(&manifest).is_empty());
