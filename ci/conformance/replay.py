@@ -42,6 +42,14 @@ def build(model):
         m.layer3 = m._make_layer(block, 4 * w, layers[2], stride=2)
         m.layer4 = m._make_layer(block, 8 * w, layers[3], stride=2)
         m.fc = nn.Linear(8 * w * block.expansion, model["classes"])
+        # What ResNet.__init__ does after building, so the rebuilt layers start as
+        # torchvision's would at this width (the rule cifar-repro's init follows).
+        for module in m.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(module, nn.BatchNorm2d):
+                nn.init.constant_(module.weight, 1)
+                nn.init.constant_(module.bias, 0)
     if model["stem"] == "cifar":
         m.conv1 = nn.Conv2d(3, w, 3, 1, 1, bias=False)
         m.maxpool = nn.Identity()
