@@ -63,9 +63,9 @@ pub fn run(command: WeightsCommand) -> anyhow::Result<ExitCode> {
                 cifar_repro::model::Model::new(&config.model, tch::Device::Cpu, args.torch_seed)?;
             let mut vars: Vec<(String, tch::Tensor)> = model.vs.variables().into_iter().collect();
             vars.sort_by(|a, b| a.0.cmp(&b.0));
-            let staging = args.out.with_extension("safetensors.partial");
-            tch::Tensor::write_safetensors(&vars, &staging)?;
-            std::fs::rename(&staging, &args.out)?;
+            cifar_repro::fsutil::with_atomic(&args.out, |tmp| {
+                tch::Tensor::write_safetensors(&vars, tmp).map_err(anyhow::Error::from)
+            })?;
             println!("{}: {} tensors", args.out.display(), vars.len());
             Ok(ExitCode::SUCCESS)
         }

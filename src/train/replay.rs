@@ -5,7 +5,7 @@
 //! Mixup/CutMix), `replay/after.safetensors` (every variable after step N) and
 //! `replay/replay.json` (each step's learning rate, the optimiser and the model config).
 
-use crate::fsutil::write_atomic;
+use crate::fsutil::{with_atomic, write_atomic};
 use crate::model::ModelConfig;
 use crate::optim::OptimConfig;
 use serde::Serialize;
@@ -40,13 +40,13 @@ pub struct Recorder {
 }
 
 fn write(path: &Path, tensors: &[(String, Tensor)]) -> Result<(), RecordError> {
-    let err = |message: String| RecordError {
+    with_atomic(path, |tmp| {
+        Tensor::write_safetensors(tensors, tmp).map_err(std::io::Error::other)
+    })
+    .map_err(|e| RecordError {
         path: path.to_owned(),
-        message,
-    };
-    let staging = path.with_extension("safetensors.partial");
-    Tensor::write_safetensors(tensors, &staging).map_err(|e| err(e.to_string()))?;
-    std::fs::rename(&staging, path).map_err(|e| err(e.to_string()))
+        message: e.to_string(),
+    })
 }
 
 /// Every variable of a model, on the CPU, sorted by name.
