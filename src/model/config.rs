@@ -10,6 +10,17 @@ pub enum Arch {
     Resnet50,
 }
 
+impl Arch {
+    /// Blocks in each of the four stages, and whether they are bottlenecks (expansion 4)
+    /// rather than basic blocks: torchvision's `layers` and `block`.
+    pub fn stages(self) -> ([usize; 4], bool) {
+        match self {
+            Arch::Resnet18 => ([2, 2, 2, 2], false),
+            Arch::Resnet50 => ([3, 4, 6, 3], true),
+        }
+    }
+}
+
 /// `imagenet`: 7x7 stride-2 conv and max-pool (for 224x224 and pretrained weights);
 /// `cifar`: 3x3 stride-1 conv, no max-pool (for 32x32 from scratch).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -166,10 +177,7 @@ impl ModelConfig {
             }
             Stem::Cifar => conv(3, w, 3, 1, &mut side),
         }
-        let (counts, bottleneck) = match self.arch {
-            Arch::Resnet18 => ([2, 2, 2, 2], false),
-            Arch::Resnet50 => ([3, 4, 6, 3], true),
-        };
+        let (counts, bottleneck) = self.arch.stages();
         let mut c_in = w;
         for (i, &count) in counts.iter().enumerate() {
             let width = w.saturating_mul(1 << i);

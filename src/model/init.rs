@@ -64,10 +64,8 @@ fn torchvision_resnet(arch: Arch, width: i64, classes: i64) -> Vec<(String, Tens
     let mut bns: Vec<(String, i64)> = Vec::new();
     convs.push(("conv1.weight".into(), conv(width, 3, 7)));
     bns.push(("bn1".into(), width));
-    let (counts, expansion) = match arch {
-        Arch::Resnet18 => ([2, 2, 2, 2], 1),
-        Arch::Resnet50 => ([3, 4, 6, 3], 4),
-    };
+    let (counts, bottleneck) = arch.stages();
+    let expansion = if bottleneck { 4 } else { 1 };
     let mut inplanes = width;
     for (i, &count) in counts.iter().enumerate() {
         let planes = width << i;

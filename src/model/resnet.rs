@@ -3,7 +3,7 @@
 //! one to one. Global pooling is a mean over H and W: its CUDA backward is deterministic,
 //! `adaptive_avg_pool2d`'s is not.
 
-use super::config::{Arch, ModelConfig, Stem};
+use super::config::{ModelConfig, Stem};
 use tch::Tensor;
 use tch::nn::{self, ConvConfig, Module, ModuleT};
 
@@ -112,10 +112,7 @@ impl ResNet {
             Stem::Cifar => (conv(root / "conv1", 3, w, 3, 1, 1), false),
         };
         let bn1 = bn(root / "bn1", w);
-        let (counts, bottleneck) = match config.arch {
-            Arch::Resnet18 => ([2, 2, 2, 2], false),
-            Arch::Resnet50 => ([3, 4, 6, 3], true),
-        };
+        let (counts, bottleneck) = config.arch.stages();
         let mut c_in = w;
         let mut layers = Vec::new();
         for (i, &count) in counts.iter().enumerate() {
