@@ -61,6 +61,12 @@ impl RuntimeInfo {
     }
 }
 
+/// The cores this process may use (its CPU affinity and cgroup quota included): the
+/// most threads a run may ask for, and what "every core" means.
+pub fn available_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// Memory the machine has available now (`MemAvailable` in `/proc/meminfo`), when the OS
 /// reports it.
 pub fn available_memory_bytes() -> Option<u64> {

@@ -39,7 +39,7 @@ impl Backend {
     /// The CPU kernels on `threads` threads (0: every core the process may use), so a
     /// run's `loop.threads` bounds its augmentation as well as libtorch.
     pub fn cpu_threads(threads: usize) -> Self {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let cores = crate::runtime::available_cores();
         Backend::Cpu {
             threads: if threads == 0 {
                 cores

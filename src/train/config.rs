@@ -338,11 +338,6 @@ fn in_range<T: PartialOrd + std::fmt::Display>(
     )))
 }
 
-/// The most threads a run may ask for: the cores this process may use.
-pub fn max_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
 /// A thread count above the cores this process may use.
 #[derive(Debug, thiserror::Error)]
 #[error(
@@ -355,7 +350,7 @@ pub struct TooManyThreads {
 
 /// Refuses a thread count above the cores this process may use.
 pub fn check_threads(asked: usize) -> Result<(), TooManyThreads> {
-    let max = max_threads();
+    let max = crate::runtime::available_cores();
     if asked > max {
         return Err(TooManyThreads { asked, max });
     }

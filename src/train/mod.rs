@@ -7,7 +7,7 @@ mod run;
 
 pub use config::{
     ConfigError, Determinism, DeviceChoice, LoopConfig, MAX_WIDTH, Preprocess, TRAIN_PRESETS,
-    TooManyThreads, TrainConfig, check_threads, max_threads,
+    TooManyThreads, TrainConfig, check_threads,
 };
 pub use run::{
     Finished, Observer, TrainError, TrainOptions, check_memory, eval_augment, evaluate,
