@@ -130,7 +130,8 @@ pub struct Claim {
 
 impl Claim {
     /// What makes the claim's statistics undefined, if anything: a missing or non-positive
-    /// margin, runs without a spread, a difference that contradicts the relation.
+    /// margin, runs without a spread, a difference that contradicts the relation, claimed
+    /// numbers outside the metric's domain.
     fn shape_problem(&self) -> Option<String> {
         if !(self.margin > 0.0 && self.margin.is_finite()) {
             return Some(format!(
@@ -168,7 +169,7 @@ impl Claim {
         if self.test_images == Some(0) {
             return Some("test_images must be at least 1".into());
         }
-        None
+        self.domain_problem()
     }
 
     /// The zero-variance floor on a seed sample's standard deviation: the binomial
@@ -187,7 +188,7 @@ impl Claim {
     }
 
     /// Why the claimed numbers cannot be values of the claim's metric, if they cannot.
-    pub fn domain_problem(&self) -> Option<String> {
+    fn domain_problem(&self) -> Option<String> {
         let domain = self.metric.domain();
         let metric = format!("{:?}", self.metric).to_lowercase();
         if let Some(v) = self.value.filter(|v| !domain.contains(v)) {

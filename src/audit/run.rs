@@ -170,9 +170,6 @@ impl<'a> Auditor<'a> {
             Ok(data) => data,
             Err(e) => return Some(format!("cannot read its data: {e}")),
         };
-        if let Err(e) = config.validate() {
-            return Some(e.to_string());
-        }
         if let Err(e) = crate::train::check_memory(config, self.options.device) {
             return Some(e.to_string());
         }
@@ -190,9 +187,6 @@ impl<'a> Auditor<'a> {
     /// The configs of a claim's run (and of the run it is compared with), or why the claim
     /// cannot run here.
     fn runnable_configs(&mut self, claim: &Claim) -> Result<Vec<TrainConfig>, String> {
-        if let Some(why) = claim.domain_problem() {
-            return Err(why);
-        }
         let configs = std::iter::once(&claim.run)
             .chain(claim.than.as_ref())
             .map(|s| self.config(s))
@@ -309,9 +303,7 @@ impl<'a> Auditor<'a> {
             runs: Vec::new(),
         };
         let measured = match &self.options.results {
-            Some(results) => claim
-                .domain_problem()
-                .map_or_else(|| results.values(claim), Err),
+            Some(results) => results.values(claim),
             None => self.trained_values(claim, observer),
         };
         let (mine, other, runs, test_images) = match measured {
