@@ -15,6 +15,19 @@ pub struct Row {
     pub than: Option<f64>,
 }
 
+/// A claim's per-seed values, from its trained runs or from a results file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeedValues {
+    /// The claim's metric, per seed (non-finite: the seed diverged).
+    pub mine: Vec<f64>,
+    /// For a relative claim, the compared run's metric for the same seeds.
+    pub other: Option<Vec<f64>>,
+    /// Run folders behind the values, relative to the audit folder (none for a file).
+    pub runs: Vec<PathBuf>,
+    /// Test images behind each value, when known.
+    pub test_images: Option<u64>,
+}
+
 /// The rows of a results file, by claim id, in file order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Results {
@@ -115,31 +128,30 @@ impl Results {
         })
     }
 
-    /// A claim's values, the compared run's values (relative claims), no run folders, and
-    /// no test-set size (the claim's `test_images` is used); or why it cannot be judged.
-    #[allow(clippy::type_complexity)]
-    pub fn values(
-        &self,
-        claim: &Claim,
-    ) -> Result<(Vec<f64>, Option<Vec<f64>>, Vec<PathBuf>, u64), String> {
+    /// A claim's values and, for a relative claim, the compared run's; or why it cannot
+    /// be judged. A file names no run folders and no test-set size (the claim's
+    /// `test_images` is used).
+    pub fn values(&self, claim: &Claim) -> Result<SeedValues, String> {
         let rows = self
             .rows
             .get(&claim.id)
             .ok_or_else(|| format!("{} has no rows for this claim", self.path.display()))?;
-        let values = rows.iter().map(|r| r.value).collect();
-        if claim.relation.is_none() {
-            return Ok((values, None, Vec::new(), 0));
-        }
-        let than = rows
-            .iter()
-            .map(|r| r.than)
-            .collect::<Option<Vec<f64>>>()
-            .ok_or_else(|| {
-                format!(
-                    "{}: a relative claim needs `than` (the compared run's value) on every row",
-                    self.path.display()
-                )
-            })?;
-        Ok((values, Some(than), Vec::new(), 0))
+        let other = match claim.relation {
+            None => None,
+            Some(_) => Some(rows.iter().map(|r| r.than).collect::<Option<Vec<f64>>>().ok_or_else(
+                || {
+                    format!(
+                        "{}: a relative claim needs `than` (the compared run's value) on every row",
+                        self.path.display()
+                    )
+                },
+            )?),
+        };
+        Ok(SeedValues {
+            mine: rows.iter().map(|r| r.value).collect(),
+            other,
+            runs: Vec::new(),
+            test_images: None,
+        })
     }
 }

@@ -2,7 +2,7 @@
 //! reused, keyed by their config's hash), then statistics and a verdict.
 
 use super::claims::{Claim, Metric, ParsedFile, RunSpec, Split};
-use super::results::Results;
+use super::results::{Results, SeedValues};
 use super::verdict::{self, Adjust, Claimed, Evidence, Summary, Verdict};
 use crate::data::Cifar10;
 use crate::determinism::SeedTree;
@@ -306,7 +306,12 @@ impl<'a> Auditor<'a> {
             Some(results) => results.values(claim),
             None => self.trained_values(claim, observer),
         };
-        let (mine, other, runs, test_images) = match measured {
+        let SeedValues {
+            mine,
+            other,
+            runs,
+            test_images,
+        } = match measured {
             Ok(m) => m,
             Err(why) => {
                 return ClaimResult {
@@ -335,14 +340,12 @@ impl<'a> Auditor<'a> {
         }
     }
 
-    /// A claim's per-seed values from its trained runs: this run's, the compared run's
-    /// (relative claims), the run folders, and the test images behind each value.
-    #[allow(clippy::type_complexity)]
+    /// A claim's per-seed values from its trained runs (training the ones not finished).
     fn trained_values(
         &mut self,
         claim: &Claim,
         observer: &mut dyn AuditObserver,
-    ) -> Result<(Vec<f64>, Option<Vec<f64>>, Vec<PathBuf>, u64), String> {
+    ) -> Result<SeedValues, String> {
         let configs = self.runnable_configs(claim)?;
         // Every config's runs first (a shard trains its part of each), then any failure.
         let outcomes: Vec<_> = configs
@@ -362,17 +365,16 @@ impl<'a> Auditor<'a> {
             measured[0]
                 .iter()
                 .find_map(|(_, e)| e.as_ref())
-                .map_or(0, |e| match claim.split {
+                .map(|e| match claim.split {
                     Split::Train => e.train.count,
                     Split::Test => e.test.count,
                 });
-        let runs = measured.iter().flatten().map(|(p, _)| p.clone()).collect();
-        Ok((
-            values(&measured[0]),
-            measured.get(1).map(|m| values(m)),
-            runs,
+        Ok(SeedValues {
+            mine: values(&measured[0]),
+            other: measured.get(1).map(|m| values(m)),
+            runs: measured.iter().flatten().map(|(p, _)| p.clone()).collect(),
             test_images,
-        ))
+        })
     }
 }
 
@@ -383,7 +385,7 @@ impl<'a> Auditor<'a> {
 fn judge(
     claim: &Claim,
     values: &[f64],
-    test_images: u64,
+    test_images: Option<u64>,
 ) -> Result<(Evidence, Summary, Vec<usize>), Verdict> {
     let dropped: Vec<usize> = (0..values.len())
         .filter(|&i| !values[i].is_finite())
@@ -408,11 +410,7 @@ fn judge(
         });
     }
     let summary = Summary::of(&kept);
-    let test_images = if test_images > 0 {
-        test_images
-    } else {
-        claim.test_images.unwrap_or(10_000)
-    };
+    let test_images = test_images.or(claim.test_images).unwrap_or(10_000);
     let floor = claim.sd_floor(summary.mean, test_images);
     let claimed = |value| Claimed {
         value,
