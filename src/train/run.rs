@@ -58,6 +58,10 @@ pub enum TrainError {
     Record(#[from] super::replay::RecordError),
     #[error("--record-steps records a fresh run from its first step; it cannot resume one")]
     RecordOnResume,
+    #[error(
+        "cannot serialise a batch's augmentation parameters for the manifest's fingerprint: {0}"
+    )]
+    Fingerprint(serde_json::Error),
     #[error("the numerics probe failed: {0}")]
     Probe(tch::TchError),
 }
@@ -399,7 +403,8 @@ pub fn train(
         let loop_started = Instant::now();
         for batch in pipeline.prefetch(plan, 2) {
             let batch = batch?;
-            augment_hash.update(serde_json::to_vec(&batch.params).unwrap_or_default());
+            augment_hash
+                .update(serde_json::to_vec(&batch.params).map_err(TrainError::Fingerprint)?);
             let step_started = Instant::now();
             lr = config
                 .schedule
