@@ -8,9 +8,9 @@
 //! `TRAIN_STEP_FULL=1` adds ResNet-50 at 224 with batch 16 and batch sizes up to 512.
 
 use cifar_repro::bench::StepBench;
+use cifar_repro::determinism::Determinism;
 use cifar_repro::determinism::flags;
 use cifar_repro::model::{Arch, Freeze, Stem};
-use cifar_repro::train::Determinism;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use tch::Device;
 

@@ -7,9 +7,11 @@
 pub mod audit;
 pub mod augment;
 pub mod bench;
+pub mod config;
 pub mod data;
 pub mod determinism;
 pub mod download;
+mod ffi;
 pub mod fsutil;
 pub mod hash;
 pub mod manifest;

@@ -1,12 +1,8 @@
 //! The libtorch runtime this process runs on: versions, devices, threads.
 
+use crate::ffi::{cifar_repro_cpu_capability, cifar_repro_torch_version};
 use serde::Serialize;
 use std::ffi::CStr;
-
-unsafe extern "C" {
-    fn cifar_repro_torch_version() -> *const std::ffi::c_char;
-    fn cifar_repro_cpu_capability() -> *const std::ffi::c_char;
-}
 
 /// What `cifar-repro env` prints and what a run's manifest records about its runtime.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]

@@ -1,5 +1,5 @@
-// What tch does not expose, as a few extern "C" functions (see src/runtime.rs and
-// src/determinism/flags.rs). None of them throws: the setters only store flags.
+// What tch does not expose, as a few extern "C" functions, declared on the Rust side in
+// src/ffi.rs. None of them throws: the setters only store flags.
 #include <ATen/Context.h>
 #include <ATen/Version.h>
 #include <ATen/core/Tensor.h>

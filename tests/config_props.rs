@@ -5,7 +5,7 @@
 //! allocator: a parser that allocated `model.width` or `loop.batch_size` bytes up front
 //! would show here before it could exhaust a machine.
 
-use cifar_repro::train::TrainConfig;
+use cifar_repro::config::TrainConfig;
 use proptest::prelude::*;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;

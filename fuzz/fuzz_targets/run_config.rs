@@ -4,7 +4,7 @@
 
 libfuzzer_sys::fuzz_target!(|bytes: &[u8]| {
     if let Ok(text) = std::str::from_utf8(bytes) {
-        if let Ok(config) = cifar_repro::train::TrainConfig::from_toml(text) {
+        if let Ok(config) = cifar_repro::config::TrainConfig::from_toml(text) {
             let _ = config.to_toml();
             let _ = config.estimated_training_bytes();
         }

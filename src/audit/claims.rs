@@ -1,7 +1,7 @@
 //! Claim files (TOML, unknown keys rejected): what was claimed, about which run, and what
 //! checking it requires.
 
-use crate::train::TrainConfig;
+use crate::config::TrainConfig;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 

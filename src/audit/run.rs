@@ -4,11 +4,12 @@
 use super::claims::{Claim, Metric, ParsedFile, RunSpec, Split};
 use super::results::{Results, SeedValues};
 use super::verdict::{self, Adjust, Claimed, Evidence, Summary, Verdict};
+use crate::config::TrainConfig;
 use crate::data::Cifar10;
 use crate::determinism::SeedTree;
 use crate::hash::sha256_hex;
 use crate::manifest::{EpochRecord, Manifest, RunStatus};
-use crate::train::{Observer, TrainConfig, TrainError, train};
+use crate::train::{Observer, TrainError, train};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -151,7 +152,7 @@ impl<'a> Auditor<'a> {
         if let Some(data) = &self.options.data {
             config.data = data.clone();
         }
-        config.run.device = crate::train::DeviceChoice::Auto;
+        config.run.device = crate::config::DeviceChoice::Auto;
         Ok(config)
     }
 

@@ -7,9 +7,9 @@ use cifar_repro::audit::shard::{self, ShardRecord};
 use cifar_repro::audit::{
     self, Adjust, AuditObserver, AuditOptions, ParsedFile, Results, Training, Verdict,
 };
+use cifar_repro::config::DeviceChoice;
 use cifar_repro::hash::sha256_hex;
 use cifar_repro::manifest::Manifest;
-use cifar_repro::train::DeviceChoice;
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

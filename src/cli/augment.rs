@@ -2,11 +2,11 @@
 
 use anyhow::{Context, bail};
 use cifar_repro::augment::{AugmentConfig, Backend, PRESETS, Pipeline};
+use cifar_repro::config::DeviceChoice;
 use cifar_repro::data::Cifar10;
 use cifar_repro::determinism::SeedTree;
 use cifar_repro::fsutil::{with_atomic, write_atomic};
 use cifar_repro::report::{denormalize, image_grid};
-use cifar_repro::train::DeviceChoice;
 use clap::{Args, ValueEnum};
 use serde_json::json;
 use std::path::PathBuf;

@@ -2,14 +2,14 @@
 //! timed the way `benches/pytorch_compare.py` times PyTorch), and `bench epoch`, the
 //! report's E7 measurement (preprocessing on CPU against the device, per epoch).
 
-use super::train::{DeterminismArg, pick_device};
+use super::train::pick_device;
 use cifar_repro::augment::{AugmentConfig, Backend, BatchPlan, Pipeline};
 use cifar_repro::bench::{StepBench, median_rate, synchronize};
+use cifar_repro::config::{Determinism, DeviceChoice, Preprocess, TrainConfig};
 use cifar_repro::data::Cifar10;
 use cifar_repro::determinism::{SeedTree, flags};
 use cifar_repro::model::{Arch, Freeze, Stem};
-use cifar_repro::train::{DeviceChoice, TrainConfig};
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -29,12 +29,6 @@ pub enum BenchCommand {
     Epoch(EpochArgs),
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-pub enum ArchArg {
-    Resnet18,
-    Resnet50,
-}
-
 #[derive(Args)]
 pub struct Timing {
     /// Timed rounds; the median round is reported.
@@ -51,7 +45,7 @@ pub struct Timing {
 #[derive(Args)]
 pub struct StepArgs {
     #[arg(long, value_enum)]
-    arch: ArchArg,
+    arch: Arch,
     /// Image side (32, or 224 as after E3's resize; the ImageNet stem needs 32 or more).
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(i64).range(32..=1024))]
     size: i64,
@@ -60,19 +54,11 @@ pub struct StepArgs {
     batch_size: i64,
     /// strict: deterministic kernels (the cost of `--determinism strict`).
     #[arg(long, value_enum, default_value = "seeded")]
-    determinism: DeterminismArg,
+    determinism: Determinism,
     #[arg(long, value_enum, default_value = "cpu")]
     device: DeviceChoice,
     #[command(flatten)]
     timing: Timing,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum BackendArg {
-    /// The CPU kernels on every core.
-    Cpu,
-    /// Batched tensor ops on --device.
-    Device,
 }
 
 #[derive(Args)]
@@ -84,7 +70,7 @@ pub struct AugmentArgs {
     #[arg(long, default_value_t = 128, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=65536))]
     batch_size: usize,
     #[arg(long, value_enum, default_value = "cpu")]
-    backend: BackendArg,
+    backend: Preprocess,
     #[arg(long, value_enum, default_value = "cpu")]
     device: DeviceChoice,
     /// The images to augment.
@@ -147,11 +133,8 @@ fn report(timing: &Timing, workload: &str, rate: f64) -> anyhow::Result<ExitCode
 
 fn step(args: StepArgs) -> anyhow::Result<ExitCode> {
     let device = pick_device(args.device)?;
-    flags::apply(args.determinism.into(), 0);
-    let arch = match args.arch {
-        ArchArg::Resnet18 => Arch::Resnet18,
-        ArchArg::Resnet50 => Arch::Resnet50,
-    };
+    flags::apply(args.determinism, 0);
+    let arch = args.arch;
     // torchvision's models as they are (ImageNet stem), as the PyTorch side runs them.
     let mut bench = StepBench::new(
         arch,
@@ -169,10 +152,7 @@ fn step(args: StepArgs) -> anyhow::Result<ExitCode> {
         || bench.step(),
     );
     let name = format!("{arch:?}").to_lowercase();
-    let mode = format!(
-        "{:?}",
-        cifar_repro::train::Determinism::from(args.determinism)
-    );
+    let mode = format!("{:?}", args.determinism);
     report(
         &args.timing,
         &format!(
@@ -189,8 +169,8 @@ fn augment(args: AugmentArgs) -> anyhow::Result<ExitCode> {
     let device = pick_device(args.device)?;
     let set = Cifar10::load(&args.data)?;
     let backend = match args.backend {
-        BackendArg::Cpu => Backend::cpu_all_cores(),
-        BackendArg::Device => Backend::Device(device),
+        Preprocess::Cpu => Backend::cpu_all_cores(),
+        Preprocess::Device => Backend::Device(device),
     };
     let pipeline = Pipeline {
         images: set.train.images.to_device(match backend {
@@ -217,8 +197,8 @@ fn augment(args: AugmentArgs) -> anyhow::Result<ExitCode> {
         return Err(e.into());
     }
     let on = match args.backend {
-        BackendArg::Cpu => "cpu".to_owned(),
-        BackendArg::Device => format!("device {device:?}").to_lowercase(),
+        Preprocess::Cpu => "cpu".to_owned(),
+        Preprocess::Device => format!("device {device:?}").to_lowercase(),
     };
     report(
         &args.timing,

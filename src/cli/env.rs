@@ -12,7 +12,7 @@ pub struct EnvArgs {
     json: bool,
     /// Apply this determinism mode first and print every flag as libtorch reads it back.
     #[arg(long, value_enum)]
-    determinism: Option<super::train::DeterminismArg>,
+    determinism: Option<cifar_repro::determinism::Determinism>,
     /// Fix libtorch's intra-op thread count first (the numerics class depends on it; a run
     /// with `loop.threads = N` is in the class `env --threads N` prints).
     #[arg(long, default_value_t = 0)]
@@ -22,9 +22,9 @@ pub struct EnvArgs {
 pub fn run(args: EnvArgs) -> anyhow::Result<ExitCode> {
     let flags = args
         .determinism
-        .map(|mode| cifar_repro::determinism::flags::apply(mode.into(), args.threads));
+        .map(|mode| cifar_repro::determinism::flags::apply(mode, args.threads));
     if args.threads > 0 {
-        cifar_repro::train::check_threads(args.threads)?;
+        cifar_repro::config::check_threads(args.threads)?;
         tch::set_num_threads(args.threads as i32);
     }
     let info = RuntimeInfo::current();

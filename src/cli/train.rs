@@ -3,11 +3,12 @@
 use super::progress::Progress;
 use anyhow::{Context, bail};
 use cifar_repro::augment;
+use cifar_repro::config::{Determinism, DeviceChoice, TRAIN_PRESETS, TrainConfig};
 use cifar_repro::data::Cifar10;
 use cifar_repro::manifest::{EpochRecord, Manifest};
 use cifar_repro::model::Model;
 use cifar_repro::report::{pick_misclassified, rerender, write_report};
-use cifar_repro::train::{self, Determinism, DeviceChoice, TRAIN_PRESETS, TrainConfig, checkpoint};
+use cifar_repro::train::{self, checkpoint};
 use clap::Args;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -49,7 +50,7 @@ pub struct TrainArgs {
     /// strict: deterministic kernels, fixed threads, bit-identical reruns; seeded: every
     /// stream seeded, libtorch's fast kernels; off: as seeded (overrides `loop.determinism`).
     #[arg(long, value_enum)]
-    determinism: Option<DeterminismArg>,
+    determinism: Option<Determinism>,
     /// Replace an existing run folder.
     #[arg(long)]
     overwrite: bool,
@@ -61,23 +62,6 @@ pub struct TrainArgs {
     /// Print the resolved config (every default filled in) as TOML and exit.
     #[arg(long)]
     print_config: bool,
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-pub enum DeterminismArg {
-    Strict,
-    Seeded,
-    Off,
-}
-
-impl From<DeterminismArg> for Determinism {
-    fn from(arg: DeterminismArg) -> Self {
-        match arg {
-            DeterminismArg::Strict => Determinism::Strict,
-            DeterminismArg::Seeded => Determinism::Seeded,
-            DeterminismArg::Off => Determinism::Off,
-        }
-    }
 }
 
 #[derive(Args)]

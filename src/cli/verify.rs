@@ -1,7 +1,7 @@
 //! `cifar-repro verify RUN_A RUN_B`.
 
-use cifar_repro::determinism::verify::compare;
 use cifar_repro::manifest::Manifest;
+use cifar_repro::manifest::compare::compare;
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,19 +17,19 @@ pub struct VerifyArgs {
 
 pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let (a, b) = (Manifest::read(&args.run_a)?, Manifest::read(&args.run_b)?);
-    let verdict = compare(&a, &b);
-    let cause = verdict
+    let comparison = compare(&a, &b);
+    let cause = comparison
         .divergence
         .as_ref()
-        .map(|_| verdict.likely_cause(&a));
+        .map(|_| comparison.likely_cause(&a));
     if args.json {
-        let value = serde_json::json!({"identical": verdict.divergence.is_none(), "verdict": verdict, "likely_cause": cause});
+        let value = serde_json::json!({"identical": comparison.divergence.is_none(), "verdict": comparison, "likely_cause": cause});
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
-        match &verdict.divergence {
+        match &comparison.divergence {
             None => println!(
                 "identical: {} epochs, every data order, augmentation, step trace, weights and metrics fingerprint equal",
-                verdict.epochs_compared
+                comparison.epochs_compared
             ),
             Some(d) => {
                 let epoch = d.epoch.map_or(String::new(), |e| format!("epoch {e}"));
@@ -43,11 +43,11 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
                 println!("likely cause: {}", cause.unwrap_or_default());
             }
         }
-        for note in &verdict.environment {
+        for note in &comparison.environment {
             println!("environment: {note}");
         }
     }
-    Ok(if verdict.divergence.is_none() {
+    Ok(if comparison.divergence.is_none() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -1,18 +1,16 @@
 //! libtorch's process-global determinism switches, set through the C++ shim and read back.
 
-use crate::train::Determinism;
+use crate::ffi::*;
 use serde::{Deserialize, Serialize};
 
-unsafe extern "C" {
-    fn cifar_repro_set_deterministic_algorithms(on: bool);
-    fn cifar_repro_deterministic_algorithms() -> bool;
-    fn cifar_repro_set_cudnn(deterministic: bool, benchmark: bool);
-    fn cifar_repro_cudnn_deterministic() -> bool;
-    fn cifar_repro_cudnn_benchmark() -> bool;
-    fn cifar_repro_set_tf32(allow: bool);
-    fn cifar_repro_set_tf32_cudnn(allow: bool);
-    fn cifar_repro_tf32_cublas() -> bool;
-    fn cifar_repro_tf32_cudnn() -> bool;
+/// How much of libtorch's nondeterminism is shut off (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
+pub enum Determinism {
+    Strict,
+    Seeded,
+    Off,
 }
 
 /// The flags as libtorch reports them, plus the environment and threads they depend on.

@@ -4,8 +4,7 @@
 pub mod flags;
 pub mod numerics;
 mod stream;
-pub mod verify;
 
-pub use flags::Flags;
+pub use flags::{Determinism, Flags};
 pub use numerics::NumericsClass;
 pub use stream::{SeedTree, Stream};

@@ -1,11 +1,14 @@
 //! What a run writes about itself: `manifest.json` (rewritten atomically after every
-//! epoch) and `metrics.jsonl` (one line per epoch).
+//! epoch) and `metrics.jsonl` (one line per epoch); comparing two runs (`compare`).
+
+pub mod compare;
+
+use crate::config::TrainConfig;
 
 use crate::data::{FileSummary, SourceKind};
 use crate::fsutil::write_atomic;
 use crate::metrics::Metrics;
 use crate::runtime::RuntimeInfo;
-use crate::train::TrainConfig;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -81,7 +84,7 @@ pub struct EpochRecord {
 
 /// Where and how a run diverged.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Divergence {
+pub struct Diverged {
     pub epoch: usize,
     pub step: usize,
     pub loss: f64,
@@ -110,7 +113,7 @@ pub struct Manifest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub final_test: Option<Metrics>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub diverged: Option<Divergence>,
+    pub diverged: Option<Diverged>,
     pub wall_seconds: f64,
 }
 

@@ -1,33 +1,11 @@
 //! Adam, AdamW and SGD, op for op as `torch.optim` does them (single-tensor path).
 
+use crate::ffi::{
+    cifar_repro_add_alpha, cifar_repro_add_alpha_, cifar_repro_addcdiv_, cifar_repro_addcmul_,
+    cifar_repro_clear_grad,
+};
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
-
-unsafe extern "C" {
-    fn cifar_repro_clear_grad(tensor: *mut torch_sys::C_tensor);
-    fn cifar_repro_addcmul_(
-        tensor: *mut torch_sys::C_tensor,
-        t1: *const torch_sys::C_tensor,
-        t2: *const torch_sys::C_tensor,
-        value: f64,
-    );
-    fn cifar_repro_addcdiv_(
-        tensor: *mut torch_sys::C_tensor,
-        t1: *const torch_sys::C_tensor,
-        t2: *const torch_sys::C_tensor,
-        value: f64,
-    );
-    fn cifar_repro_add_alpha(
-        tensor: *const torch_sys::C_tensor,
-        other: *const torch_sys::C_tensor,
-        alpha: f64,
-    ) -> *mut torch_sys::C_tensor;
-    fn cifar_repro_add_alpha_(
-        tensor: *mut torch_sys::C_tensor,
-        other: *const torch_sys::C_tensor,
-        alpha: f64,
-    );
-}
 
 /// `tensor + alpha * other` in one kernel, as `torch.Tensor.add(other, alpha=alpha)`.
 fn add_alpha(tensor: &Tensor, other: &Tensor, alpha: f64) -> Tensor {

@@ -2,16 +2,16 @@
 //! split after each; fingerprints, metrics, checkpoints and the manifest as it goes.
 
 use super::checkpoint;
-use super::config::{Preprocess, TrainConfig};
 use super::replay::Recorder;
 use crate::augment::{AugmentConfig, AugmentError, Backend, BatchPlan, Pipeline};
+use crate::config::{Preprocess, TrainConfig};
 use crate::data::{Cifar10, NUM_CLASSES};
 use crate::determinism::NumericsClass;
 use crate::determinism::SeedTree;
 use crate::hash::{hex, sha256_hex};
 use crate::manifest::{
-    DataRecord, Divergence, EpochRecord, Manifest, ManifestError, RunStatus, SeedRecord,
-    TracePoint, append_metrics,
+    DataRecord, Diverged, EpochRecord, Manifest, ManifestError, RunStatus, SeedRecord, TracePoint,
+    append_metrics,
 };
 use crate::metrics::{Metrics, Tally};
 use crate::model::{Model, ModelError};
@@ -421,7 +421,7 @@ pub fn train(
             let loss_value = loss.double_value(&[]);
             if !loss_value.is_finite() {
                 manifest.status = RunStatus::Diverged;
-                manifest.diverged = Some(Divergence {
+                manifest.diverged = Some(Diverged {
                     epoch,
                     step: global_step,
                     loss: loss_value,

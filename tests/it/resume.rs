@@ -4,9 +4,10 @@
 //! half-written.
 
 use crate::common::{cli, golden_data, killed_before_rename, verify};
+use cifar_repro::config::TrainConfig;
 use cifar_repro::determinism::SeedTree;
 use cifar_repro::manifest::Manifest;
-use cifar_repro::train::{TrainConfig, checkpoint};
+use cifar_repro::train::checkpoint;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

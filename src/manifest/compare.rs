@@ -1,4 +1,4 @@
-//! `verify`: are two runs bit-identical, and if not, where did they first part?
+//! Comparing two runs' manifests (`verify`): are they bit-identical, and if not, where did they first part?
 //!
 //! Inputs (config, data files) are compared first; then epoch by epoch the data order,
 //! the augmentation parameters, the step trace (loss and weights digest), the weights
@@ -11,7 +11,7 @@ use serde::Serialize;
 
 /// Where two runs first differ.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Divergence {
+pub struct FirstDifference {
     /// Epoch (0-based), when inside training.
     pub epoch: Option<usize>,
     /// Global optimiser step (after this many updates), when the trace pins it.
@@ -24,14 +24,14 @@ pub struct Divergence {
 
 /// The outcome of comparing two runs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Verdict {
-    pub divergence: Option<Divergence>,
+pub struct Comparison {
+    pub divergence: Option<FirstDifference>,
     /// Environment differences, each a sentence ("thread count differs: 1 vs 2").
     pub environment: Vec<String>,
     pub epochs_compared: usize,
 }
 
-impl Verdict {
+impl Comparison {
     /// The likely cause of the divergence.
     pub fn likely_cause(&self, a: &Manifest) -> String {
         if let Some(first) = self.environment.first() {
@@ -39,7 +39,7 @@ impl Verdict {
         }
         match &self.divergence {
             Some(d) if d.what == "config" || d.what == "data files" => "the runs were given different inputs".into(),
-            _ if a.determinism.mode != crate::train::Determinism::Strict => format!(
+            _ if a.determinism.mode != crate::determinism::Determinism::Strict => format!(
                 "determinism mode is {:?}: libtorch may pick non-deterministic kernels; rerun both with --determinism strict",
                 a.determinism.mode
             ),
@@ -117,7 +117,7 @@ fn config_difference(a: &Manifest, b: &Manifest) -> Option<String> {
     let comparable = |m: &Manifest| {
         let mut config = m.config.clone();
         config.run.threads = 0;
-        config.run.device = crate::train::DeviceChoice::Auto;
+        config.run.device = crate::config::DeviceChoice::Auto;
         serde_json::to_value(config).ok()
     };
     let (x, y) = (comparable(a)?, comparable(b)?);
@@ -145,10 +145,10 @@ fn config_difference(a: &Manifest, b: &Manifest) -> Option<String> {
 }
 
 /// Compares run `a` with run `b`.
-pub fn compare(a: &Manifest, b: &Manifest) -> Verdict {
+pub fn compare(a: &Manifest, b: &Manifest) -> Comparison {
     let environment = environment(a, b);
     let at = |epoch, step, what: &str, detail: String| {
-        Some(Divergence {
+        Some(FirstDifference {
             epoch,
             step,
             what: what.into(),
@@ -240,7 +240,7 @@ pub fn compare(a: &Manifest, b: &Manifest) -> Verdict {
             );
         }
     }
-    Verdict {
+    Comparison {
         divergence,
         environment,
         epochs_compared,

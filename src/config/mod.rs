@@ -1,31 +1,29 @@
 //! A run's whole configuration (TOML, unknown keys rejected with their line) and the
-//! built-in presets for the report's experiments.
+//! built-in presets for the report's experiments. Each component owns its own section's
+//! type (`ModelConfig`, `OptimConfig`, `AugmentConfig`); this layer puts them together,
+//! below everything that runs, records or compares a run.
 
 use crate::augment::AugmentConfig;
+pub use crate::determinism::Determinism;
 use crate::model::{Arch, Freeze, ModelConfig, Stem};
 use crate::optim::{OptimConfig, OptimKind, Schedule};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-/// How much of libtorch's nondeterminism is shut off (see `determinism`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Determinism {
-    Strict,
-    Seeded,
-    Off,
-}
-
 /// Where preprocessing runs: the CPU kernels, or batched ops on the training device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Preprocess {
+    /// The CPU kernels on every core.
     Cpu,
+    /// Batched tensor ops on the training device.
     Device,
 }
 
 /// The device to train on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum DeviceChoice {
     Auto,
