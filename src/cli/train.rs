@@ -115,7 +115,7 @@ fn resolve(args: &TrainArgs) -> anyhow::Result<(String, TrainConfig)> {
     r.device = args.device.unwrap_or(r.device);
     r.threads = args.threads.unwrap_or(r.threads);
     if let Some(d) = args.determinism {
-        r.determinism = d.into();
+        r.determinism = d;
     }
     if let Some(data) = &args.data {
         config.data = data.clone();
