@@ -9,6 +9,15 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The raw bytes of a tensor (moved to the CPU, made contiguous), as its digests read them.
+pub fn tensor_bytes(t: &tch::Tensor) -> Vec<u8> {
+    let t = t.to_device(tch::Device::Cpu).contiguous();
+    let n = t.numel() * t.kind().elt_size_in_bytes();
+    let mut bytes = vec![0u8; n];
+    t.view_dtype(tch::Kind::Uint8).copy_data(&mut bytes, n);
+    bytes
+}
+
 /// SHA-256 of `bytes`, as lower-case hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))

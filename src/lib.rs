@@ -1,8 +1,26 @@
 //! cifar-repro: re-run the CIFAR-10 experiments of a published report on tch (libtorch),
 //! prove that a run is reproducible bit for bit, and audit claimed numbers.
 //!
-//! The library holds the pipeline; the binary (`src/main.rs`) is the only place that picks
-//! devices, paths and what goes to stdout.
+//! The library holds the pipeline; the binary (`src/main.rs`, `src/cli/`) is the only
+//! place that picks devices, paths and what goes to stdout.
+//!
+//! # Module map, in the order data flows
+//!
+//! Each layer uses only the layers above it in this list (`tests/it/layers.rs` checks it).
+//!
+//! 1. `ffi` (the C++ shim's functions), [`hash`], [`fsutil`] (atomic writes): plumbing.
+//! 2. [`runtime`] (libtorch, devices, cores) and [`download`] (checked fetches).
+//! 3. [`data`] reads CIFAR-10; [`determinism`] derives every random stream from one seed
+//!    and sets libtorch's switches; [`metrics`] turns predictions into numbers.
+//! 4. [`model`] (ResNets, torchvision's init), [`optim`] (torch.optim op for op) and
+//!    [`augment`] (the transforms, CPU and device backends): one component each, each
+//!    owning its config section.
+//! 5. [`config`]: a run's whole config, the presets, and [`config::resolve`], the one
+//!    way a config file or preset plus overrides becomes a checked config.
+//! 6. [`manifest`]: what a run records about itself, and comparing two runs (`verify`).
+//! 7. [`train`] runs a config into a run folder; [`report`] renders a finished run;
+//!    [`bench`](mod@bench) times the pieces.
+//! 8. [`audit`]: claims, runs over seeds, verdicts with stated error rates.
 
 pub mod audit;
 pub mod augment;

@@ -1,7 +1,7 @@
 //! Claim files (TOML, unknown keys rejected): what was claimed, about which run, and what
 //! checking it requires.
 
-use crate::config::TrainConfig;
+use crate::config::{ConfigError, TrainConfig, resolve, set_override};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -357,7 +357,7 @@ impl Claim {
                 for spec in std::iter::once(&mut claim.run).chain(claim.than.as_mut()) {
                     let overrides = spec.overrides.get_or_insert_with(toml::Table::new);
                     for (key, value) in &reading {
-                        merge(overrides, &dotted(key, value.clone()));
+                        set_override(overrides, key, value.clone());
                     }
                 }
                 claim
@@ -366,44 +366,10 @@ impl Claim {
     }
 }
 
-/// `a.b.c = v` as nested tables.
-fn dotted(key: &str, value: toml::Value) -> toml::Table {
-    let mut parts = key.rsplit('.');
-    let last = parts.next().unwrap_or(key);
-    let mut table = toml::Table::from_iter([(last.to_owned(), value)]);
-    for part in parts {
-        table = toml::Table::from_iter([(part.to_owned(), toml::Value::Table(table))]);
-    }
-    table
-}
-
 impl RunSpec {
     /// The run's config: the preset or file, with the overrides merged over it.
-    pub fn config(&self, base_dir: &Path) -> Result<TrainConfig, String> {
-        let path = base_dir.join(&self.run);
-        let base = if self.run.ends_with(".toml") {
-            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?
-        } else {
-            TrainConfig::preset(&self.run)
-                .map_err(|e| e.to_string())?
-                .to_toml()
-        };
-        let mut table: toml::Table = toml::from_str(&base).map_err(|e| e.to_string())?;
-        if let Some(overrides) = &self.overrides {
-            merge(&mut table, overrides);
-        }
-        let text = toml::to_string(&table).map_err(|e| e.to_string())?;
-        TrainConfig::from_toml(&text).map_err(|e| format!("{} with overrides: {e}", self.run))
-    }
-}
-
-fn merge(base: &mut toml::Table, over: &toml::Table) {
-    for (key, value) in over {
-        match (base.get_mut(key), value) {
-            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
-            _ => {
-                base.insert(key.clone(), value.clone());
-            }
-        }
+    pub fn config(&self, base_dir: &Path) -> Result<TrainConfig, ConfigError> {
+        let overrides = self.overrides.clone().unwrap_or_default();
+        Ok(resolve(&self.run, base_dir, &overrides)?.config)
     }
 }

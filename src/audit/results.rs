@@ -49,6 +49,10 @@ pub enum ResultsError {
         line: usize,
         message: String,
     },
+    #[error("{} has no rows for this claim", .0.display())]
+    NoRows(PathBuf),
+    #[error("{}: a relative claim needs `than` (the compared run's value) on every row", .0.display())]
+    NoThan(PathBuf),
 }
 
 impl Results {
@@ -131,21 +135,19 @@ impl Results {
     /// A claim's values and, for a relative claim, the compared run's; or why it cannot
     /// be judged. A file names no run folders and no test-set size (the claim's
     /// `test_images` is used).
-    pub fn values(&self, claim: &Claim) -> Result<SeedValues, String> {
+    pub fn values(&self, claim: &Claim) -> Result<SeedValues, ResultsError> {
         let rows = self
             .rows
             .get(&claim.id)
-            .ok_or_else(|| format!("{} has no rows for this claim", self.path.display()))?;
+            .ok_or_else(|| ResultsError::NoRows(self.path.clone()))?;
         let other = match claim.relation {
             None => None,
-            Some(_) => Some(rows.iter().map(|r| r.than).collect::<Option<Vec<f64>>>().ok_or_else(
-                || {
-                    format!(
-                        "{}: a relative claim needs `than` (the compared run's value) on every row",
-                        self.path.display()
-                    )
-                },
-            )?),
+            Some(_) => Some(
+                rows.iter()
+                    .map(|r| r.than)
+                    .collect::<Option<Vec<f64>>>()
+                    .ok_or_else(|| ResultsError::NoThan(self.path.clone()))?,
+            ),
         };
         Ok(SeedValues {
             mine: rows.iter().map(|r| r.value).collect(),

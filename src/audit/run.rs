@@ -2,10 +2,11 @@
 //! reused, keyed by their config's hash), then statistics and a verdict.
 
 use super::claims::{Claim, Metric, ParsedFile, RunSpec, Split};
+use super::error::AuditError;
 use super::results::{Results, SeedValues};
 use super::verdict::{self, Adjust, Claimed, Evidence, Summary, Verdict};
 use crate::config::TrainConfig;
-use crate::data::Cifar10;
+use crate::data::{Cifar10, DataError};
 use crate::determinism::SeedTree;
 use crate::hash::sha256_hex;
 use crate::manifest::{EpochRecord, Manifest, RunStatus};
@@ -13,6 +14,7 @@ use crate::train::{Observer, TrainError, train};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use tch::Device;
 
 /// Which of the runs an audit needs this process may train.
@@ -109,19 +111,23 @@ struct Auditor<'a> {
     options: &'a AuditOptions,
     base_dir: PathBuf,
     root: u64,
-    data: HashMap<PathBuf, Result<std::rc::Rc<Cifar10>, String>>,
+    data: HashMap<PathBuf, Result<Rc<Cifar10>, Rc<DataError>>>,
     /// The run keys this process may train (every key when `None`).
     assigned: Option<HashSet<String>>,
 }
 
 /// The `i`-th seed's version of `config`, the key its runs are filed under (the first 16
 /// hex digits of its TOML's SHA-256) and its folder relative to the audit folder.
-fn seeded_run(config: &TrainConfig, root: u64, i: usize) -> (TrainConfig, String, PathBuf) {
+fn seeded_run(
+    config: &TrainConfig,
+    root: u64,
+    i: usize,
+) -> Result<(TrainConfig, String, PathBuf), AuditError> {
     let mut config = config.clone();
     config.run.seed = run_seed(root, i);
-    let key = sha256_hex(config.to_toml().as_bytes())[..16].to_owned();
+    let key = sha256_hex(config.to_toml()?.as_bytes())[..16].to_owned();
     let relative = PathBuf::from("runs").join(&key);
-    (config, key, relative)
+    Ok((config, key, relative))
 }
 
 impl<'a> Auditor<'a> {
@@ -135,19 +141,16 @@ impl<'a> Auditor<'a> {
         }
     }
 
-    fn data(&mut self, path: &Path) -> Result<std::rc::Rc<Cifar10>, String> {
+    fn data(&mut self, path: &Path) -> Result<Rc<Cifar10>, AuditError> {
         self.data
             .entry(path.to_owned())
-            .or_insert_with(|| {
-                Cifar10::load(path)
-                    .map(std::rc::Rc::new)
-                    .map_err(|e| e.to_string())
-            })
+            .or_insert_with(|| Cifar10::load(path).map(Rc::new).map_err(Rc::new))
             .clone()
+            .map_err(AuditError::Data)
     }
 
     /// The config of a run spec, with the audit's data path.
-    fn config(&self, spec: &RunSpec) -> Result<TrainConfig, String> {
+    fn config(&self, spec: &RunSpec) -> Result<TrainConfig, AuditError> {
         let mut config = spec.config(&self.base_dir)?;
         if let Some(data) = &self.options.data {
             config.data = data.clone();
@@ -157,37 +160,33 @@ impl<'a> Auditor<'a> {
     }
 
     /// What keeps a claim from running, if anything.
-    fn missing(&mut self, claim: &Claim, config: &TrainConfig) -> Option<String> {
+    fn missing(&mut self, claim: &Claim, config: &TrainConfig) -> Option<AuditError> {
         if claim.requires.cuda && !self.options.device.is_cuda() {
-            return Some("needs CUDA, and libtorch sees no CUDA device".into());
+            return Some(AuditError::NeedsCuda);
         }
         if let Some(path) = config.model.pretrained.as_ref().filter(|p| !p.is_file()) {
-            return Some(format!(
-                "needs pretrained weights at {} (torchvision's ImageNet file; see the README)",
-                path.display()
-            ));
+            return Some(AuditError::NeedsPretrained(path.clone()));
         }
         let data = match self.data(&config.data) {
             Ok(data) => data,
-            Err(e) => return Some(format!("cannot read its data: {e}")),
+            Err(e) => return Some(e),
         };
         if let Err(e) = crate::train::check_memory(config, self.options.device) {
-            return Some(e.to_string());
+            return Some(AuditError::TooBig(e));
         }
         if claim.requires.full_data && !data.is_full() {
-            return Some(format!(
-                "needs the full CIFAR-10 ({} holds {} + {} records): run `cifar-repro data fetch` and pass --data data/cifar-10-binary.tar.gz",
-                config.data.display(),
-                data.train.len(),
-                data.test.len()
-            ));
+            return Some(AuditError::NeedsFullData {
+                path: config.data.clone(),
+                train: data.train.len(),
+                test: data.test.len(),
+            });
         }
         None
     }
 
     /// The configs of a claim's run (and of the run it is compared with), or why the claim
     /// cannot run here.
-    fn runnable_configs(&mut self, claim: &Claim) -> Result<Vec<TrainConfig>, String> {
+    fn runnable_configs(&mut self, claim: &Claim) -> Result<Vec<TrainConfig>, AuditError> {
         let configs = std::iter::once(&claim.run)
             .chain(claim.than.as_ref())
             .map(|s| self.config(s))
@@ -204,11 +203,11 @@ impl<'a> Auditor<'a> {
         claim: &str,
         config: &TrainConfig,
         observer: &mut dyn AuditObserver,
-    ) -> Result<Vec<(PathBuf, Option<EpochRecord>)>, String> {
+    ) -> Result<Vec<(PathBuf, Option<EpochRecord>)>, AuditError> {
         let mut out = Vec::new();
         let mut left = 0;
         for i in 0..self.options.seeds {
-            let (config, key, relative) = seeded_run(config, self.root, i);
+            let (config, key, relative) = seeded_run(config, self.root, i)?;
             let folder = self.options.out.join(&relative);
             let finished = Manifest::read_completed(&folder);
             if finished.is_none()
@@ -229,13 +228,16 @@ impl<'a> Auditor<'a> {
                 Some(m) => m,
                 None => {
                     let _ = std::fs::remove_dir_all(&folder);
-                    std::fs::create_dir_all(&folder)
-                        .map_err(|e| format!("{}: {e}", folder.display()))?;
+                    let io = |source| AuditError::Io {
+                        path: folder.clone(),
+                        source,
+                    };
+                    std::fs::create_dir_all(&folder).map_err(io)?;
                     crate::fsutil::write_atomic(
                         &folder.join("config.toml"),
-                        config.to_toml().as_bytes(),
+                        config.to_toml()?.as_bytes(),
                     )
-                    .map_err(|e| format!("{}: {e}", folder.display()))?;
+                    .map_err(io)?;
                     let data = self.data(&config.data)?;
                     match train(
                         &config,
@@ -250,7 +252,7 @@ impl<'a> Auditor<'a> {
                             out.push((relative, None));
                             continue;
                         }
-                        Err(e) => return Err(format!("a run failed: {e}")),
+                        Err(e) => return Err(AuditError::RunFailed(e)),
                     }
                 }
             };
@@ -258,15 +260,13 @@ impl<'a> Auditor<'a> {
                 .epochs
                 .last()
                 .cloned()
-                .ok_or("a finished run without epochs")?;
+                .ok_or(AuditError::NoEpochs)?;
             out.push((relative, Some(last)));
         }
         match self.options.training {
             _ if left == 0 => Ok(out),
-            Training::None => Err(format!(
-                "{left} of its runs are in none of the merged folders (did every shard finish?)"
-            )),
-            _ => Err(format!("{left} of its runs are left to other shards")),
+            Training::None => Err(AuditError::NotMerged(left)),
+            _ => Err(AuditError::LeftToShards(left)),
         }
     }
 
@@ -279,7 +279,9 @@ impl<'a> Auditor<'a> {
             };
             for config in &configs {
                 for i in 0..self.options.seeds {
-                    let (_, key, _) = seeded_run(config, self.root, i);
+                    let Ok((_, key, _)) = seeded_run(config, self.root, i) else {
+                        continue;
+                    };
                     if !keys.contains(&key) {
                         keys.push(key);
                     }
@@ -304,7 +306,7 @@ impl<'a> Auditor<'a> {
             runs: Vec::new(),
         };
         let measured = match &self.options.results {
-            Some(results) => results.values(claim),
+            Some(results) => results.values(claim).map_err(AuditError::from),
             None => self.trained_values(claim, observer),
         };
         let SeedValues {
@@ -316,7 +318,9 @@ impl<'a> Auditor<'a> {
             Ok(m) => m,
             Err(why) => {
                 return ClaimResult {
-                    verdict: Verdict::NotRun { why },
+                    verdict: Verdict::NotRun {
+                        why: why.to_string(),
+                    },
                     ..result
                 };
             }
@@ -346,7 +350,7 @@ impl<'a> Auditor<'a> {
         &mut self,
         claim: &Claim,
         observer: &mut dyn AuditObserver,
-    ) -> Result<SeedValues, String> {
+    ) -> Result<SeedValues, AuditError> {
         let configs = self.runnable_configs(claim)?;
         // Every config's runs first (a shard trains its part of each), then any failure.
         let outcomes: Vec<_> = configs

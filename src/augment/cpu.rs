@@ -43,7 +43,7 @@ pub fn apply(
     // element is written below before that.
     let output_values =
         unsafe { std::slice::from_raw_parts_mut(output.data_ptr() as *mut f32, n * plane) };
-    let source_bytes = crate::model::tensor_bytes(&source);
+    let source_bytes = crate::hash::tensor_bytes(&source);
     let source_bytes = source_bytes.as_slice();
     let per_thread = n.div_ceil(threads.max(1)).max(1);
     std::thread::scope(|scope| {

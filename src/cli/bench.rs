@@ -5,12 +5,12 @@
 use super::train::pick_device;
 use cifar_repro::augment::{AugmentConfig, Backend, BatchPlan, Pipeline};
 use cifar_repro::bench::{StepBench, median_rate, synchronize};
-use cifar_repro::config::{Determinism, DeviceChoice, Preprocess, TrainConfig};
+use cifar_repro::config::{Determinism, DeviceChoice, Preprocess, resolve, set_override};
 use cifar_repro::data::Cifar10;
 use cifar_repro::determinism::{SeedTree, flags};
 use cifar_repro::model::{Arch, Freeze, Stem};
 use clap::{Args, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 use tch::Device;
@@ -227,10 +227,11 @@ fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn epoch(args: EpochArgs) -> anyhow::Result<ExitCode> {
-    let mut config = TrainConfig::preset(&args.preset)?;
+    let mut overrides = toml::Table::new();
     if let Some(batch) = args.batch_size {
-        config.run.batch_size = batch;
+        set_override(&mut overrides, "loop.batch_size", batch as i64);
     }
+    let config = resolve(&args.preset, Path::new(""), &overrides)?.config;
     let device = pick_device(args.device)?;
     let set = Cifar10::load(&args.data)?;
     let used = args.train_limit.unwrap_or(usize::MAX).min(set.train.len());

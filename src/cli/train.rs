@@ -3,7 +3,9 @@
 use super::progress::Progress;
 use anyhow::{Context, bail};
 use cifar_repro::augment;
-use cifar_repro::config::{Determinism, DeviceChoice, TRAIN_PRESETS, TrainConfig};
+use cifar_repro::config::{
+    Determinism, DeviceChoice, TRAIN_PRESETS, TrainConfig, resolve as resolve_config, set_override,
+};
 use cifar_repro::data::Cifar10;
 use cifar_repro::manifest::{EpochRecord, Manifest};
 use cifar_repro::model::Model;
@@ -74,54 +76,58 @@ pub struct RunArgs {
     data: Option<PathBuf>,
 }
 
-/// A config file (any existing file, or a name ending in `.toml`) or a preset name, with
-/// the name a run of it goes by.
-pub fn preset_or_file(name_or_path: &str) -> anyhow::Result<(String, TrainConfig)> {
-    let path = Path::new(name_or_path);
-    if path.is_file() {
-        let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
-        let name = path
-            .file_stem()
-            .map_or("run".into(), |s| s.to_string_lossy().into_owned());
-        let config = TrainConfig::from_toml(&text).with_context(|| path.display().to_string())?;
-        return Ok((name, config));
+/// The command-line flags as an overrides table for `config::resolve`.
+fn overrides(args: &TrainArgs) -> anyhow::Result<toml::Table> {
+    let mut table = toml::Table::new();
+    let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+    if let Some(seed) = args.seed {
+        let seed = i64::try_from(seed).map_err(|_| {
+            anyhow::anyhow!("--seed {seed} is out of range: allowed 0..={}", i64::MAX)
+        })?;
+        set_override(&mut table, "loop.seed", seed);
     }
-    if name_or_path.ends_with(".toml") {
-        bail!("{}: no such config file", path.display());
-    }
-    Ok((name_or_path.to_owned(), TrainConfig::preset(name_or_path)?))
-}
-
-/// Resolves a preset name or config file, then the command-line overrides.
-fn resolve(args: &TrainArgs) -> anyhow::Result<(String, TrainConfig)> {
-    if let Some(run) = &args.resume {
-        let path = run.join("config.toml");
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("{}: not a run folder to resume", path.display()))?;
-        let mut config =
-            TrainConfig::from_toml(&text).with_context(|| path.display().to_string())?;
-        if let Some(data) = &args.data {
-            config.data = data.clone();
+    for (key, value) in [
+        ("loop.epochs", args.epochs),
+        ("loop.batch_size", args.batch_size),
+        ("loop.train_limit", args.train_limit),
+        ("loop.threads", args.threads),
+    ] {
+        if let Some(n) = value {
+            set_override(&mut table, key, count(n));
         }
-        config.run.device = args.device.unwrap_or(config.run.device);
-        return Ok((run.display().to_string(), config));
     }
-    let (name, mut config) = preset_or_file(args.config.as_deref().unwrap_or_default())?;
-    let r = &mut config.run;
-    r.seed = args.seed.unwrap_or(r.seed);
-    r.epochs = args.epochs.unwrap_or(r.epochs);
-    r.batch_size = args.batch_size.unwrap_or(r.batch_size);
-    r.train_limit = args.train_limit.or(r.train_limit);
-    r.device = args.device.unwrap_or(r.device);
-    r.threads = args.threads.unwrap_or(r.threads);
-    if let Some(d) = args.determinism {
-        r.determinism = d;
+    if let Some(device) = args.device {
+        set_override(&mut table, "loop.device", lowercase(device));
+    }
+    if let Some(mode) = args.determinism {
+        set_override(&mut table, "loop.determinism", lowercase(mode));
     }
     if let Some(data) = &args.data {
-        config.data = data.clone();
+        set_override(&mut table, "data", data.display().to_string());
     }
-    config.validate()?;
-    Ok((name, config))
+    Ok(table)
+}
+
+/// An enum's name as a config file spells it.
+fn lowercase(value: impl std::fmt::Debug) -> String {
+    format!("{value:?}").to_lowercase()
+}
+
+/// Resolves a preset name or config file (or, on resume, the run's own config.toml),
+/// with the command-line flags as overrides.
+fn resolve(args: &TrainArgs) -> anyhow::Result<(String, TrainConfig)> {
+    let table = overrides(args)?;
+    if let Some(run) = &args.resume {
+        let path = run.join("config.toml");
+        if !path.is_file() {
+            bail!("{}: not a run folder to resume", path.display());
+        }
+        let resolved = resolve_config(&path.display().to_string(), Path::new(""), &table)?;
+        return Ok((run.display().to_string(), resolved.config));
+    }
+    let source = args.config.as_deref().unwrap_or_default();
+    let resolved = resolve_config(source, Path::new(""), &table)?;
+    Ok((resolved.name, resolved.config))
 }
 
 /// The device a config asks for, failing clearly when CUDA is asked for and absent.
@@ -225,7 +231,7 @@ impl train::Observer for Console {
 pub fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let (name, config) = resolve(&args)?;
     if args.print_config {
-        print!("{}", config.to_toml());
+        print!("{}", config.to_toml()?);
         return Ok(ExitCode::SUCCESS);
     }
     let device = pick_device(config.run.device)?;
@@ -237,7 +243,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let out = args.resume.clone().unwrap_or(out);
     if args.resume.is_none() {
         prepare_out(&out, args.overwrite)?;
-        cifar_repro::fsutil::write_atomic(&out.join("config.toml"), config.to_toml().as_bytes())?;
+        cifar_repro::fsutil::write_atomic(&out.join("config.toml"), config.to_toml()?.as_bytes())?;
     }
     tracing::info!(
         "training {name} on {device:?} into {}: {}",

@@ -58,7 +58,12 @@ pub fn run(command: WeightsCommand) -> anyhow::Result<ExitCode> {
             if args.out.exists() {
                 anyhow::bail!("{} exists; choose another --out", args.out.display());
             }
-            let (_, config) = super::train::preset_or_file(&args.config)?;
+            let config = cifar_repro::config::resolve(
+                &args.config,
+                std::path::Path::new(""),
+                &toml::Table::new(),
+            )?
+            .config;
             let model =
                 cifar_repro::model::Model::new(&config.model, tch::Device::Cpu, args.torch_seed)?;
             let mut vars: Vec<(String, tch::Tensor)> = model.vs.variables().into_iter().collect();

@@ -5,8 +5,11 @@
 
 use crate::augment::AugmentConfig;
 pub use crate::determinism::Determinism;
+
+mod resolve;
 use crate::model::{Arch, Freeze, ModelConfig, Stem};
 use crate::optim::{OptimConfig, OptimKind, Schedule};
+pub use resolve::{Resolved, resolve, set_override};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -88,6 +91,12 @@ pub enum ConfigError {
     Toml(String),
     #[error("config: {0}")]
     Invalid(String),
+    #[error("cannot write the config as TOML: {0}")]
+    Serialize(String),
+    #[error("{}: {message}", path.display())]
+    File { path: PathBuf, message: String },
+    #[error("{0} with overrides: {1}")]
+    Overridden(String, Box<ConfigError>),
 }
 
 /// The built-in run presets.
@@ -228,9 +237,10 @@ impl TrainConfig {
         Ok(config)
     }
 
-    /// The resolved TOML (every default filled in).
-    pub fn to_toml(&self) -> String {
-        toml::to_string(self).unwrap_or_default()
+    /// The resolved TOML (every default filled in). It feeds `config_sha256` and the
+    /// audit's run keys, so a failure is an error, never an empty string.
+    pub fn to_toml(&self) -> Result<String, ConfigError> {
+        toml::to_string(self).map_err(|e| ConfigError::Serialize(e.to_string()))
     }
 
     /// Checks what serde cannot: every number is in its range, and the run fits this
@@ -240,6 +250,8 @@ impl TrainConfig {
             .validate()
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         let r = &self.run;
+        // TOML integers are i64: a larger seed could not be written to config.toml.
+        in_range("loop.seed", r.seed, 0..=i64::MAX as u64)?;
         in_range("loop.epochs", r.epochs, 1..=100_000)?;
         in_range("loop.batch_size", r.batch_size, 2..=65_536)?;
         in_range("loop.eval_batch_size", r.eval_batch_size, 1..=65_536)?;

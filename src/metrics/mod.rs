@@ -27,18 +27,24 @@ impl Tally {
     }
 
     /// Adds a batch: `logits` (`N x C`), true `labels` (`N`), and the batch's mean loss.
-    pub fn add(&mut self, logits: &Tensor, labels: &Tensor, mean_loss: f64) {
+    pub fn add(
+        &mut self,
+        logits: &Tensor,
+        labels: &Tensor,
+        mean_loss: f64,
+    ) -> Result<(), tch::TchError> {
         let c = self.classes as i64;
         let predicted = logits.argmax(1, false).to_device(tch::Device::Cpu);
         let labels = labels.to_device(tch::Device::Cpu);
         let cells = (labels * c + predicted).bincount(None::<Tensor>, c * c);
-        let cells = Vec::<i64>::try_from(cells.to_kind(Kind::Int64)).unwrap_or_default();
+        let cells = Vec::<i64>::try_from(cells.to_kind(Kind::Int64))?;
         for (i, n) in cells.into_iter().enumerate() {
             self.confusion[i / self.classes][i % self.classes] += n as u64;
         }
         let n = logits.size()[0] as u64;
         self.loss_sum += mean_loss * n as f64;
         self.count += n;
+        Ok(())
     }
 
     /// The metrics of everything added.
@@ -126,7 +132,8 @@ mod tests {
         let mut t = Tally::new(3);
         let logits =
             Tensor::from_slice(&[5.0f32, 0.0, 0.0, 0.0, 5.0, 0.0, 0.0, 5.0, 0.0]).view([3, 3]);
-        t.add(&logits, &Tensor::from_slice(&[0i64, 1, 2]), 1.5);
+        t.add(&logits, &Tensor::from_slice(&[0i64, 1, 2]), 1.5)
+            .unwrap();
         let m = t.metrics();
         assert_eq!(
             m.confusion,

@@ -157,17 +157,8 @@ impl Model {
         for (name, var) in vars {
             hasher.update(name.as_bytes());
             hasher.update(format!("{:?}", var.size()).as_bytes());
-            hasher.update(tensor_bytes(&var));
+            hasher.update(crate::hash::tensor_bytes(&var));
         }
         hex(&hasher.finalize())
     }
-}
-
-/// The raw bytes of a tensor (moved to the CPU, made contiguous).
-pub fn tensor_bytes(t: &Tensor) -> Vec<u8> {
-    let t = t.to_device(Device::Cpu).contiguous();
-    let n = t.numel() * t.kind().elt_size_in_bytes();
-    let mut bytes = vec![0u8; n];
-    t.view_dtype(tch::Kind::Uint8).copy_data(&mut bytes, n);
-    bytes
 }

@@ -4,7 +4,7 @@
 use super::checkpoint;
 use super::replay::Recorder;
 use crate::augment::{AugmentConfig, AugmentError, Backend, BatchPlan, Pipeline};
-use crate::config::{Preprocess, TrainConfig};
+use crate::config::{ConfigError, Preprocess, TrainConfig};
 use crate::data::{Cifar10, NUM_CLASSES};
 use crate::determinism::NumericsClass;
 use crate::determinism::SeedTree;
@@ -18,7 +18,7 @@ use crate::model::{Model, ModelError};
 use crate::optim::Optimizer;
 use crate::runtime::RuntimeInfo;
 use sha2::{Digest, Sha256};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tch::nn::ModuleT;
 use tch::{Device, Kind, Tensor};
@@ -42,8 +42,18 @@ pub enum TrainError {
         step: usize,
         loss: f64,
     },
-    #[error("{0}")]
-    Data(String),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{}: no checkpoint to start from (model.init_from_run)", .0.display())]
+    NoStartCheckpoint(PathBuf),
+    #[error("{images} training images make no full batch of {batch_size}")]
+    NoFullBatch { images: usize, batch_size: usize },
+    #[error("{}: {source}", dir.display())]
+    OptimState { dir: PathBuf, source: tch::TchError },
+    #[error("{}: optimiser state does not fit the model", .0.display())]
+    OptimStateMismatch(PathBuf),
+    #[error("reading a tensor back from libtorch: {0}")]
+    Tensor(#[from] tch::TchError),
     #[error(
         "this run needs about {needed_gib:.1} GiB for a training step (model.width {width}, {side}x{side} images, batch {batch}) but the machine has {available_gib:.1} GiB available; lower model.width, loop.batch_size or the image size"
     )]
@@ -148,11 +158,10 @@ pub fn evaluate(
             .forward_t(&batch.augmented.images.to_device(device), false);
         let labels = batch.augmented.labels.to_device(device);
         let loss = logits.cross_entropy_for_logits(&labels).double_value(&[]);
-        tally.add(&logits, &labels, loss);
-        predictions.extend(
-            Vec::<i64>::try_from(logits.argmax(1, false).to_device(Device::Cpu))
-                .unwrap_or_default(),
-        );
+        tally.add(&logits, &labels, loss)?;
+        predictions.extend(Vec::<i64>::try_from(
+            logits.argmax(1, false).to_device(Device::Cpu),
+        )?);
     }
     Ok((tally.metrics(), predictions))
 }
@@ -253,20 +262,15 @@ pub fn train(
         return Err(TrainError::RecordOnResume);
     }
     let started = Instant::now();
-    config
-        .validate()
-        .map_err(|e| TrainError::Data(e.to_string()))?;
+    config.validate()?;
     check_memory(config, device)?;
     let flags = crate::determinism::flags::apply(config.run.determinism, config.run.threads);
     let tree = SeedTree::new(config.run.seed);
     let mut model = Model::new(&config.model, device, tree.seed("init"))?;
     if let (false, Some(run)) = (resume, &config.model.init_from_run) {
-        let newest = checkpoint::list(run).pop().ok_or_else(|| {
-            TrainError::Data(format!(
-                "{}: no checkpoint to start from (model.init_from_run)",
-                run.display()
-            ))
-        })?;
+        let newest = checkpoint::list(run)
+            .pop()
+            .ok_or_else(|| TrainError::NoStartCheckpoint(run.clone()))?;
         checkpoint::verify(&newest)?;
         model.load(&newest.join("model.safetensors"), false)?;
     }
@@ -289,17 +293,17 @@ pub fn train(
     };
     let steps_per_epoch = train_used / config.run.batch_size;
     if steps_per_epoch == 0 {
-        return Err(TrainError::Data(format!(
-            "{train_used} training images make no full batch of {}",
-            config.run.batch_size
-        )));
+        return Err(TrainError::NoFullBatch {
+            images: train_used,
+            batch_size: config.run.batch_size,
+        });
     }
     let total_steps = steps_per_epoch * config.run.epochs;
     let record_steps = record_steps.min(total_steps);
     let mut manifest = Manifest {
         status: RunStatus::Running,
         config: config.clone(),
-        config_sha256: sha256_hex(config.to_toml().as_bytes()),
+        config_sha256: sha256_hex(config.to_toml()?.as_bytes()),
         seeds: SeedRecord {
             root: config.run.seed,
             streams: vec![
@@ -339,14 +343,14 @@ pub fn train(
         model.load(&dir.join("model.safetensors"), false)?;
         let saved: std::collections::HashMap<String, Tensor> =
             Tensor::read_safetensors(dir.join("optim.safetensors"))
-                .map_err(|e| TrainError::Data(format!("{}: {e}", dir.display())))?
+                .map_err(|source| TrainError::OptimState {
+                    dir: dir.clone(),
+                    source,
+                })?
                 .into_iter()
                 .collect();
         if !optimizer.load_state(state.optimizer_step, &saved, &params) {
-            return Err(TrainError::Data(format!(
-                "{}: optimiser state does not fit the model",
-                dir.display()
-            )));
+            return Err(TrainError::OptimStateMismatch(dir));
         }
         manifest.epochs = previous
             .epochs
@@ -453,7 +457,7 @@ pub fn train(
                 nudge(&params);
             }
             step_seconds += step_started.elapsed().as_secs_f64();
-            tally.add(&logits.detach(), &labels, loss_value);
+            tally.add(&logits.detach(), &labels, loss_value)?;
             if global_step % config.run.trace_every.max(1) == 0 {
                 trace.push(TracePoint {
                     step: global_step,

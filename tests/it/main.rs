@@ -12,6 +12,7 @@ mod data_bad_input;
 mod data_fetch;
 mod data_load;
 mod env;
+mod layers;
 mod model;
 mod optim;
 mod resume;

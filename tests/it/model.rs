@@ -186,7 +186,7 @@ fn init_digests(
         .map(|(name, t)| {
             (
                 name,
-                cifar_repro::hash::sha256_hex(&cifar_repro::model::tensor_bytes(&t)),
+                cifar_repro::hash::sha256_hex(&cifar_repro::hash::tensor_bytes(&t)),
             )
         })
         .collect()
