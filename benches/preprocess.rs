@@ -6,6 +6,7 @@
 //! batch's parameters, gathers its images and runs the backend, as training does.
 
 use cifar_repro::augment::{AugmentConfig, Backend, Pipeline};
+use cifar_repro::bench::bench_devices;
 use cifar_repro::data::Cifar10;
 use cifar_repro::determinism::SeedTree;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -25,18 +26,12 @@ fn pipeline(set: &Cifar10, preset: &str, backend: Backend) -> Pipeline {
 fn preprocess(c: &mut Criterion) {
     let set =
         Cifar10::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("golden/data")).expect("data");
-    let cpu = Backend::cpu_all_cores();
-    let cuda = tch::Cuda::is_available();
-    if !cuda {
-        assert!(
-            std::env::var("REQUIRE_CUDA").as_deref() != Ok("1"),
-            "REQUIRE_CUDA=1 but no CUDA device"
-        );
-        eprintln!("preprocess/cuda: skipped, no CUDA device");
-    }
-    let mut backends = vec![("cpu", cpu), ("device-cpu", Backend::Device(Device::Cpu))];
-    if cuda {
-        backends.push(("cuda", Backend::Device(Device::Cuda(0))));
+    let devices = bench_devices("preprocess/cuda").expect("REQUIRE_CUDA");
+    let cuda = devices.len() > 1;
+    let mut backends = vec![("cpu", Backend::cpu_all_cores())];
+    for (name, device) in devices {
+        let name = if name == "cpu" { "device-cpu" } else { name };
+        backends.push((name, Backend::Device(device)));
     }
     let mut group = c.benchmark_group("preprocess");
     group.sample_size(10);

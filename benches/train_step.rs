@@ -7,7 +7,7 @@
 //! without a GPU (`REQUIRE_CUDA=1` makes that an error); CUDA timings synchronise.
 //! `TRAIN_STEP_FULL=1` adds ResNet-50 at 224 with batch 16 and batch sizes up to 512.
 
-use cifar_repro::bench::StepBench;
+use cifar_repro::bench::{StepBench, bench_devices};
 use cifar_repro::determinism::Determinism;
 use cifar_repro::determinism::flags;
 use cifar_repro::model::{Arch, Freeze, Stem};
@@ -19,17 +19,7 @@ fn bench(arch: Arch, stem: Stem, width: i64, side: i64, batch: i64, device: Devi
 }
 
 fn devices() -> Vec<(&'static str, Device)> {
-    let mut out = vec![("cpu", Device::Cpu)];
-    if tch::Cuda::is_available() {
-        out.push(("cuda", Device::Cuda(0)));
-    } else {
-        assert!(
-            std::env::var("REQUIRE_CUDA").as_deref() != Ok("1"),
-            "REQUIRE_CUDA=1 but no CUDA device"
-        );
-        eprintln!("train_step/cuda, determinism/cuda: skipped, no CUDA device");
-    }
-    out
+    bench_devices("train_step/cuda, determinism/cuda").expect("REQUIRE_CUDA")
 }
 
 fn train_step(c: &mut Criterion) {

@@ -3,9 +3,22 @@
 
 use crate::model::{Arch, Freeze, Model, ModelConfig, ModelError, Stem};
 use crate::optim::{OptimConfig, OptimKind, Optimizer};
+use crate::runtime::{CudaMissing, check_required_cuda};
 use std::time::Instant;
 use tch::nn::ModuleT;
 use tch::{Device, Kind, Tensor};
+
+/// The devices a benchmark times, named as its ids name them: the CPU, and CUDA when
+/// libtorch sees it. Without CUDA the `groups`' CUDA rows are skipped with one line on
+/// stderr, unless `REQUIRE_CUDA=1` (GPU runners) makes that an error.
+pub fn bench_devices(groups: &str) -> Result<Vec<(&'static str, Device)>, CudaMissing> {
+    if tch::Cuda::is_available() {
+        return Ok(vec![("cpu", Device::Cpu), ("cuda", Device::Cuda(0))]);
+    }
+    check_required_cuda()?;
+    eprintln!("{groups}: skipped, no CUDA device");
+    Ok(vec![("cpu", Device::Cpu)])
+}
 
 /// Waits for the device's queued work (a no-op on CPU), so that timings include it.
 pub fn synchronize(device: Device) {

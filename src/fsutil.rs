@@ -2,6 +2,7 @@
 //! so a reader (or a crash) never sees half a file.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The temporary a write of `path` goes through.
@@ -55,24 +56,27 @@ pub fn remove_leftovers(dir: &Path) {
     }
 }
 
+static KILL_POINT: OnceLock<(String, usize)> = OnceLock::new();
 static KILL_COUNT: AtomicUsize = AtomicUsize::new(0);
 
-/// Fault injection for the crash-safety tests: with `CIFAR_REPRO_KILL_BEFORE_RENAME=NAME@K`
-/// in the environment, the process sends itself SIGKILL just before the K-th atomic rename
-/// (counted in this process) onto a path whose file name starts with NAME: the written
-/// temporary is complete and the target still old, the moment a crash could do most harm.
-/// Without the variable this does nothing.
+/// Fault injection for the crash-safety tests, installed by the binary (from
+/// `CIFAR_REPRO_KILL_BEFORE_RENAME=NAME@K`): the process sends itself SIGKILL just before
+/// the `nth` atomic rename (counted in this process) onto a path whose file name starts
+/// with `name`: the written temporary is complete and the target still old, the moment a
+/// crash could do most harm. Only the first installation counts.
+pub fn install_kill_point(name: &str, nth: usize) {
+    let _ = KILL_POINT.set((name.to_owned(), nth));
+}
+
+/// Where an installed kill point may fire; does nothing when none is installed.
 pub fn kill_point(target: &Path) {
-    let Ok(spec) = std::env::var("CIFAR_REPRO_KILL_BEFORE_RENAME") else {
+    let Some((name, nth)) = KILL_POINT.get() else {
         return;
     };
-    let (name, nth) = spec
-        .split_once('@')
-        .map_or((spec.as_str(), 1), |(n, k)| (n, k.parse().unwrap_or(1)));
     let matches = target
         .file_name()
-        .is_some_and(|n| n.to_string_lossy().starts_with(name));
-    if matches && KILL_COUNT.fetch_add(1, Ordering::SeqCst) + 1 == nth {
+        .is_some_and(|n| n.to_string_lossy().starts_with(name.as_str()));
+    if matches && KILL_COUNT.fetch_add(1, Ordering::SeqCst) + 1 == *nth {
         // SAFETY: raise only sends a signal to this process; SIGKILL ends it at once.
         unsafe {
             libc::raise(libc::SIGKILL);

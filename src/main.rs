@@ -7,6 +7,7 @@ use clap::Parser;
 fn main() -> std::process::ExitCode {
     cifar_repro::determinism::flags::prepare_environment();
     cifar_repro::runtime::prefer_huge_pages();
+    cli::hooks::install_kill_point();
     init_logging();
     let args = cli::Cli::parse();
     match cli::run(args) {

@@ -3,7 +3,7 @@
 use super::results::ResultsError;
 use crate::config::ConfigError;
 use crate::data::DataError;
-use crate::train::TrainError;
+use crate::train::{RunDirError, TrainError};
 use std::path::PathBuf;
 use std::rc::Rc;
 
@@ -35,11 +35,8 @@ pub enum AuditError {
     /// The run would not fit this machine.
     #[error(transparent)]
     TooBig(TrainError),
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    RunDir(#[from] RunDirError),
     #[error("a run failed: {0}")]
     RunFailed(TrainError),
     #[error("a finished run without epochs")]

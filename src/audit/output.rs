@@ -1,6 +1,6 @@
 //! What an audit writes: a table for the terminal, `audit.json`, `audit.md`, `audit.html`.
 
-use super::run::ClaimResult;
+use super::auditor::ClaimResult;
 use super::verdict::{Adjust, Verdict};
 use crate::fsutil::write_atomic;
 use crate::manifest::Manifest;

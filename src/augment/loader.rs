@@ -3,7 +3,7 @@
 //! (`augment/epoch/E/batch/B`), so order and parameters do not depend on the threading.
 
 use super::{AugmentConfig, AugmentError, Augmented, Backend, BatchParams, apply, draw_batch};
-use crate::determinism::SeedTree;
+use crate::determinism::{SeedTree, streams};
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::thread::JoinHandle;
 use tch::Tensor;
@@ -39,11 +39,6 @@ pub struct Batch {
     pub augmented: Augmented,
 }
 
-/// The name of a batch's augmentation stream in the seed tree.
-pub fn stream_name(epoch: usize, batch: usize) -> String {
-    format!("augment/epoch/{epoch}/batch/{batch}")
-}
-
 /// What batches are made from: a split's images and labels, the pipeline, the seed tree
 /// and the backend that runs it.
 #[derive(Debug)]
@@ -65,7 +60,7 @@ impl Pipeline {
         index: usize,
         indices: &[usize],
     ) -> Result<Batch, AugmentError> {
-        let mut stream = self.tree.stream(&stream_name(epoch, index));
+        let mut stream = self.tree.stream(&streams::augment(epoch, index));
         let params = draw_batch(&self.config, indices, &mut stream);
         let picked = Tensor::from_slice(&indices.iter().map(|&i| i as i64).collect::<Vec<_>>());
         let images = self

@@ -13,7 +13,7 @@ pub use config::{
     AugmentConfig, AugmentError, CIFAR_MEAN, CIFAR_STD, CropConfig, ErasingConfig, IMAGENET_MEAN,
     IMAGENET_STD, JitterConfig, MixConfig, NamedNormalize, Normalize, PRESETS, PaddingMode,
 };
-pub use loader::{Batch, BatchPlan, Pipeline, Prefetcher, stream_name};
+pub use loader::{Batch, BatchPlan, Pipeline, Prefetcher};
 pub use params::{
     BatchParams, CropParams, EraseParams, ImageParams, JitterOp, JitterParams, MixParams,
     NormalizeParams, draw_batch,

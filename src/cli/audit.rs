@@ -170,6 +170,7 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
         alpha: args.decision.alpha,
         adjust: args.decision.adjust,
         results: results_file,
+        hooks: super::hooks::training(),
     };
     let results = audit::audit(&file, &base_dir(&claims), &options, &mut Console::new("  "));
     match args.shard {
@@ -266,6 +267,7 @@ fn merge(args: MergeArgs, device: DeviceChoice) -> anyhow::Result<ExitCode> {
         alpha: args.decision.alpha,
         adjust: args.decision.adjust,
         results: None,
+        hooks: super::hooks::training(),
     };
     let results = audit::audit(
         &file,

@@ -28,7 +28,10 @@ pub fn run(args: EnvArgs) -> anyhow::Result<ExitCode> {
         tch::set_num_threads(args.threads as i32);
     }
     let info = RuntimeInfo::current();
-    let numerics = NumericsClass::measure(tch::Device::Cpu)?;
+    let numerics = NumericsClass::measure(
+        tch::Device::Cpu,
+        super::hooks::training().numerics_digest.as_deref(),
+    )?;
     if args.json {
         let mut value = serde_json::to_value(&info)?;
         value["numerics"] = serde_json::to_value(&numerics)?;

@@ -6,6 +6,7 @@ mod bench;
 mod claims;
 mod data;
 mod env;
+pub mod hooks;
 mod progress;
 mod train;
 mod verify;

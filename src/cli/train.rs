@@ -1,16 +1,15 @@
 //! `cifar-repro train`, `eval`, `report` and `presets`.
 
 use super::progress::Progress;
-use anyhow::{Context, bail};
+use anyhow::bail;
 use cifar_repro::augment;
 use cifar_repro::config::{
     Determinism, DeviceChoice, TRAIN_PRESETS, TrainConfig, resolve as resolve_config, set_override,
 };
 use cifar_repro::data::Cifar10;
-use cifar_repro::manifest::{EpochRecord, Manifest};
-use cifar_repro::model::Model;
+use cifar_repro::manifest::EpochRecord;
 use cifar_repro::report::{pick_misclassified, rerender, write_report};
-use cifar_repro::train::{self, checkpoint};
+use cifar_repro::train::{self, RunDir, Start};
 use clap::Args;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -118,10 +117,7 @@ fn lowercase(value: impl std::fmt::Debug) -> String {
 fn resolve(args: &TrainArgs) -> anyhow::Result<(String, TrainConfig)> {
     let table = overrides(args)?;
     if let Some(run) = &args.resume {
-        let path = run.join("config.toml");
-        if !path.is_file() {
-            bail!("{}: not a run folder to resume", path.display());
-        }
+        let path = RunDir::open(run).config_source()?;
         let resolved = resolve_config(&path.display().to_string(), Path::new(""), &table)?;
         return Ok((run.display().to_string(), resolved.config));
     }
@@ -141,41 +137,6 @@ pub fn pick_device(choice: DeviceChoice) -> anyhow::Result<Device> {
         DeviceChoice::Cuda | DeviceChoice::Auto if cuda => Ok(Device::Cuda(0)),
         _ => Ok(Device::Cpu),
     }
-}
-
-/// Makes `out` ready for a new run without overwriting anything unasked.
-fn prepare_out(out: &Path, overwrite: bool) -> anyhow::Result<()> {
-    // What an interrupted write leaves behind does not make a folder occupied.
-    let occupied = std::fs::read_dir(out).is_ok_and(|entries| {
-        entries
-            .flatten()
-            .any(|e| !cifar_repro::fsutil::is_leftover(&e.file_name().to_string_lossy()))
-    });
-    if occupied {
-        if !overwrite {
-            bail!(
-                "{} exists and is not empty; pass --overwrite to replace it, or choose another --out",
-                out.display()
-            );
-        }
-        // A run folder: a manifest, or at least the config a run writes first (a run killed
-        // before its first manifest has only that).
-        let is_run = out.join("manifest.json").is_file()
-            || std::fs::read_to_string(out.join("config.toml"))
-                .is_ok_and(|text| TrainConfig::from_toml(&text).is_ok());
-        if !is_run {
-            bail!(
-                "{} is not a cifar-repro run folder (no manifest.json or run config.toml); refusing to replace it",
-                out.display()
-            );
-        }
-    }
-    // Here an occupied folder always came with --overwrite.
-    if overwrite && out.exists() {
-        std::fs::remove_dir_all(out).with_context(|| format!("cannot clear {}", out.display()))?;
-    }
-    std::fs::create_dir_all(out)
-        .with_context(|| format!("cannot create the run folder {}", out.display()))
 }
 
 /// Shows training progress: a bar per epoch on a terminal, a line per epoch otherwise,
@@ -241,10 +202,15 @@ pub fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("runs/{name}-seed{}", config.run.seed)));
     let out = args.resume.clone().unwrap_or(out);
-    if args.resume.is_none() {
-        prepare_out(&out, args.overwrite)?;
-        cifar_repro::fsutil::write_atomic(&out.join("config.toml"), config.to_toml()?.as_bytes())?;
-    }
+    let (dir, start) = match &args.resume {
+        Some(run) => (RunDir::open(run), Start::Resume),
+        None => {
+            let dir = RunDir::create(&out, args.overwrite)?;
+            dir.write_config(&config)?;
+            let record_steps = args.record_steps;
+            (dir, Start::Fresh { record_steps })
+        }
+    };
     tracing::info!(
         "training {name} on {device:?} into {}: {}",
         out.display(),
@@ -253,12 +219,10 @@ pub fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let finished = train::train(
         &config,
         &data,
-        &out,
+        &dir,
         device,
-        train::TrainOptions {
-            resume: args.resume.is_some(),
-            record_steps: args.record_steps,
-        },
+        start,
+        &super::hooks::training(),
         &mut Console::new(""),
     )?;
     let (examples, images) = pick_misclassified(
@@ -266,8 +230,14 @@ pub fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
         &data.test.labels,
         &finished.predictions,
         &data.classes,
-    );
-    write_report(&out, &finished.manifest, &data.classes, &examples, &images)?;
+    )?;
+    write_report(
+        dir.path(),
+        &finished.manifest,
+        &data.classes,
+        &examples,
+        &images,
+    )?;
     let (pass, steps) = finished
         .manifest
         .epochs
@@ -297,48 +267,33 @@ pub fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn eval(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let manifest = Manifest::read(&args.run)?;
-    let mut config = manifest.config.clone();
-    config.model.pretrained = None;
-    config.model.init_from_run = None;
-    let device = pick_device(config.run.device)?;
-    let newest = checkpoint::list(&args.run)
-        .pop()
-        .with_context(|| format!("{}: no checkpoint", args.run.display()))?;
-    checkpoint::verify(&newest)?;
-    let mut model = Model::new(&config.model, device, 0)?;
-    model.load(&newest.join("model.safetensors"), false)?;
-    let data = Cifar10::load(args.data.as_deref().unwrap_or(&config.data))?;
-    let (metrics, _) = train::evaluate_test(&model, &data, &config, device)?;
+    let dir = RunDir::open(&args.run);
+    let manifest = dir.manifest()?;
+    let device = pick_device(manifest.config.run.device)?;
+    let again = train::recompute(&dir, &manifest, args.data.as_deref(), device)?;
+    let m = &again.metrics;
     println!(
         "{}: test accuracy {:.4} (95% CI {:.4} to {:.4}), macro F1 {:.4}, loss {:.6}",
-        newest.display(),
-        metrics.accuracy,
-        metrics.accuracy_ci95[0],
-        metrics.accuracy_ci95[1],
-        metrics.macro_f1,
-        metrics.loss
+        again.checkpoint.display(),
+        m.accuracy,
+        m.accuracy_ci95[0],
+        m.accuracy_ci95[1],
+        m.macro_f1,
+        m.loss
     );
-    let recorded = manifest
-        .epochs
-        .iter()
-        .find(|e| e.epoch + 1 == manifest.epochs.len());
-    match recorded {
-        Some(e)
-            if e.test.confusion == metrics.confusion
-                && (e.test.loss - metrics.loss).abs() <= 1e-6 * e.test.loss.abs().max(1.0) =>
-        {
+    match (again.matches(), &again.recorded) {
+        (Some(true), _) => {
             println!("matches the run's recorded final test metrics");
             Ok(ExitCode::SUCCESS)
         }
-        Some(e) => {
+        (Some(false), Some(r)) => {
             println!(
                 "DIFFERS from the run's recorded final test metrics (accuracy {:.4}, loss {:.6})",
-                e.test.accuracy, e.test.loss
+                r.accuracy, r.loss
             );
             Ok(ExitCode::FAILURE)
         }
-        None => Ok(ExitCode::SUCCESS),
+        _ => Ok(ExitCode::SUCCESS),
     }
 }
 

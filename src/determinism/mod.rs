@@ -4,6 +4,7 @@
 pub mod flags;
 pub mod numerics;
 mod stream;
+pub mod streams;
 
 pub use flags::{Determinism, Flags};
 pub use numerics::NumericsClass;

@@ -14,8 +14,9 @@ use crate::hash::sha256_hex;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
-/// Test hook: a digest to report instead of the measured one, to exercise what happens
-/// on a machine of a class nobody recorded.
+/// The test hook's environment variable, which the binary reads (the library never
+/// does): a digest to report instead of the measured one, to exercise what happens on a
+/// machine of a class nobody recorded.
 pub const DIGEST_OVERRIDE_ENV: &str = "CIFAR_REPRO_NUMERICS_DIGEST";
 
 /// How many hex digits of the probe digest name the class.
@@ -39,10 +40,10 @@ pub struct NumericsClass {
 
 impl NumericsClass {
     /// Runs the probe on `device` with libtorch's current thread count (set it first,
-    /// as training does) and names the class.
-    pub fn measure(device: Device) -> Result<Self, tch::TchError> {
-        let digest = match std::env::var(DIGEST_OVERRIDE_ENV) {
-            Ok(fake) if !fake.is_empty() => fake,
+    /// as training does) and names the class; `fake`, a test hook, replaces the digest.
+    pub fn measure(device: Device, fake: Option<&str>) -> Result<Self, tch::TchError> {
+        let digest = match fake {
+            Some(fake) if !fake.is_empty() => fake.to_owned(),
             _ => probe_digest(device)?,
         };
         let threads = tch::get_num_threads();

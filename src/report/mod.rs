@@ -2,10 +2,10 @@
 
 mod grid;
 mod html;
-mod run;
 mod svg;
+mod write;
 
 pub use grid::{denormalize, image_grid};
 pub use html::{Misclassified, render};
-pub use run::{MISCLASSIFIED_SHOWN, ReportError, pick_misclassified, rerender, write_report};
 pub use svg::{confusion_heatmap, learning_curves};
+pub use write::{MISCLASSIFIED_SHOWN, ReportError, pick_misclassified, rerender, write_report};

@@ -1,10 +1,12 @@
-//! Training: the loop, checkpoints, step recordings.
+//! Training: a run folder (`RunDir`), the loop (`Trainer`), evaluation, checkpoints and
+//! step recordings.
 
 pub mod checkpoint;
+mod evaluate;
 pub mod replay;
-mod run;
+mod run_dir;
+mod trainer;
 
-pub use run::{
-    Finished, Observer, TrainError, TrainOptions, check_memory, eval_augment, evaluate,
-    evaluate_test, order_stream, train,
-};
+pub use evaluate::{Recomputed, eval_augment, evaluate, evaluate_test, recompute};
+pub use run_dir::{RunDir, RunDirError};
+pub use trainer::{Finished, Hooks, Observer, Start, TrainError, Trainer, check_memory, train};

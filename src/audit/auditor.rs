@@ -10,7 +10,7 @@ use crate::data::{Cifar10, DataError};
 use crate::determinism::SeedTree;
 use crate::hash::sha256_hex;
 use crate::manifest::{EpochRecord, Manifest, RunStatus};
-use crate::train::{Observer, TrainError, train};
+use crate::train::{Hooks, Observer, RunDir, Start, TrainError, train};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -45,6 +45,8 @@ pub struct AuditOptions {
     pub adjust: Adjust,
     /// Per-seed values from elsewhere (`--results`): no run is trained.
     pub results: Option<Results>,
+    /// Test hooks for every run trained.
+    pub hooks: Hooks,
 }
 
 /// The outcome for one claim.
@@ -88,7 +90,7 @@ pub trait AuditObserver: Observer {
 
 /// The `i`-th run seed of an audit rooted at `root`.
 pub fn run_seed(root: u64, i: usize) -> u64 {
-    SeedTree::new(root).seed(&format!("audit/seed/{i}")) as u64
+    SeedTree::new(root).seed(&crate::determinism::streams::audit_seed(i)) as u64
 }
 
 fn metric_value(epoch: &EpochRecord, metric: Metric, split: Split) -> f64 {
@@ -227,24 +229,17 @@ impl<'a> Auditor<'a> {
             let manifest = match finished {
                 Some(m) => m,
                 None => {
-                    let _ = std::fs::remove_dir_all(&folder);
-                    let io = |source| AuditError::Io {
-                        path: folder.clone(),
-                        source,
-                    };
-                    std::fs::create_dir_all(&folder).map_err(io)?;
-                    crate::fsutil::write_atomic(
-                        &folder.join("config.toml"),
-                        config.to_toml()?.as_bytes(),
-                    )
-                    .map_err(io)?;
+                    // An unfinished run of this config (this audit's own folder) starts over.
+                    let dir = RunDir::create(&folder, true)?;
+                    dir.write_config(&config)?;
                     let data = self.data(&config.data)?;
                     match train(
                         &config,
                         &data,
-                        &folder,
+                        &dir,
                         self.options.device,
-                        crate::train::TrainOptions::default(),
+                        Start::Fresh { record_steps: 0 },
+                        &self.options.hooks,
                         observer,
                     ) {
                         Ok(finished) => finished.manifest,

@@ -27,6 +27,8 @@ pub enum ReportError {
     File { path: String, message: String },
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    #[error("reading the labels back from libtorch: {0}")]
+    Tensor(#[from] tch::TchError),
 }
 
 fn file_error(path: &Path) -> impl Fn(String) -> ReportError + '_ {
@@ -43,8 +45,8 @@ pub fn pick_misclassified(
     labels: &Tensor,
     predictions: &[i64],
     classes: &[String],
-) -> (Vec<Misclassified>, Tensor) {
-    let labels = Vec::<i64>::try_from(labels).unwrap_or_default();
+) -> Result<(Vec<Misclassified>, Tensor), ReportError> {
+    let labels = Vec::<i64>::try_from(labels)?;
     let name = |c: i64| {
         classes
             .get(c as usize)
@@ -64,7 +66,7 @@ pub fn pick_misclassified(
         })
         .collect();
     let indices = Tensor::from_slice(&picked.iter().map(|m| m.index as i64).collect::<Vec<_>>());
-    (picked, images.index_select(0, &indices))
+    Ok((picked, images.index_select(0, &indices)))
 }
 
 /// Writes every report file into `dir`.

@@ -1,0 +1,27 @@
+//! The name of every stream drawn from a seed tree, in one place. A run's manifest records
+//! the patterns (`streams::recorded`), derived from these same functions.
+
+use std::fmt::Display;
+
+/// The model's initial weights (libtorch's generator is seeded from it).
+pub const INIT: &str = "init";
+
+/// The order of epoch `epoch`'s training images.
+pub fn order(epoch: impl Display) -> String {
+    format!("order/epoch/{epoch}")
+}
+
+/// The augmentation parameters of one batch.
+pub fn augment(epoch: impl Display, batch: impl Display) -> String {
+    format!("augment/epoch/{epoch}/batch/{batch}")
+}
+
+/// The run seed of an audit's `i`-th seed.
+pub fn audit_seed(i: usize) -> String {
+    format!("audit/seed/{i}")
+}
+
+/// The streams a training run draws from, as its manifest records them (E: epoch, B: batch).
+pub fn recorded() -> Vec<String> {
+    vec![INIT.to_owned(), order("E"), augment("E", "B")]
+}

@@ -1,0 +1,589 @@
+//! The training loop as a `Trainer`: epochs of prefetched, augmented batches; an
+//! evaluation of the test split after each; fingerprints, metrics, checkpoints and the
+//! manifest, written into its `RunDir` as it goes.
+
+use super::checkpoint;
+use super::evaluate::evaluate_test;
+use super::replay::Recorder;
+use super::run_dir::{RunDir, RunDirError};
+use crate::augment::{AugmentError, Backend, Batch, BatchPlan, Pipeline};
+use crate::config::{ConfigError, Preprocess, TrainConfig};
+use crate::data::{Cifar10, DataError, NUM_CLASSES};
+use crate::determinism::{NumericsClass, SeedTree, streams};
+use crate::hash::{hex, sha256_hex};
+use crate::manifest::{
+    DataRecord, Diverged, EpochRecord, Manifest, ManifestError, RunStatus, SeedRecord, TracePoint,
+};
+use crate::metrics::Tally;
+use crate::model::{Model, ModelError};
+use crate::optim::Optimizer;
+use crate::runtime::RuntimeInfo;
+use sha2::{Digest, Sha256};
+use std::path::PathBuf;
+use std::time::Instant;
+use tch::nn::ModuleT;
+use tch::{Device, Kind, Tensor};
+
+/// Why a run stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Augment(#[from] AugmentError),
+    #[error(transparent)]
+    RunDir(#[from] RunDirError),
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error(transparent)]
+    Checkpoint(#[from] checkpoint::CheckpointError),
+    #[error(
+        "the loss became {loss} at epoch {epoch}, step {step}: the run diverged (manifest marked diverged); lower the learning rate"
+    )]
+    Diverged {
+        epoch: usize,
+        step: usize,
+        loss: f64,
+    },
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{}: no checkpoint to start from (model.init_from_run)", .0.display())]
+    NoStartCheckpoint(PathBuf),
+    #[error("{}: no checkpoint", .0.display())]
+    NoCheckpoint(PathBuf),
+    #[error("{images} training images make no full batch of {batch_size}")]
+    NoFullBatch { images: usize, batch_size: usize },
+    #[error("{}: {source}", dir.display())]
+    OptimState { dir: PathBuf, source: tch::TchError },
+    #[error("{}: optimiser state does not fit the model", .0.display())]
+    OptimStateMismatch(PathBuf),
+    #[error("reading a tensor back from libtorch: {0}")]
+    Tensor(#[from] tch::TchError),
+    #[error(
+        "this run needs about {needed_gib:.1} GiB for a training step (model.width {width}, {side}x{side} images, batch {batch}) but the machine has {available_gib:.1} GiB available; lower model.width, loop.batch_size or the image size"
+    )]
+    TooBig {
+        needed_gib: f64,
+        available_gib: f64,
+        width: i64,
+        side: i64,
+        batch: usize,
+    },
+    #[error(transparent)]
+    Record(#[from] super::replay::RecordError),
+    #[error(
+        "cannot serialise a batch's augmentation parameters for the manifest's fingerprint: {0}"
+    )]
+    Fingerprint(serde_json::Error),
+    #[error("the numerics probe failed: {0}")]
+    Probe(tch::TchError),
+}
+
+/// Receives progress as a run goes.
+pub trait Observer {
+    /// After each training step of an epoch.
+    fn step(&mut self, epoch: usize, step: usize, steps: usize, loss: f64);
+    /// After each epoch.
+    fn epoch(&mut self, record: &EpochRecord, epochs: usize);
+    /// Something the user should know (a refused checkpoint, a resume point).
+    fn note(&mut self, message: &str);
+}
+
+/// The outcome of a finished run.
+pub struct Finished {
+    pub manifest: Manifest,
+    pub model: Model,
+    /// The final model's test predictions.
+    pub predictions: Vec<i64>,
+}
+
+/// How a run starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// From the seed tree, recording the first `record_steps` steps for a PyTorch replay
+    /// (`replay/`; 0: none).
+    Fresh { record_steps: usize },
+    /// From the run folder's newest checkpoint that passes its hash check (model,
+    /// optimiser state, epoch and step; every random stream is a pure function of the seed
+    /// tree and the epoch and batch, so nothing else needs restoring).
+    Resume,
+}
+
+/// Test hooks, which the binary sets from its environment (README, "Test hooks"); none by
+/// default. They are not part of the config, on purpose, so that two runs differ only in
+/// their numbers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Hooks {
+    /// Nudge one weight by 1e-3 right after this optimiser step (fault injection for
+    /// testing `verify`).
+    pub nudge_after_step: Option<usize>,
+    /// Name the numerics class by this digest instead of the probe's (testing what
+    /// happens on a machine whose class has no snapshot).
+    pub numerics_digest: Option<String>,
+}
+
+/// Refuses, before anything is allocated, a CPU run whose estimated training memory
+/// exceeds the memory the machine has available (on CUDA libtorch reports no free memory,
+/// so only the CPU is checked).
+pub fn check_memory(config: &TrainConfig, device: Device) -> Result<(), TrainError> {
+    let (Device::Cpu, Some(available)) = (device, crate::runtime::available_memory_bytes()) else {
+        return Ok(());
+    };
+    let needed = config.estimated_training_bytes();
+    if needed <= available {
+        return Ok(());
+    }
+    const GIB: f64 = (1u64 << 30) as f64;
+    Err(TrainError::TooBig {
+        needed_gib: needed as f64 / GIB,
+        available_gib: available as f64 / GIB,
+        width: config.model.width,
+        side: config.augment.output_side(),
+        batch: config.run.batch_size.max(config.run.eval_batch_size),
+    })
+}
+
+/// Trains `config` on `data` into `dir` on `device`, from the start or resumed.
+pub fn train(
+    config: &TrainConfig,
+    data: &Cifar10,
+    dir: &RunDir,
+    device: Device,
+    start: Start,
+    hooks: &Hooks,
+    observer: &mut dyn Observer,
+) -> Result<Finished, TrainError> {
+    let mut trainer = match start {
+        Start::Fresh { record_steps } => {
+            Trainer::new(config, data, dir, device, hooks, record_steps)?
+        }
+        Start::Resume => Trainer::resume(config, data, dir, device, hooks, observer)?,
+    };
+    while trainer.epochs_done() < config.run.epochs {
+        trainer.run_epoch(observer)?;
+    }
+    trainer.finish()
+}
+
+/// A run in progress: the model, its optimiser, the data as the loop feeds it, and the
+/// manifest so far.
+pub struct Trainer<'a> {
+    config: &'a TrainConfig,
+    data: &'a Cifar10,
+    dir: &'a RunDir,
+    device: Device,
+    hooks: Hooks,
+    tree: SeedTree,
+    model: Model,
+    params: Vec<(String, Tensor)>,
+    optimizer: Optimizer,
+    /// The training images the pipeline reads (on the device for device preprocessing).
+    images: Tensor,
+    labels: Tensor,
+    backend: Backend,
+    steps_per_epoch: usize,
+    total_steps: usize,
+    global_step: usize,
+    manifest: Manifest,
+    recorder: Option<Recorder>,
+    record_steps: usize,
+    /// The newest epoch's test predictions.
+    predictions: Vec<i64>,
+    started: Instant,
+}
+
+/// What one epoch's steps add up.
+struct EpochTally {
+    augment_hash: Sha256,
+    tally: Tally,
+    trace: Vec<TracePoint>,
+    step_seconds: f64,
+    lr: f64,
+}
+
+impl<'a> Trainer<'a> {
+    /// A fresh run in `dir`: weights from the seed tree (or `model.init_from_run`), the
+    /// first manifest written, and the first `record_steps` steps to be recorded.
+    pub fn new(
+        config: &'a TrainConfig,
+        data: &'a Cifar10,
+        dir: &'a RunDir,
+        device: Device,
+        hooks: &Hooks,
+        record_steps: usize,
+    ) -> Result<Self, TrainError> {
+        let mut trainer = Self::prepare(config, data, dir, device, hooks, true)?;
+        trainer.record_steps = record_steps.min(trainer.total_steps);
+        trainer.dir.write_manifest(&trainer.manifest)?;
+        if trainer.record_steps > 0 {
+            trainer.recorder = Some(Recorder::start(
+                dir.path(),
+                trainer.record_steps,
+                trainer.model.vs.variables().into_iter().collect(),
+            )?);
+        }
+        Ok(trainer)
+    }
+
+    /// The run in `dir`, continued from its newest valid checkpoint; the manifest and
+    /// metrics are cut back to that checkpoint's epochs.
+    pub fn resume(
+        config: &'a TrainConfig,
+        data: &'a Cifar10,
+        dir: &'a RunDir,
+        device: Device,
+        hooks: &Hooks,
+        observer: &mut dyn Observer,
+    ) -> Result<Self, TrainError> {
+        let mut trainer = Self::prepare(config, data, dir, device, hooks, false)?;
+        dir.clean_leftovers();
+        let previous = dir.manifest()?;
+        let (checkpoint, state) =
+            dir.newest_valid_checkpoint(previous.epochs.len(), &mut |m| observer.note(m))?;
+        trainer
+            .model
+            .load(&checkpoint.join("model.safetensors"), false)?;
+        let saved: std::collections::HashMap<String, Tensor> =
+            Tensor::read_safetensors(checkpoint.join("optim.safetensors"))
+                .map_err(|source| TrainError::OptimState {
+                    dir: checkpoint.clone(),
+                    source,
+                })?
+                .into_iter()
+                .collect();
+        if !trainer
+            .optimizer
+            .load_state(state.optimizer_step, &saved, &trainer.params)
+        {
+            return Err(TrainError::OptimStateMismatch(checkpoint));
+        }
+        let manifest = &mut trainer.manifest;
+        manifest.epochs = previous
+            .epochs
+            .into_iter()
+            .take(state.epochs_done)
+            .collect();
+        manifest.resumed_at_epochs = previous.resumed_at_epochs;
+        manifest.resumed_at_epochs.push(state.epochs_done);
+        dir.rewrite_metrics(&manifest.epochs)?;
+        trainer.global_step = state.global_step;
+        observer.note(&format!(
+            "resuming after epoch {} (step {}) from {}",
+            state.epochs_done,
+            state.global_step,
+            checkpoint.display()
+        ));
+        dir.write_manifest(&trainer.manifest)?;
+        Ok(trainer)
+    }
+
+    /// What a fresh and a resumed run share: the checks, libtorch's switches, the model
+    /// (with `model.init_from_run`'s weights when `fresh`), the optimiser, the data and
+    /// the manifest's header.
+    fn prepare(
+        config: &'a TrainConfig,
+        data: &'a Cifar10,
+        dir: &'a RunDir,
+        device: Device,
+        hooks: &Hooks,
+        fresh: bool,
+    ) -> Result<Self, TrainError> {
+        let started = Instant::now();
+        config.validate()?;
+        check_memory(config, device)?;
+        let flags = crate::determinism::flags::apply(config.run.determinism, config.run.threads);
+        let tree = SeedTree::new(config.run.seed);
+        let mut model = Model::new(&config.model, device, tree.seed(streams::INIT))?;
+        if let (true, Some(run)) = (fresh, &config.model.init_from_run) {
+            let newest = RunDir::open(run)
+                .newest_checkpoint()
+                .ok_or_else(|| TrainError::NoStartCheckpoint(run.clone()))?;
+            checkpoint::verify(&newest)?;
+            model.load(&newest.join("model.safetensors"), false)?;
+        }
+        let params = model.trainable();
+        let optimizer = Optimizer::new(config.optim.clone(), &params);
+
+        let train_used = config
+            .run
+            .train_limit
+            .unwrap_or(data.train.len())
+            .min(data.train.len());
+        let train_images = data.train.images.narrow(0, 0, train_used as i64);
+        let labels = data.train.labels.narrow(0, 0, train_used as i64);
+        let (backend, images) = match config.run.preprocess {
+            Preprocess::Cpu => (Backend::cpu_threads(config.run.threads), train_images),
+            Preprocess::Device => (Backend::Device(device), train_images.to_device(device)),
+        };
+        let steps_per_epoch = train_used / config.run.batch_size;
+        if steps_per_epoch == 0 {
+            return Err(TrainError::NoFullBatch {
+                images: train_used,
+                batch_size: config.run.batch_size,
+            });
+        }
+        let numerics = NumericsClass::measure(device, hooks.numerics_digest.as_deref())
+            .map_err(TrainError::Probe)?;
+        let manifest = Manifest {
+            status: RunStatus::Running,
+            config: config.clone(),
+            config_sha256: sha256_hex(config.to_toml()?.as_bytes()),
+            seeds: SeedRecord {
+                root: config.run.seed,
+                streams: streams::recorded(),
+                init_torch_seed: Some(tree.seed(streams::INIT)),
+            },
+            runtime: RuntimeInfo::current(),
+            numerics: Some(numerics),
+            device: format!("{device:?}"),
+            determinism: flags,
+            data: DataRecord {
+                path: data.path.clone(),
+                kind: data.kind,
+                full: data.is_full(),
+                train_records: data.train.len(),
+                train_used,
+                test_records: data.test.len(),
+                files: data.files.clone(),
+            },
+            epochs: Vec::new(),
+            resumed_at_epochs: Vec::new(),
+            final_test: None,
+            diverged: None,
+            wall_seconds: 0.0,
+        };
+        if let Some(step) = hooks.nudge_after_step {
+            tracing::warn!(
+                "one weight will be nudged after step {step} (fault injection, a test hook)"
+            );
+        }
+        Ok(Self {
+            config,
+            data,
+            dir,
+            device,
+            hooks: hooks.clone(),
+            tree,
+            model,
+            params,
+            optimizer,
+            images,
+            labels,
+            backend,
+            steps_per_epoch,
+            total_steps: steps_per_epoch * config.run.epochs,
+            global_step: 0,
+            manifest,
+            recorder: None,
+            record_steps: 0,
+            predictions: Vec::new(),
+            started,
+        })
+    }
+
+    /// Epochs finished so far.
+    pub fn epochs_done(&self) -> usize {
+        self.manifest.epochs.len()
+    }
+
+    /// Trains the next epoch, evaluates the test split, and records the epoch: its line
+    /// in metrics.jsonl first, the manifest, then its checkpoint (a crash in between leaves
+    /// a record without a checkpoint, which resuming drops and redoes; never a checkpoint
+    /// whose epoch has no record).
+    pub fn run_epoch(&mut self, observer: &mut dyn Observer) -> Result<EpochRecord, TrainError> {
+        let epoch = self.epochs_done();
+        let epoch_started = Instant::now();
+        let train_used = self.labels.size()[0] as usize;
+        let order = self
+            .tree
+            .stream(&streams::order(epoch))
+            .permutation(train_used);
+        let order_bytes: Vec<u8> = order
+            .iter()
+            .flat_map(|&i| (i as u64).to_le_bytes())
+            .collect();
+        let plan = BatchPlan {
+            epoch,
+            order,
+            batch_size: self.config.run.batch_size,
+            drop_last: true,
+        };
+        let pipeline = Pipeline {
+            images: self.images.shallow_clone(),
+            labels: self.labels.shallow_clone(),
+            config: self.config.augment.clone(),
+            tree: self.tree,
+            backend: self.backend,
+        };
+        let mut tally = EpochTally {
+            augment_hash: Sha256::new(),
+            tally: Tally::new(NUM_CLASSES),
+            trace: Vec::new(),
+            step_seconds: 0.0,
+            lr: self.config.optim.lr,
+        };
+        let loop_started = Instant::now();
+        for batch in pipeline.prefetch(plan, 2) {
+            let batch = batch?;
+            let loss = self.step(epoch, &batch, &mut tally)?;
+            observer.step(epoch, batch.index + 1, self.steps_per_epoch, loss);
+            tracing::debug!(epoch, step = self.global_step, loss, "step");
+        }
+        let train_seconds = loop_started.elapsed().as_secs_f64();
+        let (test, predictions) = evaluate_test(&self.model, self.data, self.config, self.device)?;
+        self.predictions = predictions;
+        let record = EpochRecord {
+            epoch,
+            order_sha256: sha256_hex(&order_bytes),
+            augment_sha256: hex(&tally.augment_hash.finalize()),
+            weights_sha256: self.model.weights_sha256(),
+            lr: tally.lr,
+            steps: self.steps_per_epoch,
+            train: tally.tally.metrics(),
+            test,
+            seconds: epoch_started.elapsed().as_secs_f64(),
+            train_seconds,
+            step_seconds: tally.step_seconds,
+            trace: tally.trace,
+        };
+        self.dir.append_metrics(&record)?;
+        observer.epoch(&record, self.config.run.epochs);
+        self.manifest.epochs.push(record.clone());
+        self.manifest.wall_seconds = self.started.elapsed().as_secs_f64();
+        self.dir.write_manifest(&self.manifest)?;
+        self.dir.save_checkpoint(
+            &self.model,
+            &self.optimizer,
+            &self.params,
+            epoch + 1,
+            self.global_step,
+        )?;
+        tracing::debug!(
+            epoch = epoch + 1,
+            step = self.global_step,
+            "checkpoint written"
+        );
+        Ok(record)
+    }
+
+    /// One optimiser step on `batch`; returns its loss. A loss that is not finite marks
+    /// the run diverged (in its manifest) and stops it.
+    fn step(
+        &mut self,
+        epoch: usize,
+        batch: &Batch,
+        epoch_tally: &mut EpochTally,
+    ) -> Result<f64, TrainError> {
+        let config = self.config;
+        epoch_tally
+            .augment_hash
+            .update(serde_json::to_vec(&batch.params).map_err(TrainError::Fingerprint)?);
+        let step_started = Instant::now();
+        let lr = config.schedule.lr(
+            config.optim.lr,
+            self.global_step,
+            self.steps_per_epoch,
+            self.total_steps,
+        );
+        epoch_tally.lr = lr;
+        let images = batch.augmented.images.to_device(self.device);
+        let labels = batch.augmented.labels.to_device(self.device);
+        let mixed = batch
+            .augmented
+            .mixed_targets
+            .as_ref()
+            .map(|t| t.to_device(self.device));
+        let logits = self.model.net.forward_t(&images, true);
+        let loss = batch_loss(&logits, &labels, mixed.as_ref());
+        let loss_value = loss.double_value(&[]);
+        if !loss_value.is_finite() {
+            self.manifest.status = RunStatus::Diverged;
+            self.manifest.diverged = Some(Diverged {
+                epoch,
+                step: self.global_step,
+                loss: loss_value,
+            });
+            self.manifest.wall_seconds = self.started.elapsed().as_secs_f64();
+            self.dir.write_manifest(&self.manifest)?;
+            return Err(TrainError::Diverged {
+                epoch,
+                step: self.global_step,
+                loss: loss_value,
+            });
+        }
+        let step = self.global_step + 1;
+        if let Some(r) = self.recorder.as_mut().filter(|r| r.wants(step)) {
+            r.step(step, &images, &labels, mixed.as_ref(), lr)?;
+        }
+        Optimizer::zero_grad(&self.params);
+        loss.backward();
+        self.optimizer.step(&self.params, lr);
+        self.global_step = step;
+        if step == self.record_steps
+            && let Some(r) = self.recorder.take()
+        {
+            r.finish(
+                self.model.vs.variables().into_iter().collect(),
+                &config.optim,
+                &config.model,
+            )?;
+        }
+        if self.hooks.nudge_after_step == Some(step) {
+            nudge(&self.params);
+        }
+        epoch_tally.step_seconds += step_started.elapsed().as_secs_f64();
+        epoch_tally
+            .tally
+            .add(&logits.detach(), &labels, loss_value)?;
+        if step.is_multiple_of(config.run.trace_every.max(1)) {
+            epoch_tally.trace.push(TracePoint {
+                step,
+                loss: loss_value,
+                weights_digest: weights_digest(&self.params),
+            });
+        }
+        Ok(loss_value)
+    }
+
+    /// Marks the run completed, with the last epoch's test metrics as its final ones.
+    pub fn finish(mut self) -> Result<Finished, TrainError> {
+        self.manifest.status = RunStatus::Completed;
+        self.manifest.final_test = self.manifest.epochs.last().map(|e| e.test.clone());
+        self.manifest.wall_seconds = self.started.elapsed().as_secs_f64();
+        self.dir.write_manifest(&self.manifest)?;
+        Ok(Finished {
+            manifest: self.manifest,
+            model: self.model,
+            predictions: self.predictions,
+        })
+    }
+}
+
+/// A digest of every trainable weight that costs one reduction per tensor.
+fn weights_digest(params: &[(String, Tensor)]) -> String {
+    let mut hasher = Sha256::new();
+    for (_, p) in params {
+        hasher.update(p.sum(Kind::Double).double_value(&[]).to_le_bytes());
+    }
+    hex(&hasher.finalize()[..8])
+}
+
+/// Mean loss of a batch: cross-entropy against labels, or against soft targets after Mixup/CutMix.
+fn batch_loss(logits: &Tensor, labels: &Tensor, mixed: Option<&Tensor>) -> Tensor {
+    match mixed {
+        Some(targets) => (targets * logits.log_softmax(1, Kind::Float))
+            .sum_dim_intlist([1i64].as_slice(), false, Kind::Float)
+            .mean(Kind::Float)
+            .neg(),
+        None => logits.cross_entropy_for_logits(labels),
+    }
+}
+
+fn nudge(params: &[(String, Tensor)]) {
+    let _guard = tch::no_grad_guard();
+    if let Some((_, p)) = params.first() {
+        let _ = p.flatten(0, -1).get(0).g_add_scalar_(1e-3);
+    }
+}
