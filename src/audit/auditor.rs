@@ -82,6 +82,25 @@ pub struct ClaimResult {
     pub runs: Vec<PathBuf>,
 }
 
+impl ClaimResult {
+    /// A claim that was not run, for `why`, with nothing measured.
+    fn not_run(id: &str, why: String) -> Self {
+        Self {
+            id: id.to_owned(),
+            sentence: String::new(),
+            claim: None,
+            verdict: Verdict::NotRun { why },
+            summary: None,
+            values: Vec::new(),
+            dropped_seeds: Vec::new(),
+            evidence: None,
+            level: None,
+            interval: None,
+            runs: Vec::new(),
+        }
+    }
+}
+
 /// Progress of an audit.
 pub trait AuditObserver: Observer {
     /// A run is about to start (or was found finished).
@@ -288,17 +307,9 @@ impl<'a> Auditor<'a> {
 
     fn claim(&mut self, claim: &Claim, observer: &mut dyn AuditObserver) -> ClaimResult {
         let result = ClaimResult {
-            id: claim.id.clone(),
             sentence: claim.sentence.clone(),
             claim: Some(claim.clone()),
-            verdict: Verdict::NotRun { why: String::new() },
-            summary: None,
-            values: Vec::new(),
-            dropped_seeds: Vec::new(),
-            evidence: None,
-            level: None,
-            interval: None,
-            runs: Vec::new(),
+            ..ClaimResult::not_run(&claim.id, String::new())
         };
         let measured = match &self.options.results {
             Some(results) => results.values(claim).map_err(AuditError::from),
@@ -509,19 +520,7 @@ pub fn audit(
         .into_iter()
         .map(|c| match c {
             Ok(claim) => auditor.claim(claim, observer),
-            Err((id, why)) => ClaimResult {
-                id: id.clone(),
-                sentence: String::new(),
-                claim: None,
-                verdict: Verdict::NotRun { why: why.clone() },
-                summary: None,
-                values: Vec::new(),
-                dropped_seeds: Vec::new(),
-                evidence: None,
-                level: None,
-                interval: None,
-                runs: Vec::new(),
-            },
+            Err((id, why)) => ClaimResult::not_run(id, why.clone()),
         })
         .collect();
     conclude(&mut results, options.alpha, options.adjust);
