@@ -23,6 +23,21 @@ pub struct ShardRecord {
     pub count: usize,
     /// The run folders this shard finished, relative to its audit folder (`runs/KEY`).
     pub runs: Vec<PathBuf>,
+    /// The run folders this shard must finish. The record is written when the shard
+    /// starts and again when it ends, so a shard killed midway names what it left undone.
+    #[serde(default)]
+    pub planned: Vec<PathBuf>,
+}
+
+impl ShardRecord {
+    /// The planned runs this shard has not finished.
+    pub fn unfinished(&self) -> Vec<&Path> {
+        self.planned
+            .iter()
+            .filter(|run| !self.runs.contains(run))
+            .map(PathBuf::as_path)
+            .collect()
+    }
 }
 
 /// Why shards cannot be merged.
@@ -123,6 +138,21 @@ pub fn check_complete(records: &[(PathBuf, ShardRecord)]) -> Result<(), ShardErr
             "shard {} missing: give every shard's folder",
             missing.join(", ")
         )));
+    }
+    for (dir, record) in records {
+        let unfinished = record.unfinished();
+        if !unfinished.is_empty() {
+            let names: Vec<String> = unfinished.iter().map(|r| r.display().to_string()).collect();
+            return Err(ShardError::Mismatch(format!(
+                "{}: shard {}/{} did not finish {} of its {} runs ({}); run that shard again (it reuses what it finished), then merge",
+                dir.display(),
+                record.index,
+                record.count,
+                unfinished.len(),
+                record.planned.len(),
+                names.join(", ")
+            )));
+        }
     }
     Ok(())
 }

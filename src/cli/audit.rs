@@ -172,9 +172,13 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
         results: results_file,
         hooks: super::hooks::training(),
     };
+    if let Some(shard) = args.shard {
+        // Written first too, so that a shard killed midway names the runs it left undone.
+        write_shard_record(&claims, &options, &file, shard)?;
+    }
     let results = audit::audit(&file, &base_dir(&claims), &options, &mut Console::new("  "));
     match args.shard {
-        Some((index, count)) => finish_shard(&claims, &options, &file, index, count),
+        Some(shard) => finish_shard(&claims, &options, &file, shard),
         None => finish(
             &out,
             &results,
@@ -183,23 +187,24 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Records what a shard finished and says what comes next; fails when one of its runs
-/// did not finish.
-fn finish_shard(
+/// Writes the shard's record (`shard.json`): the runs it must finish and those finished.
+fn write_shard_record(
     claims: &Path,
     options: &AuditOptions,
     file: &ParsedFile,
-    index: usize,
-    count: usize,
-) -> anyhow::Result<ExitCode> {
-    let keys = audit::shard_runs(file, &base_dir(claims), options, index, count);
-    let runs: Vec<PathBuf> = keys
+    (index, count): (usize, usize),
+) -> anyhow::Result<ShardRecord> {
+    let planned: Vec<PathBuf> = audit::shard_runs(file, &base_dir(claims), options, index, count)
         .iter()
         .map(|key| PathBuf::from("runs").join(key))
+        .collect();
+    let runs = planned
+        .iter()
         .filter(|run| Manifest::read_completed(&options.out.join(run)).is_some())
+        .cloned()
         .collect();
     let text = std::fs::read(claims).with_context(|| claims.display().to_string())?;
-    ShardRecord {
+    let record = ShardRecord {
         claims: claims.to_owned(),
         claims_sha256: sha256_hex(&text),
         seeds: options.seeds,
@@ -207,19 +212,32 @@ fn finish_shard(
         data: options.data.clone(),
         index,
         count,
-        runs: runs.clone(),
-    }
-    .write(&options.out)?;
+        runs,
+        planned,
+    };
+    record.write(&options.out)?;
+    Ok(record)
+}
+
+/// Records what a shard finished and says what comes next; fails when one of its runs
+/// did not finish.
+fn finish_shard(
+    claims: &Path,
+    options: &AuditOptions,
+    file: &ParsedFile,
+    (index, count): (usize, usize),
+) -> anyhow::Result<ExitCode> {
+    let record = write_shard_record(claims, options, file, (index, count))?;
     println!(
         "shard {index}/{count}: {} of its {} runs finished in {}; when every shard is done: cifar-repro audit merge DIR... --out OUT",
-        runs.len(),
-        keys.len(),
+        record.runs.len(),
+        record.planned.len(),
         options.out.display()
     );
-    if runs.len() < keys.len() {
+    let unfinished = record.unfinished().len();
+    if unfinished > 0 {
         bail!(
-            "shard {index}/{count}: {} of its runs did not finish (see above); run the shard again to finish them",
-            keys.len() - runs.len()
+            "shard {index}/{count}: {unfinished} of its runs did not finish (see above); run the shard again to finish them"
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -195,7 +195,7 @@ fn merged_shards_equal_the_unsharded_audit() {
     )
     .unwrap();
     let data = golden_data();
-    let audit = |out: &Path, extra: &[&str]| {
+    let args = |out: &Path, extra: &[&str]| {
         let mut args = vec!["audit", claims.to_str().unwrap(), "--seeds", "2"];
         args.extend([
             "--data",
@@ -204,21 +204,43 @@ fn merged_shards_equal_the_unsharded_audit() {
             out.to_str().unwrap(),
         ]);
         args.extend_from_slice(extra);
-        cli(&args)
+        args.into_iter().map(str::to_owned).collect::<Vec<_>>()
+    };
+    let audit = |out: &Path, extra: &[&str]| {
+        cli(&args(out, extra)
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>())
     };
     let whole = dir.path().join("whole");
     audit(&whole, &[]);
     let shards: Vec<_> = (0..2)
         .map(|i| dir.path().join(format!("shard{i}")))
         .collect();
-    for (i, shard) in shards.iter().enumerate() {
-        let out = audit(shard, &["--shard", &format!("{i}/2")]);
+    let succeeds = |out: std::process::Output| {
         assert!(
             out.status.success(),
             "{}",
             String::from_utf8_lossy(&out.stderr)
-        );
-    }
+        )
+    };
+    succeeds(audit(&shards[0], &["--shard", "0/2"]));
+    // Shard 1 killed inside its first run: merge refuses, naming the runs it left undone;
+    // running that shard again completes it.
+    killed_before_rename(&args(&shards[1], &["--shard", "1/2"]), "manifest.json@2");
+    let refused = cli(&[
+        "audit",
+        "merge",
+        shards[0].to_str().unwrap(),
+        shards[1].to_str().unwrap(),
+        "--out",
+        dir.path().join("refused").to_str().unwrap(),
+    ]);
+    assert_one_line_error(
+        &refused,
+        &["shard 1/2 did not finish 2 of its 2 runs", "runs/"],
+    );
+    succeeds(audit(&shards[1], &["--shard", "1/2"]));
     let (a, b) = (run_keys(&shards[0]), run_keys(&shards[1]));
     assert!(
         a.is_disjoint(&b),
