@@ -5,7 +5,8 @@
 # - initial weights: ci/conformance/init.py (five recipes, every tensor byte-equal);
 # - training steps: a strict 1-thread quickstart recording of 10 steps for Adam with
 #   weight decay, AdamW and SGD (momentum, Nesterov, weight decay), replayed by
-#   ci/conformance/replay.py, which must land bit-identical (--max-diff 0).
+#   ci/conformance/replay.py, which must land bit-identical (--max-diff 0); and Adam again
+#   with channels_last and with bf16 autocast, which replay.py applies the same way.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 pythonpath=$(ci/provision-torchvision.sh)
@@ -32,8 +33,15 @@ PY
 optim adam 0.0001 0.0 false 0.002 >"$work/adam.toml"
 optim adamw 0.05 0.0 false 0.002 >"$work/adamw.toml"
 optim sgd 0.0005 0.9 true 0.05 >"$work/sgd.toml"
-for name in adam adamw sgd; do
-    "$bin" train --config "$work/$name.toml" --record-steps 10 --epochs 1 --train-limit 640 \
-        --threads 1 --determinism strict --out "$work/$name" >/dev/null 2>&1
+replay() { # NAME CONFIG [TRAIN FLAGS...]
+    local name=$1 config=$2
+    shift 2
+    "$bin" train --config "$work/$config.toml" --record-steps 10 --epochs 1 --train-limit 640 \
+        --threads 1 --determinism strict --out "$work/$name" "$@" >/dev/null 2>&1
     py ci/conformance/replay.py "$work/$name" --max-diff 0
+}
+for name in adam adamw sgd; do
+    replay "$name" "$name"
 done
+replay adam-channels-last adam --memory-format channels-last
+replay adam-bf16 adam --precision bf16

@@ -39,4 +39,10 @@ unsafe extern "C" {
         alpha: f64,
     ) -> *mut C_tensor;
     pub fn cifar_repro_add_alpha_(tensor: *mut C_tensor, other: *const C_tensor, alpha: f64);
+
+    // Memory format and mixed precision (`model::compute`).
+    pub fn cifar_repro_channels_last(tensor: *const C_tensor) -> *mut C_tensor;
+    pub fn cifar_repro_set_channels_last_(tensor: *mut C_tensor);
+    pub fn cifar_repro_autocast_enter_bf16(cuda: bool) -> bool;
+    pub fn cifar_repro_autocast_exit(cuda: bool, before: bool);
 }

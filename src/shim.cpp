@@ -2,6 +2,7 @@
 // src/ffi.rs. None of them throws: the setters only store flags.
 #include <ATen/Context.h>
 #include <ATen/Version.h>
+#include <ATen/autocast_mode.h>
 #include <ATen/core/Tensor.h>
 #include <torch/version.h>
 
@@ -63,6 +64,36 @@ at::Tensor *cifar_repro_add_alpha(const at::Tensor *self, const at::Tensor *othe
 }
 void cifar_repro_add_alpha_(at::Tensor *self, const at::Tensor *other, double alpha) {
   self->add_(*other, alpha);
+}
+
+// A copy in the channels-last (NHWC) memory format, as x.contiguous(memory_format=
+// torch.channels_last); the caller owns it.
+at::Tensor *cifar_repro_channels_last(const at::Tensor *self) {
+  return new at::Tensor(self->contiguous(at::MemoryFormat::ChannelsLast));
+}
+// param.data = param.contiguous(memory_format=torch.channels_last), as module.to(
+// memory_format=torch.channels_last) does to every 4-d parameter and buffer.
+void cifar_repro_set_channels_last_(at::Tensor *self) {
+  self->set_data(self->contiguous(at::MemoryFormat::ChannelsLast));
+}
+
+// Entering and leaving torch.autocast(device_type, dtype=torch.bfloat16) on the CPU (cuda
+// false) or CUDA: the enabled flag, the dtype, and the nesting count whose return to zero
+// clears the cast cache. Returns whether autocast was enabled before.
+bool cifar_repro_autocast_enter_bf16(bool cuda) {
+  const auto device = cuda ? at::kCUDA : at::kCPU;
+  const bool before = at::autocast::is_autocast_enabled(device);
+  at::autocast::set_autocast_dtype(device, at::kBFloat16);
+  at::autocast::set_autocast_enabled(device, true);
+  at::autocast::increment_nesting();
+  return before;
+}
+void cifar_repro_autocast_exit(bool cuda, bool before) {
+  const auto device = cuda ? at::kCUDA : at::kCPU;
+  if (at::autocast::decrement_nesting() == 0) {
+    at::autocast::clear_cache();
+  }
+  at::autocast::set_autocast_enabled(device, before);
 }
 
 }

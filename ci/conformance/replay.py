@@ -84,12 +84,20 @@ def main():
     missing = [k for k in missing if not k.endswith("num_batches_tracked")]
     if missing or unexpected:
         raise SystemExit(f"init.safetensors does not fit torchvision's model: missing {missing}, unexpected {unexpected}")
+    channels_last = record.get("memory_format", "contiguous") == "channels_last"
+    bf16 = record.get("precision", "fp32") == "bf16"
+    if channels_last:
+        m = m.to(memory_format=torch.channels_last)
     opt = optimizer(m.parameters(), record["optim"])
     m.train()
     for k, lr in enumerate(record["lrs"], start=1):
         batch = read_safetensors(os.path.join(folder, f"step-{k:05d}.safetensors"))
-        logits = m(batch["images"])
-        loss = F.cross_entropy(logits, batch["targets"] if "targets" in batch else batch["labels"])
+        images = batch["images"]
+        if channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            logits = m(images)
+            loss = F.cross_entropy(logits, batch["targets"] if "targets" in batch else batch["labels"])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         for group in opt.param_groups:
@@ -105,7 +113,8 @@ def main():
         diff = (ours.double() - theirs.double()).abs().max().item()
         if diff > worst:
             worst, worst_name = diff, name
-    print(f"replay {args.run}: {record['optim']['name']}, {record['steps']} steps: max abs difference "
+    how = f"{record.get('memory_format', 'contiguous')}, {record.get('precision', 'fp32')}"
+    print(f"replay {args.run}: {record['optim']['name']} ({how}), {record['steps']} steps: max abs difference "
           f"{worst:.3g}{f' ({worst_name})' if worst_name else ''}, {identical} of {len(after)} tensors bit-identical")
     if args.max_diff is not None and worst > args.max_diff:
         raise SystemExit(f"the replay differs by {worst:.3g}, more than --max-diff {args.max_diff}")

@@ -1,13 +1,14 @@
 //! `cifar-repro train`, `eval`, `report` and `presets`.
 
 use super::progress::Progress;
-use anyhow::bail;
+use anyhow::{Context, bail};
 use cifar_repro::augment;
 use cifar_repro::config::{
     Determinism, DeviceChoice, TRAIN_PRESETS, TrainConfig, resolve as resolve_config, set_override,
 };
 use cifar_repro::data::Cifar10;
 use cifar_repro::manifest::EpochRecord;
+use cifar_repro::model::{MemoryFormat, Precision};
 use cifar_repro::report::{pick_misclassified, rerender, write_report};
 use cifar_repro::train::{self, RunDir, Start};
 use clap::Args;
@@ -22,7 +23,7 @@ pub struct TrainArgs {
     config: Option<String>,
     /// Continue the run in this folder from its newest intact checkpoint, with its own
     /// config.toml; ends bit-identical to a run that was never interrupted.
-    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["out", "seed", "epochs", "batch_size", "train_limit", "threads", "determinism", "overwrite", "record_steps"])]
+    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["out", "seed", "epochs", "batch_size", "train_limit", "threads", "determinism", "overwrite", "record_steps", "memory_format", "precision", "fast"])]
     resume: Option<PathBuf>,
     /// CIFAR-10 folder or .tar.gz (overrides the config's `data`).
     #[arg(long)]
@@ -52,6 +53,16 @@ pub struct TrainArgs {
     /// stream seeded, libtorch's fast kernels; off: as seeded (overrides `loop.determinism`).
     #[arg(long, value_enum)]
     determinism: Option<Determinism>,
+    /// The model's and batches' memory format (overrides `loop.memory_format`).
+    #[arg(long, value_enum)]
+    memory_format: Option<MemoryFormat>,
+    /// fp32, or bf16 autocast with fp32 weights and optimiser (overrides `loop.precision`).
+    #[arg(long, value_enum)]
+    precision: Option<Precision>,
+    /// Both speed-ups: --memory-format channels-last --precision bf16 (the report ran
+    /// fp32/contiguous, the default; the README gives their accuracy cost).
+    #[arg(long, conflicts_with_all = ["memory_format", "precision"])]
+    fast: bool,
     /// Replace an existing run folder.
     #[arg(long)]
     overwrite: bool,
@@ -96,20 +107,33 @@ fn overrides(args: &TrainArgs) -> anyhow::Result<toml::Table> {
         }
     }
     if let Some(device) = args.device {
-        set_override(&mut table, "loop.device", lowercase(device));
+        set_override(&mut table, "loop.device", config_name(device)?);
     }
     if let Some(mode) = args.determinism {
-        set_override(&mut table, "loop.determinism", lowercase(mode));
+        set_override(&mut table, "loop.determinism", config_name(mode)?);
     }
     if let Some(data) = &args.data {
         set_override(&mut table, "data", data.display().to_string());
     }
+    let (format, precision) = match args.fast {
+        true => (Some(MemoryFormat::ChannelsLast), Some(Precision::Bf16)),
+        false => (args.memory_format, args.precision),
+    };
+    if let Some(format) = format {
+        set_override(&mut table, "loop.memory_format", config_name(format)?);
+    }
+    if let Some(precision) = precision {
+        set_override(&mut table, "loop.precision", config_name(precision)?);
+    }
     Ok(table)
 }
 
-/// An enum's name as a config file spells it.
-fn lowercase(value: impl std::fmt::Debug) -> String {
-    format!("{value:?}").to_lowercase()
+/// An enum's value as a config file spells it (serde's name, e.g. `channels_last`).
+fn config_name(value: impl serde::Serialize) -> anyhow::Result<String> {
+    serde_json::to_value(value)?
+        .as_str()
+        .map(str::to_owned)
+        .context("a config value that is not a name")
 }
 
 /// Resolves a preset name or config file (or, on resume, the run's own config.toml),

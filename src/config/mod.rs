@@ -7,7 +7,7 @@ use crate::augment::AugmentConfig;
 pub use crate::determinism::Determinism;
 
 mod resolve;
-use crate::model::{Arch, Freeze, ModelConfig, Stem};
+use crate::model::{Arch, Freeze, MemoryFormat, ModelConfig, Precision, Stem};
 use crate::optim::{OptimConfig, OptimKind, Schedule};
 pub use resolve::{Resolved, resolve, set_override};
 use serde::{Deserialize, Serialize};
@@ -63,6 +63,18 @@ pub struct LoopConfig {
     /// Train on the first N training images only (quick runs); none: all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub train_limit: Option<usize>,
+    /// The model's and the batches' memory format (written only when not the default,
+    /// so a default config's TOML, hash and audit run key are as before).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub memory_format: MemoryFormat,
+    /// fp32, or bf16 autocast with fp32 weights and optimiser (written only when not the
+    /// default).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub precision: Precision,
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 /// Everything a run needs.
@@ -138,6 +150,8 @@ impl TrainConfig {
             eval_batch_size: default_eval_batch(),
             trace_every: default_trace_every(),
             train_limit: None,
+            memory_format: MemoryFormat::Contiguous,
+            precision: Precision::Fp32,
         };
         // The report says only "ResNet50": the unmodified torchvision model (7x7 stride-2
         // stem and max-pool, even on 32x32 images) is what its E1 number fits; the CIFAR

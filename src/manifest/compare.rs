@@ -38,6 +38,10 @@ impl Comparison {
             return first.clone();
         }
         match &self.divergence {
+            Some(d) if d.what == "config" && (d.detail.starts_with("loop.precision") || d.detail.starts_with("loop.memory_format")) => format!(
+                "{}: the runs compute in a different precision or memory format, whose kernels round differently; give both the same --precision and --memory-format",
+                d.detail
+            ),
             Some(d) if d.what == "config" || d.what == "data files" => "the runs were given different inputs".into(),
             _ if a.determinism.mode != crate::determinism::Determinism::Strict => format!(
                 "determinism mode is {:?}: libtorch may pick non-deterministic kernels; rerun both with --determinism strict",
@@ -114,6 +118,26 @@ fn environment(a: &Manifest, b: &Manifest) -> Vec<String> {
 /// The first differing key of two configs, as a dotted path. The thread count and device
 /// are left to the environment check, which names them as causes.
 fn config_difference(a: &Manifest, b: &Manifest) -> Option<String> {
+    // How the model computes first: it decides every number, and its defaults are not
+    // written into a config's TOML.
+    let name = |value: serde_json::Result<serde_json::Value>| {
+        value.map_or_else(|e| e.to_string(), |v| v.to_string())
+    };
+    let (p, q) = (&a.config.run, &b.config.run);
+    if p.precision != q.precision {
+        let (x, y) = (
+            name(serde_json::to_value(p.precision)),
+            name(serde_json::to_value(q.precision)),
+        );
+        return Some(format!("loop.precision: {x} vs {y}"));
+    }
+    if p.memory_format != q.memory_format {
+        let (x, y) = (
+            name(serde_json::to_value(p.memory_format)),
+            name(serde_json::to_value(q.memory_format)),
+        );
+        return Some(format!("loop.memory_format: {x} vs {y}"));
+    }
     let comparable = |m: &Manifest| {
         let mut config = m.config.clone();
         config.run.threads = 0;

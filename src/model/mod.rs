@@ -1,10 +1,12 @@
 //! ResNet models with torchvision names, head replacement, freezing and pretrained loading.
 
+mod compute;
 mod config;
 pub mod init;
 mod pretrained;
 mod resnet;
 
+pub use compute::{Autocast, MemoryFormat, Precision};
 pub use config::{Arch, Footprint, Freeze, ModelConfig, Stem};
 pub use pretrained::{KNOWN_WEIGHTS, KnownWeights, TORCHVISION_BASE_URL, UnknownWeights};
 pub use resnet::ResNet;
@@ -43,6 +45,12 @@ pub struct Model {
 }
 
 impl Model {
+    /// Puts the model's 4-d weights in `format` (before an optimiser is made for them, so
+    /// that its state follows the same format).
+    pub fn set_memory_format(&self, format: MemoryFormat) {
+        format.apply_to_variables(self.vs.variables().into_values());
+    }
+
     /// Builds the model on `device` with the initial weights torchvision would give it
     /// after `torch.manual_seed(init_seed)` ([`init::torchvision_init`]; `init_seed` is
     /// the seed tree's `init`), then loads pretrained weights if the config names some,

@@ -69,10 +69,17 @@ pub fn save(
     std::fs::create_dir_all(&staging).map_err(|e| err(e.to_string()))?;
     let model_path = staging.join("model.safetensors");
     let optim_path = staging.join("optim.safetensors");
-    model.vs.save(&model_path).map_err(|e| err(e.to_string()))?;
-    let optim_tensors = optimizer.state_tensors(params);
-    let named: Vec<(&str, &Tensor)> = optim_tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
-    Tensor::write_safetensors(&named, &optim_path).map_err(|e| err(e.to_string()))?;
+    // safetensors holds plain row-major tensors: channels-last ones are written as such
+    // (`contiguous` is the tensor itself when it already is).
+    let write = |tensors: Vec<(String, Tensor)>, path: &Path| {
+        let tensors: Vec<(String, Tensor)> = tensors
+            .into_iter()
+            .map(|(n, t)| (n, t.contiguous()))
+            .collect();
+        Tensor::write_safetensors(&tensors, path).map_err(|e| err(e.to_string()))
+    };
+    write(model.vs.variables().into_iter().collect(), &model_path)?;
+    write(optimizer.state_tensors(params), &optim_path)?;
     let digest = |p: &Path| {
         std::fs::read(p)
             .map(|b| sha256_hex(&b))

@@ -4,12 +4,12 @@
 use super::run_dir::RunDir;
 use super::trainer::TrainError;
 use crate::augment::{AugmentConfig, Backend, BatchPlan, Pipeline};
-use crate::config::TrainConfig;
+use crate::config::{LoopConfig, TrainConfig};
 use crate::data::{Cifar10, NUM_CLASSES};
 use crate::determinism::SeedTree;
 use crate::manifest::Manifest;
 use crate::metrics::{Metrics, Tally};
-use crate::model::Model;
+use crate::model::{Autocast, Model};
 use std::path::{Path, PathBuf};
 use tch::nn::ModuleT;
 use tch::{Device, Tensor};
@@ -34,7 +34,7 @@ pub fn evaluate(
     images: &Tensor,
     labels: &Tensor,
     augment: &AugmentConfig,
-    batch_size: usize,
+    run: &LoopConfig,
     device: Device,
 ) -> Result<(Metrics, Vec<i64>), TrainError> {
     let _guard = tch::no_grad_guard();
@@ -49,17 +49,19 @@ pub fn evaluate(
     let plan = BatchPlan {
         epoch: 0,
         order: (0..n).collect(),
-        batch_size,
+        batch_size: run.eval_batch_size,
         drop_last: false,
     };
     let mut tally = Tally::new(NUM_CLASSES);
     let mut predictions = Vec::with_capacity(n);
     for batch in pipeline.prefetch(plan, 2) {
         let batch = batch?;
-        let logits = model
-            .net
-            .forward_t(&batch.augmented.images.to_device(device), false);
+        let images = run
+            .memory_format
+            .apply(&batch.augmented.images.to_device(device));
         let labels = batch.augmented.labels.to_device(device);
+        let _autocast = Autocast::enter(run.precision, device);
+        let logits = model.net.forward_t(&images, false);
         let loss = logits.cross_entropy_for_logits(&labels).double_value(&[]);
         tally.add(&logits, &labels, loss)?;
         predictions.extend(Vec::<i64>::try_from(
@@ -81,7 +83,7 @@ pub fn evaluate_test(
         &data.test.images,
         &data.test.labels,
         &config.augment,
-        config.run.eval_batch_size,
+        &config.run,
         device,
     )
 }
@@ -122,6 +124,7 @@ pub fn recompute(
         .ok_or_else(|| TrainError::NoCheckpoint(dir.path().to_owned()))?;
     super::checkpoint::verify(&checkpoint)?;
     let mut model = Model::new(&config.model, device, 0)?;
+    model.set_memory_format(config.run.memory_format);
     model.load(&checkpoint.join("model.safetensors"), false)?;
     let data = Cifar10::load(data.unwrap_or(&config.data))?;
     let (metrics, _) = evaluate_test(&model, &data, &config, device)?;

@@ -6,7 +6,7 @@
 //! `replay/replay.json` (each step's learning rate, the optimiser and the model config).
 
 use crate::fsutil::{with_atomic, write_atomic};
-use crate::model::ModelConfig;
+use crate::model::{MemoryFormat, ModelConfig, Precision};
 use crate::optim::OptimConfig;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -30,6 +30,9 @@ struct ReplayRecord<'a> {
     model: &'a ModelConfig,
     /// "cross_entropy" against `labels`, or against soft `targets` where a step has them.
     loss: &'static str,
+    /// The memory format of the model and batches, and the forward pass's precision.
+    memory_format: MemoryFormat,
+    precision: Precision,
 }
 
 /// Writes the recording of a run's first `steps` steps into `RUN/replay/`.
@@ -53,7 +56,12 @@ fn write(path: &Path, tensors: &[(String, Tensor)]) -> Result<(), RecordError> {
 fn variables(vars: Vec<(String, Tensor)>) -> Vec<(String, Tensor)> {
     let mut vars: Vec<(String, Tensor)> = vars
         .into_iter()
-        .map(|(n, t)| (n, t.detach().to_device(tch::Device::Cpu).copy()))
+        .map(|(n, t)| {
+            (
+                n,
+                t.detach().to_device(tch::Device::Cpu).contiguous().copy(),
+            )
+        })
         .collect();
     vars.sort_by(|a, b| a.0.cmp(&b.0));
     vars
@@ -116,6 +124,7 @@ impl Recorder {
         after: Vec<(String, Tensor)>,
         optim: &OptimConfig,
         model: &ModelConfig,
+        (memory_format, precision): (MemoryFormat, Precision),
     ) -> Result<(), RecordError> {
         write(&self.dir.join("after.safetensors"), &variables(after))?;
         let record = ReplayRecord {
@@ -124,6 +133,8 @@ impl Recorder {
             optim,
             model,
             loss: "cross_entropy",
+            memory_format,
+            precision,
         };
         let path = self.dir.join("replay.json");
         let text = serde_json::to_string_pretty(&record).map_err(|e| RecordError {

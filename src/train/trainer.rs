@@ -15,7 +15,7 @@ use crate::manifest::{
     DataRecord, Diverged, EpochRecord, Manifest, ManifestError, RunStatus, SeedRecord, TracePoint,
 };
 use crate::metrics::Tally;
-use crate::model::{Model, ModelError};
+use crate::model::{Autocast, Model, ModelError};
 use crate::optim::Optimizer;
 use crate::runtime::RuntimeInfo;
 use sha2::{Digest, Sha256};
@@ -303,6 +303,7 @@ impl<'a> Trainer<'a> {
             checkpoint::verify(&newest)?;
             model.load(&newest.join("model.safetensors"), false)?;
         }
+        model.set_memory_format(config.run.memory_format);
         let params = model.trainable();
         let optimizer = Optimizer::new(config.optim.clone(), &params);
 
@@ -488,15 +489,24 @@ impl<'a> Trainer<'a> {
             self.total_steps,
         );
         epoch_tally.lr = lr;
-        let images = batch.augmented.images.to_device(self.device);
+        let images = config
+            .run
+            .memory_format
+            .apply(&batch.augmented.images.to_device(self.device));
         let labels = batch.augmented.labels.to_device(self.device);
         let mixed = batch
             .augmented
             .mixed_targets
             .as_ref()
             .map(|t| t.to_device(self.device));
-        let logits = self.model.net.forward_t(&images, true);
-        let loss = batch_loss(&logits, &labels, mixed.as_ref());
+        let (logits, loss) = {
+            // The forward pass and the loss under autocast; backward outside, as PyTorch
+            // recommends (and as the replay does).
+            let _autocast = Autocast::enter(config.run.precision, self.device);
+            let logits = self.model.net.forward_t(&images, true);
+            let loss = batch_loss(&logits, &labels, mixed.as_ref());
+            (logits, loss)
+        };
         let loss_value = loss.double_value(&[]);
         if !loss_value.is_finite() {
             self.manifest.status = RunStatus::Diverged;
@@ -528,6 +538,7 @@ impl<'a> Trainer<'a> {
                 self.model.vs.variables().into_iter().collect(),
                 &config.optim,
                 &config.model,
+                (config.run.memory_format, config.run.precision),
             )?;
         }
         if self.hooks.nudge_after_step == Some(step) {

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 
 /// A tiny run with a step trace at every step.
-fn run(out: &Path, seed: &str, threads: &str, nudge_after: Option<&str>) {
+fn run(out: &Path, seed: &str, threads: &str, nudge_after: Option<&str>, extra: &[&str]) {
     let dir = out.parent().unwrap();
     let config = dir.join("trace.toml");
     if !config.exists() {
@@ -42,6 +42,7 @@ fn run(out: &Path, seed: &str, threads: &str, nudge_after: Option<&str>) {
         "--determinism",
         "strict",
     ]);
+    command.args(extra);
     if let Some(step) = nudge_after {
         command.env("CIFAR_REPRO_NUDGE_AFTER_STEP", step);
     }
@@ -76,13 +77,13 @@ fn strict_mode_reads_back_every_flag() {
 fn same_seed_is_identical_a_nudge_is_found_at_its_step_and_threads_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let path = |n: &str| dir.path().join(n);
-    run(&path("a"), "3", "1", None);
-    run(&path("b"), "3", "1", None);
+    run(&path("a"), "3", "1", None, &[]);
+    run(&path("b"), "3", "1", None, &[]);
     let (same, text) = verify(&path("a"), &path("b"));
     assert!(same, "{text}");
     assert!(text.starts_with("identical: 2 epochs"), "{text}");
 
-    run(&path("nudged"), "3", "1", Some("9"));
+    run(&path("nudged"), "3", "1", Some("9"), &[]);
     let (same, text) = verify(&path("a"), &path("nudged"));
     assert!(!same);
     assert!(
@@ -90,7 +91,7 @@ fn same_seed_is_identical_a_nudge_is_found_at_its_step_and_threads_are_named() {
         "{text}"
     );
 
-    run(&path("seed4"), "4", "1", None);
+    run(&path("seed4"), "4", "1", None, &[]);
     let (same, text) = verify(&path("a"), &path("seed4"));
     assert!(!same);
     assert!(
@@ -98,7 +99,7 @@ fn same_seed_is_identical_a_nudge_is_found_at_its_step_and_threads_are_named() {
         "{text}"
     );
 
-    run(&path("two-threads"), "3", "2", None);
+    run(&path("two-threads"), "3", "2", None, &[]);
     let (same, text) = verify(&path("a"), &path("two-threads"));
     assert!(text.contains("thread count differs: 1 vs 2"), "{text}");
     if !same {
@@ -117,7 +118,7 @@ fn same_seed_is_identical_a_nudge_is_found_at_its_step_and_threads_are_named() {
 fn a_class_mismatch_is_named_as_the_likely_cause() {
     let dir = tempfile::tempdir().unwrap();
     let a = dir.path().join("a");
-    run(&a, "3", "1", None);
+    run(&a, "3", "1", None, &[]);
     // The same run as another machine of the same thread count would record it: another
     // class, and weights that part at the first traced step.
     let b = dir.path().join("b");
@@ -133,5 +134,28 @@ fn a_class_mismatch_is_named_as_the_likely_cause() {
         text.contains("likely cause: numerics class differs")
             && text.contains("kernels round differently"),
         "{text}"
+    );
+}
+
+#[test]
+fn channels_last_and_bf16_are_bit_identical_in_strict_mode_and_named_when_they_differ() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name);
+    let fast = ["--memory-format", "channels-last", "--precision", "bf16"];
+    run(&path("a"), "3", "1", None, &fast);
+    run(&path("b"), "3", "1", None, &fast);
+    let (same, report) = verify(&path("a"), &path("b"));
+    assert!(same, "{report}");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(path("a").join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["config"]["loop"]["memory_format"], "channels_last");
+    assert_eq!(manifest["config"]["loop"]["precision"], "bf16");
+
+    run(&path("channels-last"), "3", "1", None, &fast[..2]);
+    let (same, report) = verify(&path("a"), &path("channels-last"));
+    assert!(!same);
+    assert!(
+        report.contains("likely cause: loop.precision: \"bf16\" vs \"fp32\""),
+        "{report}"
     );
 }
