@@ -7,15 +7,20 @@
 //! without a GPU (`REQUIRE_CUDA=1` makes that an error); CUDA timings synchronise.
 //! `TRAIN_STEP_FULL=1` adds ResNet-50 at 224 with batch 16 and batch sizes up to 512.
 
-use cifar_repro::bench::{StepBench, bench_devices};
+use cifar_repro::bench::{StepBench, StepSpec, bench_devices};
 use cifar_repro::determinism::Determinism;
 use cifar_repro::determinism::flags;
-use cifar_repro::model::{Arch, Freeze, Stem};
+use cifar_repro::model::{Arch, Stem};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use tch::Device;
 
 fn bench(arch: Arch, stem: Stem, width: i64, side: i64, batch: i64, device: Device) -> StepBench {
-    StepBench::new(arch, stem, width, Freeze::None, side, batch, device).expect("model")
+    let spec = StepSpec {
+        stem,
+        width,
+        ..StepSpec::torchvision(arch, side, batch)
+    };
+    StepBench::new(&spec, device).expect("model")
 }
 
 fn devices() -> Vec<(&'static str, Device)> {

@@ -28,13 +28,19 @@ repeats=${REPEATS:-3}
 rounds=${ROUNDS:-3}
 device=${DEVICE:-cpu}
 
-# name | description | cifar-repro bench arguments | timed calls per round
+# name | description | cifar-repro bench arguments | timed calls per round | the PyTorch
+# workload it is set against (default: the same name). The -channels-last and -bf16 rows
+# are cifar-repro's speed-ups against PyTorch's default script: the "ahead of PyTorch" rows.
 workloads=(
     "augment-e2-32|E2 augmentation at 32x32, batch 128|augment --preset e2-regularised --batch-size 128 --data $data|1"
     "augment-e3-224|E3 augmentation, resize to 224, batch 128|augment --preset e3-frozen --batch-size 128 --data $data|1"
     "step-r18-32|ResNet-18 training step at 32x32, batch 128|step --arch resnet18 --size 32 --batch-size 128 --device $device|2"
     "step-r18-32-strict|the same, strict determinism|step --arch resnet18 --size 32 --batch-size 128 --determinism strict --device $device|2"
+    "step-r18-32-channels-last|the same, cifar-repro with channels_last|step --arch resnet18 --size 32 --batch-size 128 --memory-format channels-last --device $device|2|step-r18-32"
+    "step-r18-32-bf16|the same, cifar-repro with channels_last and bf16 autocast|step --arch resnet18 --size 32 --batch-size 128 --memory-format channels-last --precision bf16 --device $device|2|step-r18-32"
     "step-r50-32|ResNet-50 training step at 32x32, batch 128|step --arch resnet50 --size 32 --batch-size 128 --device $device|1"
+    "step-r50-32-channels-last|the same, cifar-repro with channels_last|step --arch resnet50 --size 32 --batch-size 128 --memory-format channels-last --device $device|1|step-r50-32"
+    "step-r50-32-bf16|the same, cifar-repro with channels_last and bf16 autocast|step --arch resnet50 --size 32 --batch-size 128 --memory-format channels-last --precision bf16 --device $device|1|step-r50-32"
     "step-r50-224|ResNet-50 training step at 224x224, batch 16|step --arch resnet50 --size 224 --batch-size 16 --device $device|1"
     "load|loading $data|load $data|3"
 )
@@ -50,7 +56,7 @@ echo
 echo "| workload | PyTorch 2.11 images/s | cifar-repro images/s | ratio | per-round ratios |"
 echo "|---|---|---|---|---|"
 for row in "${workloads[@]}"; do
-    IFS='|' read -r name what args calls <<<"$row"
+    IFS='|' read -r name what args calls against <<<"$row"
     if [[ ${#chosen[@]} -gt 0 && ! " ${chosen[*]} " =~ " $name " ]]; then
         continue
     fi
@@ -62,7 +68,7 @@ for row in "${workloads[@]}"; do
         # shellcheck disable=SC2086 # the arguments are meant to split
         ours+=("$("$bin" bench $args --repeats "$repeats" --calls "$calls" | rate)")
         sleep 3
-        theirs+=("$(python3 benches/pytorch_compare.py "$name" --data "$data" --repeats "$repeats" --calls "$calls" | rate)")
+        theirs+=("$(python3 benches/pytorch_compare.py "${against:-$name}" --data "$data" --repeats "$repeats" --calls "$calls" | rate)")
     done
     python3 - "$what" "${ours[*]}" "${theirs[*]}" <<'PY'
 import statistics, sys

@@ -1,7 +1,10 @@
 //! Throughput measurement shared by `cifar-repro bench` and the criterion benches: a
 //! training step on a batch already in memory, and a median rate over timed repeats.
 
-use crate::model::{Arch, Freeze, Model, ModelConfig, ModelError, Stem};
+use crate::config::TrainConfig;
+use crate::model::{
+    Arch, Autocast, Freeze, MemoryFormat, Model, ModelConfig, ModelError, Precision, Stem,
+};
 use crate::optim::{OptimConfig, OptimKind, Optimizer};
 use crate::runtime::{CudaMissing, check_required_cuda};
 use std::time::Instant;
@@ -36,31 +39,72 @@ pub struct StepBench {
     images: Tensor,
     labels: Tensor,
     device: Device,
+    memory_format: MemoryFormat,
+    precision: Precision,
+}
+
+/// What a timed training step runs: the model, the image side and batch, and how the
+/// model computes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepSpec {
+    pub arch: Arch,
+    pub stem: Stem,
+    pub width: i64,
+    pub freeze: Freeze,
+    pub side: i64,
+    pub batch: i64,
+    pub memory_format: MemoryFormat,
+    pub precision: Precision,
+}
+
+impl StepSpec {
+    /// torchvision's model as it is (width 64, ImageNet stem, nothing frozen), fp32 and
+    /// contiguous: what a plain PyTorch script trains.
+    pub fn torchvision(arch: Arch, side: i64, batch: i64) -> Self {
+        Self {
+            arch,
+            stem: Stem::Imagenet,
+            width: 64,
+            freeze: Freeze::None,
+            side,
+            batch,
+            memory_format: MemoryFormat::Contiguous,
+            precision: Precision::Fp32,
+        }
+    }
+
+    /// The training step of a run's config.
+    pub fn of_run(config: &TrainConfig) -> Self {
+        let m = &config.model;
+        Self {
+            arch: m.arch,
+            stem: m.stem,
+            width: m.width,
+            freeze: m.freeze,
+            side: config.augment.output_side(),
+            batch: config.run.batch_size as i64,
+            memory_format: config.run.memory_format,
+            precision: config.run.precision,
+        }
+    }
 }
 
 impl StepBench {
-    /// A `width`-channel ResNet with `stem` and `freeze`, and a batch of `batch` images of
-    /// `side` x `side`. The images are a fixed smooth pattern, not random: a step's time
-    /// does not depend on the values, and benchmarks need no random stream.
-    pub fn new(
-        arch: Arch,
-        stem: Stem,
-        width: i64,
-        freeze: Freeze,
-        side: i64,
-        batch: i64,
-        device: Device,
-    ) -> Result<Self, ModelError> {
+    /// The model and Adam optimiser of `spec` and a batch of its size. The images are a
+    /// fixed smooth pattern, not random: a step's time does not depend on the values, and
+    /// benchmarks need no random stream.
+    pub fn new(spec: &StepSpec, device: Device) -> Result<Self, ModelError> {
         let config = ModelConfig {
-            arch,
-            stem,
-            width,
+            arch: spec.arch,
+            stem: spec.stem,
+            width: spec.width,
             classes: 10,
-            freeze,
+            freeze: spec.freeze,
             pretrained: None,
             init_from_run: None,
         };
         let model = Model::new(&config, device, 0)?;
+        model.set_memory_format(spec.memory_format);
         let params = model.trainable();
         let optimizer = Optimizer::new(
             OptimConfig {
@@ -74,6 +118,7 @@ impl StepBench {
             },
             &params,
         );
+        let (batch, side) = (spec.batch, spec.side);
         let images = (Tensor::arange(batch * 3 * side * side, (Kind::Float, device)) * 0.01)
             .sin()
             .view([batch, 3, side, side]);
@@ -85,6 +130,8 @@ impl StepBench {
             images,
             labels,
             device,
+            memory_format: spec.memory_format,
+            precision: spec.precision,
         })
     }
 
@@ -98,13 +145,26 @@ impl StepBench {
         self.step_on(&self.images.shallow_clone(), &self.labels.shallow_clone());
     }
 
+    /// One forward pass in eval mode without gradients (what evaluation does per batch),
+    /// synchronised.
+    pub fn forward(&self) {
+        let _guard = tch::no_grad_guard();
+        let images = self.memory_format.apply(&self.images);
+        let _autocast = Autocast::enter(self.precision, self.device);
+        let _ = self.model.net.forward_t(&images, false);
+        synchronize(self.device);
+    }
+
     /// One training step on a given batch (already on the device), synchronised.
     pub fn step_on(&mut self, images: &Tensor, labels: &Tensor) {
-        let loss = self
-            .model
-            .net
-            .forward_t(images, true)
-            .cross_entropy_for_logits(labels);
+        let images = self.memory_format.apply(images);
+        let loss = {
+            let _autocast = Autocast::enter(self.precision, self.device);
+            self.model
+                .net
+                .forward_t(&images, true)
+                .cross_entropy_for_logits(labels)
+        };
         Optimizer::zero_grad(&self.params);
         loss.backward();
         self.optimizer.step(&self.params, 1e-3);

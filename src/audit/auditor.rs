@@ -3,6 +3,7 @@
 
 use super::claims::{Claim, Metric, ParsedFile, RunSpec, Split};
 use super::error::AuditError;
+use super::plan::{Plan, PlannedRun};
 use super::results::{Results, SeedValues};
 use super::verdict::{self, Adjust, Claimed, Evidence, Summary, Verdict};
 use crate::config::TrainConfig;
@@ -284,25 +285,45 @@ impl<'a> Auditor<'a> {
         }
     }
 
-    /// The distinct run keys the selected claims need, in the order they need them.
-    fn planned_runs(&mut self, claims: &[&Claim]) -> Vec<String> {
-        let mut keys = Vec::new();
+    /// The distinct runs the selected claims need, in the order they need them.
+    fn planned_runs(&mut self, claims: &[&Claim]) -> Vec<PlannedRun> {
+        let mut runs: Vec<PlannedRun> = Vec::new();
         for claim in claims {
             let Ok(configs) = self.runnable_configs(claim) else {
                 continue;
             };
             for config in &configs {
                 for i in 0..self.options.seeds {
-                    let Ok((_, key, _)) = seeded_run(config, self.root, i) else {
+                    let Ok((config, key, folder)) = seeded_run(config, self.root, i) else {
                         continue;
                     };
-                    if !keys.contains(&key) {
-                        keys.push(key);
+                    match runs.iter_mut().find(|r| r.key == key) {
+                        Some(run) if !run.claims.contains(&claim.id) => {
+                            run.claims.push(claim.id.clone())
+                        }
+                        Some(_) => {}
+                        None => {
+                            let (train_images, test_images) = self
+                                .data(&config.data)
+                                .map_or((0, 0), |d| (d.train.len(), d.test.len()));
+                            let finished =
+                                Manifest::read_completed(&self.options.out.join(&folder)).is_some();
+                            runs.push(PlannedRun {
+                                key,
+                                folder,
+                                claims: vec![claim.id.clone()],
+                                seed_index: i,
+                                finished,
+                                steps: config.steps(train_images),
+                                eval_images: config.run.epochs * test_images,
+                                config,
+                            });
+                        }
                     }
                 }
             }
         }
-        keys
+        runs
     }
 
     fn claim(&mut self, claim: &Claim, observer: &mut dyn AuditObserver) -> ClaimResult {
@@ -497,8 +518,29 @@ pub fn shard_runs(
         .into_iter()
         .enumerate()
         .filter(|(position, _)| position % count.max(1) == index)
-        .map(|(_, key)| key)
+        .map(|(_, run)| run.key)
         .collect()
+}
+
+/// The runs an audit of `file` with `options` needs (finished ones marked), and the claims
+/// it cannot run here, with why; nothing is trained.
+pub fn plan(file: &ParsedFile, base_dir: &Path, options: &AuditOptions) -> Plan {
+    let mut auditor = Auditor::new(file, base_dir, options);
+    let mut claims = Vec::new();
+    let mut not_run = Vec::new();
+    for c in selected(file, options) {
+        match c {
+            Ok(claim) => match auditor.runnable_configs(claim) {
+                Ok(_) => claims.push(claim),
+                Err(why) => not_run.push((claim.id.clone(), why.to_string())),
+            },
+            Err((id, why)) => not_run.push((id.clone(), why.clone())),
+        }
+    }
+    Plan {
+        runs: auditor.planned_runs(&claims),
+        not_run,
+    }
 }
 
 /// Audits every claim of `file` (read from `base_dir`) that `options` selects.

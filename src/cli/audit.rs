@@ -45,6 +45,11 @@ pub struct AuditArgs {
     /// PyTorch, W&B or MLflow then get the same verdicts.
     #[arg(long, value_name = "FILE.csv")]
     results: Option<PathBuf>,
+    /// Train nothing: list the runs the audit needs (distinct configs x seeds, finished
+    /// ones marked as reused) and estimate their time on this machine from a few timed
+    /// steps of each distinct model, size and setting.
+    #[arg(long, conflicts_with_all = ["shard", "results"])]
+    plan: bool,
     #[command(flatten)]
     decision: Decision,
 }
@@ -176,6 +181,9 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
         // Written first too, so that a shard killed midway names the runs it left undone.
         write_shard_record(&claims, &options, &file, shard)?;
     }
+    if args.plan {
+        return print_plan(&claims, &file, &options);
+    }
     let results = audit::audit(&file, &base_dir(&claims), &options, &mut Console::new("  "));
     match args.shard {
         Some(shard) => finish_shard(&claims, &options, &file, shard),
@@ -184,6 +192,85 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
             &results,
             settings(&file, &options, args.results.as_deref()),
         ),
+    }
+}
+
+/// Steps timed per distinct kind of run for `--plan` (after one untimed).
+const PLAN_STEPS: usize = 3;
+
+/// `audit --plan`: the runs, which are reused, and the estimated time of the rest.
+fn print_plan(
+    claims: &Path,
+    file: &ParsedFile,
+    options: &AuditOptions,
+) -> anyhow::Result<ExitCode> {
+    let plan = audit::plan(file, &base_dir(claims), options);
+    tracing::info!("timing {PLAN_STEPS} steps of each distinct kind of run to train...");
+    let estimate = plan.estimate(options.device, PLAN_STEPS)?;
+    let reused = plan.runs.iter().filter(|r| r.finished).count();
+    println!(
+        "{}: {} distinct runs for {} seeds ({reused} finished in {} and reused, {} to train)",
+        claims.display(),
+        plan.runs.len(),
+        options.seeds,
+        options.out.display(),
+        plan.runs.len() - reused
+    );
+    println!(
+        "{:<22} {:>4} {:>6} {:>10}  claims",
+        "run", "seed", "steps", "estimate"
+    );
+    for (run, seconds) in plan.runs.iter().zip(&estimate.run_seconds) {
+        let time = match run.finished {
+            true => "reused".to_owned(),
+            false => duration(*seconds),
+        };
+        println!(
+            "{:<22} {:>4} {:>6} {:>10}  {}",
+            run.folder.display(),
+            run.seed_index,
+            run.steps,
+            time,
+            run.claims.join(", ")
+        );
+    }
+    for (id, why) in &plan.not_run {
+        println!("not run: {id}: {why}");
+    }
+    println!("measured here ({:?}):", options.device);
+    for c in &estimate.costs {
+        let s = &c.spec;
+        println!(
+            "  {:?} width {} {:?} stem, {}x{} batch {}, {:?}/{:?}, {:?}, {} threads: {:.3} s a step, {:.2} ms an evaluated image",
+            s.arch,
+            s.width,
+            s.stem,
+            s.side,
+            s.side,
+            s.batch,
+            s.precision,
+            s.memory_format,
+            c.determinism,
+            c.threads,
+            c.seconds_per_step,
+            1e3 * c.seconds_per_eval_image
+        );
+    }
+    println!(
+        "estimated time to train: {} on {:?} (steps x measured step time, plus evaluations and a fixed cost per run and epoch)",
+        duration(estimate.total_seconds()),
+        options.device
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Seconds as "1 h 02 min", "3 min 05 s" or "12 s".
+fn duration(seconds: f64) -> String {
+    let s = seconds.round() as u64;
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min {:02} s", s / 60, s % 60),
+        _ => format!("{} h {:02} min", s / 3600, (s % 3600) / 60),
     }
 }
 

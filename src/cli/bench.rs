@@ -4,11 +4,11 @@
 
 use super::train::pick_device;
 use cifar_repro::augment::{AugmentConfig, Backend, BatchPlan, Pipeline};
-use cifar_repro::bench::{StepBench, median_rate, synchronize};
+use cifar_repro::bench::{StepBench, StepSpec, median_rate, synchronize};
 use cifar_repro::config::{Determinism, DeviceChoice, Preprocess, resolve, set_override};
 use cifar_repro::data::Cifar10;
 use cifar_repro::determinism::{SeedTree, flags};
-use cifar_repro::model::{Arch, Freeze, Stem};
+use cifar_repro::model::{Arch, MemoryFormat, Precision};
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -57,6 +57,12 @@ pub struct StepArgs {
     determinism: Determinism,
     #[arg(long, value_enum, default_value = "cpu")]
     device: DeviceChoice,
+    /// The model's and batch's memory format.
+    #[arg(long, value_enum, default_value = "contiguous")]
+    memory_format: MemoryFormat,
+    /// fp32, or bf16 autocast with fp32 weights and optimiser.
+    #[arg(long, value_enum, default_value = "fp32")]
+    precision: Precision,
     #[command(flatten)]
     timing: Timing,
 }
@@ -136,15 +142,12 @@ fn step(args: StepArgs) -> anyhow::Result<ExitCode> {
     flags::apply(args.determinism, 0);
     let arch = args.arch;
     // torchvision's models as they are (ImageNet stem), as the PyTorch side runs them.
-    let mut bench = StepBench::new(
-        arch,
-        Stem::Imagenet,
-        64,
-        Freeze::None,
-        args.size,
-        args.batch_size,
-        device,
-    )?;
+    let spec = StepSpec {
+        memory_format: args.memory_format,
+        precision: args.precision,
+        ..StepSpec::torchvision(arch, args.size, args.batch_size)
+    };
+    let mut bench = StepBench::new(&spec, device)?;
     let rate = median_rate(
         bench.batch(),
         args.timing.calls,
@@ -156,10 +159,12 @@ fn step(args: StepArgs) -> anyhow::Result<ExitCode> {
     report(
         &args.timing,
         &format!(
-            "step {name} {0}x{0} batch {1} {2}",
+            "step {name} {0}x{0} batch {1} {2} {3:?} {4:?}",
             args.size,
             args.batch_size,
-            mode.to_lowercase()
+            mode.to_lowercase(),
+            args.memory_format,
+            args.precision
         ),
         rate,
     )
@@ -271,15 +276,7 @@ fn epoch(args: EpochArgs) -> anyhow::Result<ExitCode> {
     let cpu = timed(Backend::cpu_all_cores(), Device::Cpu)?;
     let on_device = timed(Backend::Device(device), device)?;
 
-    let mut bench = StepBench::new(
-        config.model.arch,
-        config.model.stem,
-        config.model.width,
-        config.model.freeze,
-        config.augment.output_side(),
-        config.run.batch_size as i64,
-        device,
-    )?;
+    let mut bench = StepBench::new(&StepSpec::of_run(&config), device)?;
     let started = Instant::now();
     for batch in pipeline(Backend::Device(device), device).prefetch(plan(), 1) {
         let batch = batch?;

@@ -324,6 +324,16 @@ impl TrainConfig {
         Ok(())
     }
 
+    /// The training images a run uses out of `available` (`loop.train_limit`).
+    pub fn train_images_used(&self, available: usize) -> usize {
+        self.run.train_limit.unwrap_or(available).min(available)
+    }
+
+    /// The optimiser steps a run takes with `available` training images (full batches).
+    pub fn steps(&self, available: usize) -> usize {
+        self.run.epochs * (self.train_images_used(available) / self.run.batch_size.max(1))
+    }
+
     /// Bytes a run needs at its peak on the CPU: weights, gradients and two optimiser
     /// slots per parameter, plus the larger of what a training step keeps for its batch
     /// and what evaluation holds (a few of its largest layer's outputs per image).

@@ -307,11 +307,7 @@ impl<'a> Trainer<'a> {
         let params = model.trainable();
         let optimizer = Optimizer::new(config.optim.clone(), &params);
 
-        let train_used = config
-            .run
-            .train_limit
-            .unwrap_or(data.train.len())
-            .min(data.train.len());
+        let train_used = config.train_images_used(data.train.len());
         let train_images = data.train.images.narrow(0, 0, train_used as i64);
         let labels = data.train.labels.narrow(0, 0, train_used as i64);
         let (backend, images) = match config.run.preprocess {

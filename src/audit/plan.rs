@@ -1,0 +1,120 @@
+//! `audit --plan`: the runs an audit needs (distinct configs x seeds, finished ones
+//! marked) and what the rest will cost here, from a few timed training steps and
+//! forward passes of each distinct model, size and setting.
+
+use crate::bench::{StepBench, StepSpec, median_rate};
+use crate::config::TrainConfig;
+use crate::determinism::{Determinism, flags};
+use crate::model::ModelError;
+use std::path::PathBuf;
+use tch::Device;
+
+/// One distinct run of an audit.
+#[derive(Debug, Clone)]
+pub struct PlannedRun {
+    /// Its key (the first 16 hex digits of its config's SHA-256) and folder (`runs/KEY`).
+    pub key: String,
+    pub folder: PathBuf,
+    /// The claims that read it.
+    pub claims: Vec<String>,
+    pub seed_index: usize,
+    /// Finished already in the audit folder: reused, not trained.
+    pub finished: bool,
+    /// Optimiser steps, and test images evaluated (after every epoch).
+    pub steps: usize,
+    pub eval_images: usize,
+    pub config: TrainConfig,
+}
+
+/// The runs an audit needs, and the claims it cannot run here, with why.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub runs: Vec<PlannedRun>,
+    pub not_run: Vec<(String, String)>,
+}
+
+/// What a training step and an evaluated image cost here for one kind of run.
+#[derive(Debug, Clone)]
+pub struct Cost {
+    pub spec: StepSpec,
+    pub determinism: Determinism,
+    pub threads: usize,
+    pub seconds_per_step: f64,
+    pub seconds_per_eval_image: f64,
+}
+
+/// The estimate of a plan.
+#[derive(Debug, Clone)]
+pub struct Estimate {
+    /// Seconds per run, in the plan's order (0 for a finished one).
+    pub run_seconds: Vec<f64>,
+    pub costs: Vec<Cost>,
+}
+
+impl Estimate {
+    pub fn total_seconds(&self) -> f64 {
+        self.run_seconds.iter().sum()
+    }
+}
+
+/// Fixed cost of each run beyond its steps and evaluations (the numerics probe, the model's
+/// initialisation, one checkpoint and manifest per epoch), measured on the quick start.
+const SECONDS_PER_RUN: f64 = 0.5;
+const SECONDS_PER_EPOCH: f64 = 0.1;
+
+impl Plan {
+    /// Times `steps` training steps (after one untimed) and as many forward passes of
+    /// each distinct kind of run still to train, on `device`, and prices every run.
+    pub fn estimate(&self, device: Device, steps: usize) -> Result<Estimate, ModelError> {
+        let mut costs: Vec<Cost> = Vec::new();
+        let mut run_seconds = Vec::new();
+        for run in &self.runs {
+            if run.finished {
+                run_seconds.push(0.0);
+                continue;
+            }
+            let spec = StepSpec::of_run(&run.config);
+            let (determinism, threads) = (run.config.run.determinism, run.config.run.threads);
+            let known = costs.iter().position(|c| {
+                c.spec == spec && c.determinism == determinism && c.threads == threads
+            });
+            let cost = match known {
+                Some(i) => &costs[i],
+                None => {
+                    costs.push(measure(spec, determinism, threads, device, steps)?);
+                    &costs[costs.len() - 1]
+                }
+            };
+            run_seconds.push(
+                run.steps as f64 * cost.seconds_per_step
+                    + run.eval_images as f64 * cost.seconds_per_eval_image
+                    + SECONDS_PER_RUN
+                    + run.config.run.epochs as f64 * SECONDS_PER_EPOCH,
+            );
+        }
+        Ok(Estimate { run_seconds, costs })
+    }
+}
+
+/// Times one kind of run's training step and forward pass, with its determinism mode and
+/// thread count applied as training applies them.
+fn measure(
+    spec: StepSpec,
+    determinism: Determinism,
+    threads: usize,
+    device: Device,
+    steps: usize,
+) -> Result<Cost, ModelError> {
+    flags::apply(determinism, threads);
+    let mut bench = StepBench::new(&spec, device)?;
+    let batch = bench.batch();
+    let step_rate = median_rate(batch, 1, steps, || bench.step());
+    let eval_rate = median_rate(batch, 1, steps, || bench.forward());
+    Ok(Cost {
+        spec,
+        determinism,
+        threads,
+        seconds_per_step: batch as f64 / step_rate,
+        seconds_per_eval_image: 1.0 / eval_rate,
+    })
+}
