@@ -467,3 +467,63 @@ fn interpretations_become_one_claim_per_reading_with_the_reading_in_both_runs() 
     let (_, why) = bad.claims[0].clone().unwrap_err();
     assert!(why.contains("non-empty list"), "{why}");
 }
+
+#[test]
+fn the_plan_lists_each_distinct_run_once_marks_reused_ones_and_trains_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let claims = dir.path().join("plan.toml");
+    let smaller =
+        "overrides = { loop = { epochs = 1, train_limit = 64, batch_size = 32, threads = 1 } }";
+    std::fs::write(
+        &claims,
+        format!(
+            "seed = 5\nmargin = 0.05\n[[claim]]\nid = \"acc\"\nsentence = \"s\"\nrun = \"quickstart\"\n{TINY}\nmetric = \"accuracy\"\nvalue = 0.12\nmargin = 0.5\n\n[[claim]]\nid = \"f1\"\nsentence = \"s\"\nrun = \"quickstart\"\n{TINY}\nmetric = \"macro_f1\"\nvalue = 0.1\nmargin = 0.5\n\n[[claim]]\nid = \"batch\"\nsentence = \"s\"\nrun = \"quickstart\"\n{TINY}\nmetric = \"accuracy\"\nrelation = \"less\"\nthan = {{ run = \"quickstart\", {smaller} }}\n\n[[claim]]\nid = \"gpu\"\nsentence = \"s\"\nrun = \"quickstart\"\nmetric = \"accuracy\"\nvalue = 0.5\nrequires = {{ cuda = true }}\n"
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("audit");
+    let data = golden_data();
+    let args = |seeds: &'static str, plan: bool| {
+        let mut args = vec![
+            "audit".to_owned(),
+            claims.display().to_string(),
+            "--seeds".into(),
+            seeds.into(),
+            "--out".into(),
+            out.display().to_string(),
+            "--data".into(),
+            data.display().to_string(),
+        ];
+        if plan {
+            args.push("--plan".into());
+        }
+        args
+    };
+    let run = |args: Vec<String>| {
+        let output = cli(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    // Two configs (the claims share one) x 2 seeds; the CUDA claim cannot run here.
+    let before = run(args("2", true));
+    assert!(
+        before.contains("4 distinct runs for 2 seeds (0 finished"),
+        "{before}"
+    );
+    assert!(before.contains("acc, f1, batch"), "{before}");
+    assert!(before.contains("not run: gpu: needs CUDA"), "{before}");
+    assert!(before.contains("estimated time to train:"), "{before}");
+    assert!(!out.join("runs").exists(), "the plan trained");
+    // One seed trained for real: its two runs are reused, the second seed's are not.
+    run(args("1", false));
+    let after = run(args("2", true));
+    assert!(
+        after.contains("4 distinct runs for 2 seeds (2 finished"),
+        "{after}"
+    );
+    assert_eq!(after.matches("reused  ").count(), 2, "{after}");
+}
