@@ -13,6 +13,8 @@ Workloads (the names ci/bench-compare.sh pairs with `cifar-repro bench ...`):
   step-r50-32       resnet50, 32x32, batch 128
   step-r50-224      resnet50, 224x224, batch 16
   step-r18-32-strict  step-r18-32 under torch.use_deterministic_algorithms(True)
+  step-r18c-32      resnet18 with the CIFAR stem (3x3 stride-1 conv1, no max-pool), 32x32,
+                    batch 64: the quick start's model at full width
   load              read the CIFAR-10 binary batch files of --data into uint8 tensors
 Timing as in src/bench.rs: one warm-up call, then the median of --repeats rounds of
 --calls calls. Needs the provisioned torch 2.11.0 and torchvision 0.26.0 on PYTHONPATH.
@@ -93,10 +95,13 @@ def augment(args, resize):
     return median_rate(len(loader) * 128, 1, args.repeats, one_pass)
 
 
-def step(args, name, side, batch, strict=False):
+def step(args, name, side, batch, strict=False, cifar_stem=False):
     torch.use_deterministic_algorithms(strict)
     torch.manual_seed(0)
     model = getattr(torchvision.models, name)(num_classes=10).train()
+    if cifar_stem:
+        model.conv1 = torch.nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
+        model.maxpool = torch.nn.Identity()
     x = (torch.arange(batch * 3 * side * side, dtype=torch.float32) * 0.01).sin().view(batch, 3, side, side)
     y = torch.arange(batch) % 10
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -123,6 +128,7 @@ WORKLOADS = {
     "step-r50-32": lambda a: step(a, "resnet50", 32, 128),
     "step-r50-224": lambda a: step(a, "resnet50", 224, 16),
     "step-r18-32-strict": lambda a: step(a, "resnet18", 32, 128, strict=True),
+    "step-r18c-32": lambda a: step(a, "resnet18", 32, 64, cifar_stem=True),
     "load": load,
 }
 

@@ -57,6 +57,20 @@ impl RuntimeInfo {
     }
 }
 
+/// Whether the CPU has bf16 instructions (AVX512-BF16 or AMX-BF16, as /proc/cpuinfo
+/// lists them); without them oneDNN emulates bf16, correct but slower than fp32.
+pub fn cpu_has_bf16() -> bool {
+    std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|info| {
+        info.lines()
+            .find(|line| line.starts_with("flags"))
+            .is_some_and(|flags| {
+                flags
+                    .split_whitespace()
+                    .any(|f| f == "avx512_bf16" || f == "amx_bf16")
+            })
+    })
+}
+
 /// The cores this process may use (its CPU affinity and cgroup quota included): the
 /// most threads a run may ask for, and what "every core" means.
 pub fn available_cores() -> usize {

@@ -1,7 +1,7 @@
 //! Running an audit: each claim's runs over seeds from the seed tree (finished runs
 //! reused, keyed by their config's hash), then statistics and a verdict.
 
-use super::claims::{Claim, Metric, ParsedFile, RunSpec, Split};
+use super::claims::{Claim, Metric, MetricSplit, ParsedFile, RunSpec};
 use super::error::AuditError;
 use super::plan::{Plan, PlannedRun};
 use super::results::{Results, SeedValues};
@@ -113,8 +113,8 @@ pub fn run_seed(root: u64, i: usize) -> u64 {
     SeedTree::new(root).seed(&crate::determinism::streams::audit_seed(i)) as u64
 }
 
-fn metric_value(epoch: &EpochRecord, metric: Metric, split: Split) -> f64 {
-    let m = if split == Split::Train {
+fn metric_value(epoch: &EpochRecord, metric: Metric, split: MetricSplit) -> f64 {
+    let m = if split == MetricSplit::Train {
         &epoch.train
     } else {
         &epoch.test
@@ -398,8 +398,8 @@ impl<'a> Auditor<'a> {
                 .iter()
                 .find_map(|(_, e)| e.as_ref())
                 .map(|e| match claim.split {
-                    Split::Train => e.train.count,
-                    Split::Test => e.test.count,
+                    MetricSplit::Train => e.train.count,
+                    MetricSplit::Test => e.test.count,
                 });
         Ok(SeedValues {
             mine: values(&measured[0]),

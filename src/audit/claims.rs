@@ -46,7 +46,7 @@ impl Metric {
 /// The split a metric is read on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Split {
+pub enum MetricSplit {
     Train,
     #[default]
     Test,
@@ -85,7 +85,7 @@ pub struct Claim {
     pub run: RunSpec,
     pub metric: Metric,
     #[serde(default)]
-    pub split: Split,
+    pub split: MetricSplit,
     /// The claimed value (absolute claims).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<f64>,

@@ -13,7 +13,7 @@ pub mod wandb;
 pub use auditor::{
     AuditObserver, AuditOptions, ClaimResult, Training, audit, plan, run_seed, shard_runs,
 };
-pub use claims::{Claim, ClaimError, Metric, ParsedFile, Relation, Requires, RunSpec, Split};
+pub use claims::{Claim, ClaimError, Metric, MetricSplit, ParsedFile, Relation, Requires, RunSpec};
 pub use error::AuditError;
 pub use plan::{Cost, Estimate, Plan, PlannedRun};
 pub use results::{Results, ResultsError};

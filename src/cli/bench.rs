@@ -8,7 +8,7 @@ use cifar_repro::bench::{StepBench, StepSpec, median_rate, synchronize};
 use cifar_repro::config::{Determinism, DeviceChoice, Preprocess, resolve, set_override};
 use cifar_repro::data::Cifar10;
 use cifar_repro::determinism::{SeedTree, flags};
-use cifar_repro::model::{Arch, MemoryFormat, Precision};
+use cifar_repro::model::{Arch, MemoryFormat, Precision, Stem};
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -46,6 +46,10 @@ pub struct Timing {
 pub struct StepArgs {
     #[arg(long, value_enum)]
     arch: Arch,
+    /// imagenet: torchvision's model as it is (7x7 stride-2 conv1 and max-pool); cifar: a
+    /// 3x3 stride-1 conv1 and no max-pool (the quick start's stem).
+    #[arg(long, value_enum, default_value = "imagenet")]
+    stem: Stem,
     /// Image side (32, or 224 as after E3's resize; the ImageNet stem needs 32 or more).
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(i64).range(32..=1024))]
     size: i64,
@@ -145,6 +149,7 @@ fn step(args: StepArgs) -> anyhow::Result<ExitCode> {
     let spec = StepSpec {
         memory_format: args.memory_format,
         precision: args.precision,
+        stem: args.stem,
         ..StepSpec::torchvision(arch, args.size, args.batch_size)
     };
     let mut bench = StepBench::new(&spec, device)?;

@@ -25,6 +25,7 @@ impl Arch {
 /// `imagenet`: 7x7 stride-2 conv and max-pool (for 224x224 and pretrained weights);
 /// `cifar`: 3x3 stride-1 conv, no max-pool (for 32x32 from scratch).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Stem {
     Imagenet,

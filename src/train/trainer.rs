@@ -15,7 +15,7 @@ use crate::manifest::{
     DataRecord, Diverged, EpochRecord, Manifest, ManifestError, RunStatus, SeedRecord, TracePoint,
 };
 use crate::metrics::Tally;
-use crate::model::{Autocast, Model, ModelError};
+use crate::model::{Autocast, Model, ModelError, Precision};
 use crate::optim::Optimizer;
 use crate::runtime::RuntimeInfo;
 use sha2::{Digest, Sha256};
@@ -351,6 +351,14 @@ impl<'a> Trainer<'a> {
             diverged: None,
             wall_seconds: 0.0,
         };
+        if config.run.precision == Precision::Bf16
+            && device == Device::Cpu
+            && !crate::runtime::cpu_has_bf16()
+        {
+            tracing::warn!(
+                "loop.precision = \"bf16\" on a CPU without bf16 instructions: oneDNN emulates it, correct but slower than fp32"
+            );
+        }
         if let Some(step) = hooks.nudge_after_step {
             tracing::warn!(
                 "one weight will be nudged after step {step} (fault injection, a test hook)"
