@@ -30,6 +30,16 @@ pub struct ShardRecord {
 }
 
 impl ShardRecord {
+    /// Sets `runs` to the planned runs finished in the shard's audit folder `dir`.
+    pub fn note_finished(&mut self, dir: &Path) {
+        self.runs = self
+            .planned
+            .iter()
+            .filter(|run| Manifest::read_completed(&dir.join(run)).is_some())
+            .cloned()
+            .collect();
+    }
+
     /// The planned runs this shard has not finished.
     pub fn unfinished(&self) -> Vec<&Path> {
         self.planned
@@ -177,10 +187,12 @@ pub fn collect_runs(
                 source.display()
             )));
         }
-        let name = dest
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let Some(name) = dest.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+            return Err(ShardError::Bad {
+                path: shard_dir.join(SHARD_FILE),
+                message: format!("{} names no run folder", run.display()),
+            });
+        };
         if let Some(parent) = dest.parent() {
             std::fs::create_dir_all(parent).map_err(io(parent))?;
         }

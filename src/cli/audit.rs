@@ -9,7 +9,6 @@ use cifar_repro::audit::{
 };
 use cifar_repro::config::DeviceChoice;
 use cifar_repro::hash::sha256_hex;
-use cifar_repro::manifest::Manifest;
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -177,16 +176,18 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
         results: results_file,
         hooks: super::hooks::training(),
     };
-    if let Some(shard) = args.shard {
-        // Written first too, so that a shard killed midway names the runs it left undone.
-        write_shard_record(&claims, &options, &file, shard)?;
-    }
     if args.plan {
         return print_plan(&claims, &file, &options);
     }
+    // A shard's record is written first too, so that a shard killed midway names the runs
+    // it left undone.
+    let record = args
+        .shard
+        .map(|shard| start_shard(&claims, &options, &file, shard))
+        .transpose()?;
     let results = audit::audit(&file, &base_dir(&claims), &options, &mut Console::new("  "));
-    match args.shard {
-        Some(shard) => finish_shard(&claims, &options, &file, shard),
+    match record {
+        Some(record) => finish_shard(record, &options),
         None => finish(
             &out,
             &results,
@@ -274,8 +275,9 @@ fn duration(seconds: f64) -> String {
     }
 }
 
-/// Writes the shard's record (`shard.json`): the runs it must finish and those finished.
-fn write_shard_record(
+/// Writes the shard's record (`shard.json`) before it trains: the runs it must finish and
+/// those already finished.
+fn start_shard(
     claims: &Path,
     options: &AuditOptions,
     file: &ParsedFile,
@@ -285,13 +287,8 @@ fn write_shard_record(
         .iter()
         .map(|key| PathBuf::from("runs").join(key))
         .collect();
-    let runs = planned
-        .iter()
-        .filter(|run| Manifest::read_completed(&options.out.join(run)).is_some())
-        .cloned()
-        .collect();
     let text = std::fs::read(claims).with_context(|| claims.display().to_string())?;
-    let record = ShardRecord {
+    let mut record = ShardRecord {
         claims: claims.to_owned(),
         claims_sha256: sha256_hex(&text),
         seeds: options.seeds,
@@ -299,22 +296,20 @@ fn write_shard_record(
         data: options.data.clone(),
         index,
         count,
-        runs,
+        runs: Vec::new(),
         planned,
     };
+    record.note_finished(&options.out);
     record.write(&options.out)?;
     Ok(record)
 }
 
 /// Records what a shard finished and says what comes next; fails when one of its runs
 /// did not finish.
-fn finish_shard(
-    claims: &Path,
-    options: &AuditOptions,
-    file: &ParsedFile,
-    (index, count): (usize, usize),
-) -> anyhow::Result<ExitCode> {
-    let record = write_shard_record(claims, options, file, (index, count))?;
+fn finish_shard(mut record: ShardRecord, options: &AuditOptions) -> anyhow::Result<ExitCode> {
+    record.note_finished(&options.out);
+    record.write(&options.out)?;
+    let (index, count) = (record.index, record.count);
     println!(
         "shard {index}/{count}: {} of its {} runs finished in {}; when every shard is done: cifar-repro audit merge DIR... --out OUT",
         record.runs.len(),
