@@ -285,12 +285,25 @@ impl<'a> Auditor<'a> {
         }
     }
 
-    /// The distinct runs the selected claims need, in the order they need them.
-    fn planned_runs(&mut self, claims: &[&Claim]) -> Vec<PlannedRun> {
+    /// The distinct runs the selected claims need, in the order they need them, and the
+    /// claims that cannot run here (unparsed, or missing what they need), with why.
+    fn planned_runs(&mut self, claims: &[&Result<Claim, (String, String)>]) -> Plan {
         let mut runs: Vec<PlannedRun> = Vec::new();
+        let mut not_run = Vec::new();
         for claim in claims {
-            let Ok(configs) = self.runnable_configs(claim) else {
-                continue;
+            let claim = match claim {
+                Ok(claim) => claim,
+                Err((id, why)) => {
+                    not_run.push((id.clone(), why.clone()));
+                    continue;
+                }
+            };
+            let configs = match self.runnable_configs(claim) {
+                Ok(configs) => configs,
+                Err(why) => {
+                    not_run.push((claim.id.clone(), why.to_string()));
+                    continue;
+                }
             };
             for config in &configs {
                 for i in 0..self.options.seeds {
@@ -323,7 +336,7 @@ impl<'a> Auditor<'a> {
                 }
             }
         }
-        runs
+        Plan { runs, not_run }
     }
 
     fn claim(&mut self, claim: &Claim, observer: &mut dyn AuditObserver) -> ClaimResult {
@@ -508,13 +521,8 @@ pub fn shard_runs(
     index: usize,
     count: usize,
 ) -> Vec<String> {
-    let mut auditor = Auditor::new(file, base_dir, options);
-    let claims: Vec<&Claim> = selected(file, options)
-        .into_iter()
-        .filter_map(|c| c.as_ref().ok())
-        .collect();
-    auditor
-        .planned_runs(&claims)
+    plan(file, base_dir, options)
+        .runs
         .into_iter()
         .enumerate()
         .filter(|(position, _)| position % count.max(1) == index)
@@ -525,22 +533,7 @@ pub fn shard_runs(
 /// The runs an audit of `file` with `options` needs (finished ones marked), and the claims
 /// it cannot run here, with why; nothing is trained.
 pub fn plan(file: &ParsedFile, base_dir: &Path, options: &AuditOptions) -> Plan {
-    let mut auditor = Auditor::new(file, base_dir, options);
-    let mut claims = Vec::new();
-    let mut not_run = Vec::new();
-    for c in selected(file, options) {
-        match c {
-            Ok(claim) => match auditor.runnable_configs(claim) {
-                Ok(_) => claims.push(claim),
-                Err(why) => not_run.push((claim.id.clone(), why.to_string())),
-            },
-            Err((id, why)) => not_run.push((id.clone(), why.clone())),
-        }
-    }
-    Plan {
-        runs: auditor.planned_runs(&claims),
-        not_run,
-    }
+    Auditor::new(file, base_dir, options).planned_runs(&selected(file, options))
 }
 
 /// Audits every claim of `file` (read from `base_dir`) that `options` selects.
