@@ -120,23 +120,26 @@ fn environment(a: &Manifest, b: &Manifest) -> Vec<String> {
 fn config_difference(a: &Manifest, b: &Manifest) -> Option<String> {
     // How the model computes first: it decides every number, and its defaults are not
     // written into a config's TOML.
-    let name = |value: serde_json::Result<serde_json::Value>| {
+    let (p, q) = (&a.config.run, &b.config.run);
+    let spelled = |value: serde_json::Result<serde_json::Value>| {
         value.map_or_else(|e| e.to_string(), |v| v.to_string())
     };
-    let (p, q) = (&a.config.run, &b.config.run);
-    if p.precision != q.precision {
-        let (x, y) = (
-            name(serde_json::to_value(p.precision)),
-            name(serde_json::to_value(q.precision)),
-        );
-        return Some(format!("loop.precision: {x} vs {y}"));
-    }
-    if p.memory_format != q.memory_format {
-        let (x, y) = (
-            name(serde_json::to_value(p.memory_format)),
-            name(serde_json::to_value(q.memory_format)),
-        );
-        return Some(format!("loop.memory_format: {x} vs {y}"));
+    for (key, x, y) in [
+        (
+            "precision",
+            serde_json::to_value(p.precision),
+            serde_json::to_value(q.precision),
+        ),
+        (
+            "memory_format",
+            serde_json::to_value(p.memory_format),
+            serde_json::to_value(q.memory_format),
+        ),
+    ] {
+        let (x, y) = (spelled(x), spelled(y));
+        if x != y {
+            return Some(format!("loop.{key}: {x} vs {y}"));
+        }
     }
     let comparable = |m: &Manifest| {
         let mut config = m.config.clone();
