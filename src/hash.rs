@@ -10,8 +10,9 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 /// The raw bytes of a tensor (moved to the CPU, made contiguous), as its digests read them.
+/// Flattened first: a 0-d tensor has no last dimension to view as bytes.
 pub fn tensor_bytes(t: &tch::Tensor) -> Vec<u8> {
-    let t = t.to_device(tch::Device::Cpu).contiguous();
+    let t = t.to_device(tch::Device::Cpu).contiguous().reshape([-1]);
     let n = t.numel() * t.kind().elt_size_in_bytes();
     let mut bytes = vec![0u8; n];
     t.view_dtype(tch::Kind::Uint8).copy_data(&mut bytes, n);

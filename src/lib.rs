@@ -9,7 +9,8 @@
 //! Each layer uses only the layers above it in this list (`tests/it/layers.rs` checks it).
 //!
 //! 1. `ffi` (the C++ shim's functions), [`hash`], [`fsutil`] (atomic writes): plumbing.
-//! 2. [`runtime`] (libtorch, devices, cores) and [`download`] (checked fetches).
+//! 2. [`runtime`] (libtorch, devices, cores), [`download`] (checked fetches) and [`pth`]
+//!    (reading `torch.save` state dicts, the format torchvision publishes weights in).
 //! 3. [`data`] reads CIFAR-10; [`determinism`] derives every random stream from one seed
 //!    and sets libtorch's switches; [`metrics`] turns predictions into numbers.
 //! 4. [`model`] (ResNets, torchvision's init), [`optim`] (torch.optim op for op) and
@@ -36,6 +37,7 @@ pub mod manifest;
 pub mod metrics;
 pub mod model;
 pub mod optim;
+pub mod pth;
 pub mod report;
 pub mod runtime;
 pub mod train;

@@ -22,6 +22,8 @@ use tch::{Device, Tensor};
 pub enum ModelError {
     #[error("{path}: cannot read weights ({message})")]
     Read { path: PathBuf, message: String },
+    #[error("cannot read weights: {0}")]
+    Pth(Box<crate::pth::PthError>),
     #[error("{path}: has no tensor {name:?}, which the model needs")]
     Missing { path: PathBuf, name: String },
     #[error("{path}: tensor {name:?} has shape {found:?}, the model needs {expected:?}")]
@@ -88,10 +90,10 @@ impl Model {
         let is_safetensors = path.extension().is_some_and(|e| e == "safetensors");
         let tensors = if is_safetensors {
             Tensor::read_safetensors(path)
+                .map_err(|e| read(e.to_string().lines().next().unwrap_or_default().to_owned()))?
         } else {
-            Tensor::loadz_multi(path)
-        }
-        .map_err(|e| read(e.to_string().lines().next().unwrap_or_default().to_owned()))?;
+            crate::pth::read_state_dict(path).map_err(|e| ModelError::Pth(Box::new(e)))?
+        };
         let mut source: std::collections::BTreeMap<String, Tensor> = tensors
             .into_iter()
             .filter(|(n, _)| !n.ends_with("num_batches_tracked"))

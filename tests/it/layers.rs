@@ -7,7 +7,7 @@ use std::path::Path;
 /// Bottom first. The binary (`src/main.rs`, `src/cli/`) sits above them all.
 const LAYERS: [&[&str]; 8] = [
     &["ffi", "hash", "fsutil"],
-    &["runtime", "download"],
+    &["runtime", "download", "pth"],
     &["data", "determinism", "metrics"],
     &["model", "optim", "augment"],
     &["config"],

@@ -15,6 +15,7 @@ mod env;
 mod layers;
 mod model;
 mod optim;
+mod pth;
 mod resume;
 mod snapshots;
 mod train;

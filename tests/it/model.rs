@@ -25,10 +25,11 @@ fn a_torchvision_state_dict_loads_by_name_with_the_head_replaced() {
     let mut model = Model::new(&config(8, Freeze::None), Device::Cpu, 1).unwrap();
     let head_before = model.vs.variables()["fc.weight"].copy();
     model.load(&fixture(), true).unwrap();
-    let source: std::collections::HashMap<String, Tensor> = Tensor::loadz_multi(fixture())
-        .unwrap()
-        .into_iter()
-        .collect();
+    let source: std::collections::HashMap<String, Tensor> =
+        cifar_repro::pth::read_state_dict(&fixture())
+            .unwrap()
+            .into_iter()
+            .collect();
     let vars = model.vs.variables();
     for name in [
         "conv1.weight",
