@@ -101,7 +101,7 @@ impl StepBench {
             classes: 10,
             freeze: spec.freeze,
             pretrained: None,
-            init_from_run: None,
+            pool: crate::model::Pool::Mean,
         };
         let model = Model::new(&config, device, 0)?;
         model.set_memory_format(spec.memory_format);

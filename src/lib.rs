@@ -10,7 +10,8 @@
 //!
 //! 1. `ffi` (the C++ shim's functions), [`hash`], [`fsutil`] (atomic writes): plumbing.
 //! 2. [`runtime`] (libtorch, devices, cores), [`download`] (checked fetches) and [`pth`]
-//!    (reading `torch.save` state dicts, the format torchvision publishes weights in).
+//!    (reading `torch.save` state dicts, the format torchvision publishes weights in),
+//!    [`python`] (the provisioned Python torch, which makes stand-in weight files).
 //! 3. [`data`] reads CIFAR-10; [`determinism`] derives every random stream from one seed
 //!    and sets libtorch's switches; [`metrics`] turns predictions into numbers.
 //! 4. [`model`] (ResNets, torchvision's init), [`optim`] (torch.optim op for op) and
@@ -38,6 +39,7 @@ pub mod metrics;
 pub mod model;
 pub mod optim;
 pub mod pth;
+pub mod python;
 pub mod report;
 pub mod runtime;
 pub mod train;

@@ -86,6 +86,51 @@ pub fn available_memory_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// The total memory of `device` in bytes: the machine's RAM for the CPU, the GPU's own
+/// for CUDA (from the CUDA runtime libtorch has loaded); none when it cannot be read.
+pub fn device_memory_bytes(device: tch::Device) -> Option<u64> {
+    match device {
+        tch::Device::Cuda(index) => cuda_total_memory(index),
+        _ => {
+            let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+            let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kib * 1024)
+        }
+    }
+}
+
+/// `cudaMemGetInfo`'s total for GPU `index`, looked up in the CUDA runtime already loaded
+/// into the process (libtorch_cuda links it); none when it is not there.
+fn cuda_total_memory(index: usize) -> Option<u64> {
+    type SetDevice = unsafe extern "C" fn(i32) -> i32;
+    type MemGetInfo = unsafe extern "C" fn(*mut usize, *mut usize) -> i32;
+    // SAFETY: RTLD_NOLOAD only finds a library the process has already loaded; the two
+    // symbols have these C signatures in every CUDA runtime, and both outputs are locals.
+    unsafe {
+        let handle = ["libcudart.so.13", "libcudart.so.12", "libcudart.so"]
+            .iter()
+            .map(|name| {
+                let name = std::ffi::CString::new(*name).ok()?;
+                let h = libc::dlopen(name.as_ptr(), libc::RTLD_NOW | libc::RTLD_NOLOAD);
+                (!h.is_null()).then_some(h)
+            })
+            .find_map(|h| h)?;
+        let symbol = |name: &str| {
+            let name = std::ffi::CString::new(name).ok()?;
+            let f = libc::dlsym(handle, name.as_ptr());
+            (!f.is_null()).then_some(f)
+        };
+        let set_device: SetDevice = std::mem::transmute(symbol("cudaSetDevice")?);
+        let mem_get_info: MemGetInfo = std::mem::transmute(symbol("cudaMemGetInfo")?);
+        let (mut free, mut total) = (0usize, 0usize);
+        if set_device(i32::try_from(index).ok()?) != 0 || mem_get_info(&mut free, &mut total) != 0 {
+            return None;
+        }
+        Some(total as u64)
+    }
+}
+
 /// Error when CUDA is required but absent.
 #[derive(Debug, thiserror::Error)]
 #[error(

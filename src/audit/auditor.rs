@@ -1,17 +1,20 @@
-//! Running an audit: each claim's runs over seeds from the seed tree (finished runs
-//! reused, keyed by their config's hash), then statistics and a verdict.
+//! Running an audit: the graph of runs its claims need (finished runs reused, keyed by
+//! their config's hash; a two-stage run after the run it starts from), each claim's
+//! per-seed values, then statistics and a verdict.
 
-use super::claims::{Claim, Metric, MetricSplit, ParsedFile, RunSpec};
+use super::claims::{Claim, Form, MetricSplit, ParsedFile, RunSpec, UnparsedClaim};
 use super::error::AuditError;
+use super::graph::RunGraph;
+use super::judge;
 use super::plan::{Plan, PlannedRun};
+use super::rehearse::{SmokeScale, StandIns};
 use super::results::{Results, SeedValues};
-use super::verdict::{self, Adjust, Claimed, Evidence, Summary, Verdict};
-use crate::config::TrainConfig;
+use super::verdict::{Decision, Evidence, Summary, Verdict};
+use crate::config::{Resolved, TrainConfig};
 use crate::data::{Cifar10, DataError};
 use crate::determinism::SeedTree;
-use crate::hash::sha256_hex;
 use crate::manifest::{EpochRecord, Manifest, RunStatus};
-use crate::train::{Hooks, Observer, RunDir, Start, TrainError, train};
+use crate::train::{Hooks, Observer, Prerequisite, RunDir, Start, TrainError, train};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -23,12 +26,29 @@ use tch::Device;
 pub enum Training {
     /// All of them (a single-machine audit).
     All,
-    /// Part `index` (0-based) of `count` disjoint parts: the audit's distinct runs, in the
-    /// order the claims and seeds need them, dealt round-robin. Runs of other parts are
+    /// Part `index` (0-based) of `count` disjoint parts: the audit's chains of runs, in
+    /// the order the claims and seeds need them, dealt round-robin. Runs of other parts are
     /// left alone (their claims come out NOT RUN until the parts are merged).
     Shard { index: usize, count: usize },
     /// None: every run must be finished already (`audit merge`).
-    None,
+    MergeOnly,
+}
+
+/// How far an audit goes.
+#[derive(Debug)]
+pub enum Mode {
+    /// The real thing: the file's data, weights and requirements.
+    Real,
+    /// `--rehearse`: smoke scale, requirements waived, stand-ins for absent weights, the
+    /// vendored data for absent data (`data`).
+    Rehearsal {
+        scale: SmokeScale,
+        stand_ins: StandIns,
+        data: Option<PathBuf>,
+    },
+    /// The full-scale plan after a rehearsal: requirements waived, nothing trained, an
+    /// absent data set taken to be the full CIFAR-10.
+    Estimate,
 }
 
 /// How to audit.
@@ -41,13 +61,12 @@ pub struct AuditOptions {
     pub out: PathBuf,
     pub device: Device,
     pub training: Training,
-    /// The level of every decision (before the multiplicity adjustment).
-    pub alpha: f64,
-    pub adjust: Adjust,
+    pub decision: Decision,
     /// Per-seed values from elsewhere (`--results`): no run is trained.
     pub results: Option<Results>,
     /// Test hooks for every run trained.
     pub hooks: Hooks,
+    pub mode: Mode,
 }
 
 /// The outcome for one claim.
@@ -81,11 +100,15 @@ pub struct ClaimResult {
     /// Run folders used, relative to the audit folder.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub runs: Vec<PathBuf>,
+    /// What the reader should know about how the claim was checked: runs it started from,
+    /// requirements a rehearsal waived, stand-in weights.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl ClaimResult {
     /// A claim that was not run, for `why`, with nothing measured.
-    fn not_run(id: &str, why: String) -> Self {
+    pub(super) fn not_run(id: &str, why: String) -> Self {
         Self {
             id: id.to_owned(),
             sentence: String::new(),
@@ -98,6 +121,7 @@ impl ClaimResult {
             level: None,
             interval: None,
             runs: Vec::new(),
+            notes: Vec::new(),
         }
     }
 }
@@ -113,57 +137,102 @@ pub fn run_seed(root: u64, i: usize) -> u64 {
     SeedTree::new(root).seed(&crate::determinism::streams::audit_seed(i)) as u64
 }
 
-fn metric_value(epoch: &EpochRecord, metric: Metric, split: MetricSplit) -> f64 {
-    let m = if split == MetricSplit::Train {
-        &epoch.train
-    } else {
-        &epoch.test
-    };
-    match metric {
-        Metric::Accuracy => m.accuracy,
-        Metric::Loss => m.loss,
-        Metric::MacroF1 => m.macro_f1,
-        Metric::MacroPrecision => m.macro_precision,
-        Metric::MacroRecall => m.macro_recall,
-        Metric::TrainTestGap => epoch.train.accuracy - epoch.test.accuracy,
-    }
+/// The runs one claim reads, by index into the graph: per seed, its run's and (relative
+/// claims) the other run's; for a reproducibility claim the second run of the first seed.
+#[derive(Debug, Clone)]
+struct ClaimRuns {
+    mine: Vec<usize>,
+    other: Option<Vec<usize>>,
+    twin: Option<usize>,
+    /// The epochs of the claim's run as configured (before a rehearsal cut them).
+    full_epochs: usize,
+    notes: Vec<String>,
 }
 
-struct Auditor<'a> {
+/// What became of one run.
+#[derive(Debug, Clone)]
+enum Outcome {
+    Finished(Rc<Manifest>),
+    Diverged(Rc<Manifest>),
+    /// Another shard's, or not merged.
+    Left,
+    Failed(String),
+}
+
+/// An audit of one claim file: its run graph, planned once, then run.
+pub struct Audit<'a> {
+    file: &'a ParsedFile,
     options: &'a AuditOptions,
-    base_dir: PathBuf,
-    root: u64,
     data: HashMap<PathBuf, Result<Rc<Cifar10>, Rc<DataError>>>,
-    /// The run keys this process may train (every key when `None`).
-    assigned: Option<HashSet<String>>,
+    graph: RunGraph,
+    claims: HashMap<String, Result<ClaimRuns, String>>,
+    outcomes: HashMap<usize, Outcome>,
+    /// The runs this process may train (every one when `None`).
+    assigned: Option<HashSet<usize>>,
 }
 
-/// The `i`-th seed's version of `config`, the key its runs are filed under (the first 16
-/// hex digits of its TOML's SHA-256) and its folder relative to the audit folder.
-fn seeded_run(
-    config: &TrainConfig,
-    root: u64,
-    i: usize,
-) -> Result<(TrainConfig, String, PathBuf), AuditError> {
-    let mut config = config.clone();
-    config.run.seed = run_seed(root, i);
-    let key = sha256_hex(config.to_toml()?.as_bytes())[..16].to_owned();
-    let relative = PathBuf::from("runs").join(&key);
-    Ok((config, key, relative))
-}
-
-impl<'a> Auditor<'a> {
-    fn new(file: &ParsedFile, base_dir: &Path, options: &'a AuditOptions) -> Self {
-        Self {
+impl<'a> Audit<'a> {
+    /// Plans the audit of the claims of `file` that `options` selects.
+    pub fn new(file: &'a ParsedFile, options: &'a AuditOptions) -> Self {
+        let mut audit = Self {
+            file,
             options,
-            base_dir: base_dir.to_owned(),
-            root: file.seed,
             data: HashMap::new(),
+            graph: RunGraph::default(),
+            claims: HashMap::new(),
+            outcomes: HashMap::new(),
             assigned: None,
+        };
+        if options.results.is_none() {
+            for claim in audit.selected().into_iter().filter_map(|c| c.as_ref().ok()) {
+                let runs = audit.claim_runs(claim).map_err(|e| e.to_string());
+                audit.claims.insert(claim.id.clone(), runs);
+            }
         }
+        if let Training::Shard { index, count } = options.training {
+            audit.assigned = Some(audit.graph.shard(index, count).into_iter().collect());
+        }
+        audit
     }
 
-    fn data(&mut self, path: &Path) -> Result<Rc<Cifar10>, AuditError> {
+    /// The claims of the file that the options select (parsed or not), in file order.
+    fn selected(&self) -> Vec<&'a Result<Claim, UnparsedClaim>> {
+        let wanted = |id: &str| {
+            self.options
+                .only
+                .as_ref()
+                .is_none_or(|only| only.iter().any(|o| o == id))
+        };
+        let file: &'a ParsedFile = self.file;
+        file.claims
+            .iter()
+            .filter(|c| {
+                wanted(match c {
+                    Ok(claim) => &claim.id,
+                    Err(unparsed) => &unparsed.id,
+                })
+            })
+            .collect()
+    }
+
+    /// The ids of `--only` that name no claim of the file.
+    pub fn unknown_ids(&self) -> Vec<String> {
+        let known = |id: &str| {
+            self.file.claims.iter().any(|c| match c {
+                Ok(claim) => claim.id == id || claim.id.starts_with(&format!("{id} [")),
+                Err(unparsed) => unparsed.id == id,
+            })
+        };
+        self.options
+            .only
+            .iter()
+            .flatten()
+            .filter(|id| !known(id))
+            .cloned()
+            .collect()
+    }
+
+    fn load_data(&mut self, path: &Path) -> Result<Rc<Cifar10>, AuditError> {
         self.data
             .entry(path.to_owned())
             .or_insert_with(|| Cifar10::load(path).map(Rc::new).map_err(Rc::new))
@@ -171,393 +240,541 @@ impl<'a> Auditor<'a> {
             .map_err(AuditError::Data)
     }
 
-    /// The config of a run spec, with the audit's data path.
-    fn config(&self, spec: &RunSpec) -> Result<TrainConfig, AuditError> {
-        let mut config = spec.config(&self.base_dir)?;
+    /// A run spec's config with what the audit sets on every run: its data, the device
+    /// (auto), and a rehearsal's scale, data and stand-in weights.
+    fn resolve(&self, spec: &RunSpec, notes: &mut Vec<String>) -> Result<Resolved, AuditError> {
+        let mut resolved = spec.resolve(&self.file.base_dir)?;
+        self.adjust(&mut resolved.config, notes)?;
+        Ok(resolved)
+    }
+
+    fn adjust(&self, config: &mut TrainConfig, notes: &mut Vec<String>) -> Result<(), AuditError> {
         if let Some(data) = &self.options.data {
             config.data = data.clone();
         }
         config.run.device = crate::config::DeviceChoice::Auto;
-        Ok(config)
+        let Mode::Rehearsal {
+            scale,
+            stand_ins,
+            data,
+        } = &self.options.mode
+        else {
+            return Ok(());
+        };
+        scale.apply(config);
+        if let (false, Some(vendored)) = (config.data.exists(), data) {
+            push_note(
+                notes,
+                format!(
+                    "{} is absent: the vendored slice {} stands in",
+                    config.data.display(),
+                    vendored.display()
+                ),
+            );
+            config.data = vendored.clone();
+        }
+        if let Some(path) = config.model.pretrained.clone().filter(|p| !p.is_file()) {
+            let stand_in = stand_ins.for_weights(config.model.arch, &path)?;
+            push_note(
+                notes,
+                format!(
+                    "{} is absent: STAND-IN weights {} ({})",
+                    path.display(),
+                    stand_in.path.display(),
+                    stand_in.made_by
+                ),
+            );
+            config.model.pretrained = Some(stand_in.path);
+        }
+        Ok(())
     }
 
-    /// What keeps a claim from running, if anything.
-    fn missing(&mut self, claim: &Claim, config: &TrainConfig) -> Option<AuditError> {
-        if claim.requires.cuda && !self.options.device.is_cuda() {
-            return Some(AuditError::NeedsCuda);
+    /// The configs of a run spec's chain (the run, then the runs it starts from), adjusted.
+    fn chain(
+        &self,
+        spec: &RunSpec,
+        notes: &mut Vec<String>,
+    ) -> Result<Vec<TrainConfig>, AuditError> {
+        let resolved = self.resolve(spec, notes)?;
+        let mut configs = vec![resolved.config.clone()];
+        for mut prerequisite in resolved.chain()? {
+            self.adjust(&mut prerequisite.config, notes)?;
+            push_note(
+                notes,
+                format!(
+                    "{} starts from the final weights of {} for the same seed",
+                    resolved.name, prerequisite.name
+                ),
+            );
+            configs.push(prerequisite.config);
+        }
+        Ok(configs)
+    }
+
+    /// Adds a claim's runs to the graph, or says why the claim cannot run here.
+    fn claim_runs(&mut self, claim: &Claim) -> Result<ClaimRuns, AuditError> {
+        let mut notes = Vec::new();
+        let form = claim.form().map_err(AuditError::Claim)?;
+        let mine = self.chain(&claim.run, &mut notes)?;
+        let other = claim
+            .than
+            .as_ref()
+            .map(|spec| self.chain(spec, &mut notes))
+            .transpose()?;
+        for config in mine.iter().chain(other.iter().flatten()) {
+            if let Some(why) = self.missing(claim, config, &mut notes) {
+                return Err(why);
+            }
+        }
+        let full_epochs = claim.run.resolve(&self.file.base_dir)?.config.run.epochs;
+        let seeds = if form == Form::Reproducible {
+            1
+        } else {
+            self.options.seeds
+        };
+        let add = |audit: &mut Self, chain: &[TrainConfig], copy: usize| {
+            (0..seeds)
+                .map(|i| audit.add_run(chain, i, copy, &claim.id))
+                .collect::<Result<Vec<usize>, AuditError>>()
+        };
+        let mine_nodes = add(self, &mine, 0)?;
+        let other_nodes = other.as_ref().map(|o| add(self, o, 0)).transpose()?;
+        let twin = match form {
+            Form::Reproducible => Some(add(self, &mine, 1)?[0]),
+            _ => None,
+        };
+        Ok(ClaimRuns {
+            mine: mine_nodes,
+            other: other_nodes,
+            twin,
+            full_epochs,
+            notes,
+        })
+    }
+
+    /// Adds seed `i`'s run of `chain` to the graph.
+    fn add_run(
+        &mut self,
+        chain: &[TrainConfig],
+        i: usize,
+        copy: usize,
+        claim: &str,
+    ) -> Result<usize, AuditError> {
+        let seed = run_seed(self.file.seed, i);
+        let seeded: Vec<TrainConfig> = chain
+            .iter()
+            .map(|c| {
+                let mut c = c.clone();
+                c.run.seed = seed;
+                c
+            })
+            .collect();
+        let rehearsal = matches!(self.options.mode, Mode::Rehearsal { .. });
+        Ok(self.graph.add(&seeded, i, copy, rehearsal, claim)?)
+    }
+
+    /// What keeps a claim from running here, if anything; a rehearsal or an estimate
+    /// waives the requirements and notes them instead.
+    fn missing(
+        &mut self,
+        claim: &Claim,
+        config: &TrainConfig,
+        notes: &mut Vec<String>,
+    ) -> Option<AuditError> {
+        let waive = !matches!(self.options.mode, Mode::Real);
+        let device = self.options.device;
+        let mut unmet: Vec<AuditError> = Vec::new();
+        if claim.requires.cuda && !device.is_cuda() {
+            unmet.push(AuditError::NeedsCuda);
+        }
+        if let Some(why) = claim
+            .requires
+            .min_memory_gb
+            .and_then(|gib| super::error::memory_shortfall(gib, device))
+        {
+            unmet.push(why);
         }
         if let Some(path) = config.model.pretrained.as_ref().filter(|p| !p.is_file()) {
-            return Some(AuditError::NeedsPretrained(path.clone()));
+            unmet.push(AuditError::NeedsPretrained(path.clone()));
         }
-        let data = match self.data(&config.data) {
-            Ok(data) => data,
+        match self.load_data(&config.data) {
+            Ok(data) if claim.requires.full_data && !data.is_full() => {
+                unmet.push(AuditError::NeedsFullData {
+                    path: config.data.clone(),
+                    train: data.train.len(),
+                    test: data.test.len(),
+                })
+            }
+            Ok(_) => {}
+            Err(_) if matches!(self.options.mode, Mode::Estimate) => {}
             Err(e) => return Some(e),
-        };
-        if let Err(e) = crate::train::check_memory(config, self.options.device) {
-            return Some(AuditError::TooBig(e));
         }
-        if claim.requires.full_data && !data.is_full() {
-            return Some(AuditError::NeedsFullData {
-                path: config.data.clone(),
-                train: data.train.len(),
-                test: data.test.len(),
-            });
+        if let Err(e) = crate::train::check_memory(config, device) {
+            unmet.push(AuditError::TooBig(e));
+        }
+        if !waive {
+            return unmet.into_iter().next();
+        }
+        for why in unmet {
+            push_note(notes, format!("waived: {why}"));
         }
         None
     }
 
-    /// The configs of a claim's run (and of the run it is compared with), or why the claim
-    /// cannot run here.
-    fn runnable_configs(&mut self, claim: &Claim) -> Result<Vec<TrainConfig>, AuditError> {
-        let configs = std::iter::once(&claim.run)
-            .chain(claim.than.as_ref())
-            .map(|s| self.config(s))
-            .collect::<Result<Vec<_>, _>>()?;
-        match configs.iter().find_map(|c| self.missing(claim, c)) {
-            Some(why) => Err(why),
-            None => Ok(configs),
-        }
-    }
-
-    /// Final epochs of `seeds` runs of `config`, training the ones not finished yet.
-    fn runs(
-        &mut self,
-        claim: &str,
-        config: &TrainConfig,
-        observer: &mut dyn AuditObserver,
-    ) -> Result<Vec<(PathBuf, Option<EpochRecord>)>, AuditError> {
-        let mut out = Vec::new();
-        let mut left = 0;
-        for i in 0..self.options.seeds {
-            let (config, key, relative) = seeded_run(config, self.root, i)?;
-            let folder = self.options.out.join(&relative);
-            let finished = Manifest::read_completed(&folder);
-            if finished.is_none()
-                && Manifest::read(&folder).is_ok_and(|m| m.status == RunStatus::Diverged)
-            {
-                observer.run(claim, i, &folder, true);
-                out.push((relative, None));
-                continue;
-            }
-            let mine = self.options.training != Training::None
-                && self.assigned.as_ref().is_none_or(|a| a.contains(&key));
-            if finished.is_none() && !mine {
-                left += 1;
-                continue;
-            }
-            observer.run(claim, i, &folder, finished.is_some());
-            let manifest = match finished {
-                Some(m) => m,
-                None => {
-                    // An unfinished run of this config (this audit's own folder) starts over.
-                    let dir = RunDir::create(&folder, true)?;
-                    dir.write_config(&config)?;
-                    let data = self.data(&config.data)?;
-                    match train(
-                        &config,
-                        &data,
-                        &dir,
-                        self.options.device,
-                        Start::Fresh { record_steps: 0 },
-                        &self.options.hooks,
-                        observer,
-                    ) {
-                        Ok(finished) => finished.manifest,
-                        Err(TrainError::Diverged { .. }) => {
-                            out.push((relative, None));
-                            continue;
-                        }
-                        Err(e) => return Err(AuditError::RunFailed(e)),
-                    }
-                }
-            };
-            let last = manifest
-                .epochs
-                .last()
-                .cloned()
-                .ok_or(AuditError::NoEpochs)?;
-            out.push((relative, Some(last)));
-        }
-        match self.options.training {
-            _ if left == 0 => Ok(out),
-            Training::None => Err(AuditError::NotMerged(left)),
-            _ => Err(AuditError::LeftToShards(left)),
-        }
-    }
-
     /// The distinct runs the selected claims need, in the order they need them, and the
-    /// claims that cannot run here (unparsed, or missing what they need), with why.
-    fn planned_runs(&mut self, claims: &[&Result<Claim, (String, String)>]) -> Plan {
-        let mut runs: Vec<PlannedRun> = Vec::new();
+    /// claims that cannot run here, with why.
+    pub fn plan(&mut self) -> Plan {
         let mut not_run = Vec::new();
-        for claim in claims {
-            let claim = match claim {
-                Ok(claim) => claim,
-                Err((id, why)) => {
-                    not_run.push((id.clone(), why.clone()));
-                    continue;
-                }
-            };
-            let configs = match self.runnable_configs(claim) {
-                Ok(configs) => configs,
-                Err(why) => {
-                    not_run.push((claim.id.clone(), why.to_string()));
-                    continue;
-                }
-            };
-            for config in &configs {
-                for i in 0..self.options.seeds {
-                    let Ok((config, key, folder)) = seeded_run(config, self.root, i) else {
-                        continue;
-                    };
-                    match runs.iter_mut().find(|r| r.key == key) {
-                        Some(run) if !run.claims.contains(&claim.id) => {
-                            run.claims.push(claim.id.clone())
-                        }
-                        Some(_) => {}
-                        None => {
-                            let (train_images, test_images) = self
-                                .data(&config.data)
-                                .map_or((0, 0), |d| (d.train.len(), d.test.len()));
-                            let finished =
-                                Manifest::read_completed(&self.options.out.join(&folder)).is_some();
-                            runs.push(PlannedRun {
-                                key,
-                                folder,
-                                claims: vec![claim.id.clone()],
-                                seed_index: i,
-                                finished,
-                                steps: config.steps(train_images),
-                                eval_images: config.run.epochs * test_images,
-                                config,
-                            });
-                        }
+        for claim in self.selected() {
+            match claim {
+                Err(unparsed) => not_run.push((unparsed.id.clone(), unparsed.why.clone())),
+                Ok(claim) => {
+                    if let Some(Err(why)) = self.claims.get(&claim.id) {
+                        not_run.push((claim.id.clone(), why.clone()));
                     }
                 }
             }
         }
+        let nodes = self.graph.nodes.clone();
+        let runs = nodes
+            .iter()
+            .map(|node| {
+                let (train, test) = match self.load_data(&node.config.data) {
+                    Ok(d) => (d.train.len(), d.test.len()),
+                    Err(_) => (
+                        crate::data::FULL_TRAIN_RECORDS,
+                        crate::data::FULL_TEST_RECORDS,
+                    ),
+                };
+                let finished = RunDir::open(&self.options.out.join(&node.folder))
+                    .manifest()
+                    .is_ok_and(|m| m.status == RunStatus::Completed);
+                PlannedRun {
+                    key: node.key.clone(),
+                    folder: node.folder.clone(),
+                    claims: node.claims.clone(),
+                    seed_index: node.seed_index,
+                    copy: node.copy,
+                    starts_from: node.prerequisite.map(|p| nodes[p].folder.clone()),
+                    finished,
+                    steps: node.config.steps(train),
+                    eval_images: node.config.run.epochs * node.config.test_images_used(test),
+                    config: node.config.clone(),
+                }
+            })
+            .collect();
         Plan { runs, not_run }
     }
 
+    /// The run folders part `index` of `count` trains (`runs/KEY`), in plan order.
+    pub fn shard_runs(&self, index: usize, count: usize) -> Vec<PathBuf> {
+        self.graph
+            .shard(index, count)
+            .into_iter()
+            .map(|i| self.graph.nodes[i].folder.clone())
+            .collect()
+    }
+
+    /// Audits every selected claim, training what this process may and is not finished.
+    pub fn run(mut self, observer: &mut dyn AuditObserver) -> Vec<ClaimResult> {
+        let mut results: Vec<ClaimResult> = self
+            .selected()
+            .into_iter()
+            .map(|c| match c {
+                Ok(claim) => self.claim(claim, observer),
+                Err(unparsed) => ClaimResult::not_run(&unparsed.id, unparsed.why.clone()),
+            })
+            .collect();
+        judge::conclude(&mut results, self.options.decision);
+        if matches!(self.options.mode, Mode::Rehearsal { .. }) {
+            judge::as_rehearsal(&mut results);
+        }
+        results
+    }
+
     fn claim(&mut self, claim: &Claim, observer: &mut dyn AuditObserver) -> ClaimResult {
-        let result = ClaimResult {
+        let mut result = ClaimResult {
             sentence: claim.sentence.clone(),
             claim: Some(claim.clone()),
             ..ClaimResult::not_run(&claim.id, String::new())
         };
-        let measured = match &self.options.results {
-            Some(results) => results.values(claim).map_err(AuditError::from),
-            None => self.trained_values(claim, observer),
-        };
-        let SeedValues {
-            mine,
-            other,
-            runs,
-            test_images,
-        } = match measured {
-            Ok(m) => m,
-            Err(why) => {
+        if let Some(results) = &self.options.results {
+            return judge::judged(
+                claim,
+                results.values(claim).map_err(AuditError::from),
+                result,
+            );
+        }
+        let runs = match self.claims.get(&claim.id).cloned() {
+            Some(Ok(runs)) => runs,
+            Some(Err(why)) => {
                 return ClaimResult {
-                    verdict: Verdict::NotRun {
-                        why: why.to_string(),
-                    },
+                    verdict: Verdict::NotRun { why },
                     ..result
                 };
             }
+            None => return result,
         };
-        let values: Vec<f64> = match &other {
-            Some(other) => mine.iter().zip(other).map(|(a, b)| a - b).collect(),
-            None => mine,
-        };
-        let result = ClaimResult {
-            values: values.iter().map(|v| v.is_finite().then_some(*v)).collect(),
-            runs,
-            ..result
-        };
-        match judge(claim, &values, test_images) {
-            Ok((evidence, summary, dropped_seeds)) => ClaimResult {
-                evidence: Some(evidence),
-                summary: Some(summary),
-                dropped_seeds,
-                ..result
-            },
-            Err(verdict) => ClaimResult { verdict, ..result },
+        result.notes = runs.notes.clone();
+        if let Some(twin) = runs.twin {
+            return self.reproducible(claim, &runs, twin, observer, result);
         }
+        let measured = self.seed_values(claim, &runs, observer);
+        judge::judged(claim, measured, result)
     }
 
-    /// A claim's per-seed values from its trained runs (training the ones not finished).
-    fn trained_values(
+    /// The per-seed values of a claim from its runs, training those not finished.
+    fn seed_values(
         &mut self,
         claim: &Claim,
+        runs: &ClaimRuns,
         observer: &mut dyn AuditObserver,
     ) -> Result<SeedValues, AuditError> {
-        let configs = self.runnable_configs(claim)?;
-        // Every config's runs first (a shard trains its part of each), then any failure.
-        let outcomes: Vec<_> = configs
+        // Every run of the claim first (a shard trains its part of each), then any failure.
+        let mine: Vec<Outcome> = runs
+            .mine
             .iter()
-            .map(|config| self.runs(&claim.id, config, observer))
+            .map(|&n| self.outcome(n, &claim.id, observer))
             .collect();
-        let measured = outcomes.into_iter().collect::<Result<Vec<_>, _>>()?;
-        let values = |runs: &[(PathBuf, Option<EpochRecord>)]| -> Vec<f64> {
-            runs.iter()
-                .map(|(_, e)| {
-                    e.as_ref()
-                        .map_or(f64::NAN, |e| metric_value(e, claim.metric, claim.split))
-                })
+        let other: Option<Vec<Outcome>> = runs.other.as_ref().map(|o| {
+            o.iter()
+                .map(|&n| self.outcome(n, &claim.id, observer))
+                .collect()
+        });
+        self.check_outcomes(mine.iter().chain(other.iter().flatten()))?;
+        let epochs = self.epochs_read(claim, runs.full_epochs);
+        let values = |outcomes: &[Outcome]| -> Result<Vec<f64>, AuditError> {
+            outcomes
+                .iter()
+                .map(|o| value_of(claim, o, epochs))
                 .collect()
         };
-        let test_images =
-            measured[0]
-                .iter()
-                .find_map(|(_, e)| e.as_ref())
-                .map(|e| match claim.split {
-                    MetricSplit::Train => e.train.count,
-                    MetricSplit::Test => e.test.count,
-                });
+        let test_images = mine.iter().find_map(|o| match o {
+            Outcome::Finished(m) => m.epochs.last().map(|e| match claim.split {
+                MetricSplit::Train => e.train.count,
+                MetricSplit::Test => e.test.count,
+            }),
+            _ => None,
+        });
+        let folders = runs.mine.iter().chain(runs.other.iter().flatten());
         Ok(SeedValues {
-            mine: values(&measured[0]),
-            other: measured.get(1).map(|m| values(m)),
-            runs: measured.iter().flatten().map(|(p, _)| p.clone()).collect(),
+            mine: values(&mine)?,
+            other: other.as_deref().map(values).transpose()?,
+            runs: folders
+                .map(|&n| self.graph.nodes[n].folder.clone())
+                .collect(),
             test_images,
         })
     }
-}
 
-/// The evidence `values` (one per seed; for a relative claim the paired differences) give
-/// about `claim`, with the summary of the seeds kept and the seeds dropped; or the verdict
-/// when no test can be made. A non-finite value marks a diverged seed: one is dropped and
-/// reported, more make the claim NOT RUN.
-fn judge(
-    claim: &Claim,
-    values: &[f64],
-    test_images: Option<u64>,
-) -> Result<(Evidence, Summary, Vec<usize>), Verdict> {
-    let dropped: Vec<usize> = (0..values.len())
-        .filter(|&i| !values[i].is_finite())
-        .collect();
-    if dropped.len() > 1 {
-        return Err(Verdict::NotRun {
-            why: format!(
-                "{} of {} seeds diverged (metric not finite): at most one is dropped",
-                dropped.len(),
-                values.len()
-            ),
-        });
-    }
-    let kept: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
-    if kept.len() < 2 {
-        return Err(Verdict::Inconclusive {
-            why: format!(
-                "{} usable seed(s) give no spread; run at least 2 (--seeds)",
-                kept.len()
-            ),
-            seeds_needed: Some(2 + dropped.len()),
-        });
-    }
-    let summary = Summary::of(&kept);
-    let test_images = test_images.or(claim.test_images).unwrap_or(10_000);
-    let floor = claim.sd_floor(summary.mean, test_images);
-    let claimed = |value| Claimed {
-        value,
-        runs: claim.runs,
-        spread: claim.spread,
-    };
-    let evidence = match (claim.value, claim.difference, claim.relation) {
-        (Some(value), _, _) => verdict::equivalence(&kept, claimed(value), claim.margin, floor),
-        (None, Some(difference), _) => {
-            verdict::equivalence(&kept, claimed(difference), claim.margin, floor)
-        }
-        (None, None, Some(relation)) => verdict::effect(&kept, relation, claim.margin, floor),
-        (None, None, None) => {
-            return Err(Verdict::NotRun {
-                why: "neither a value nor a comparison".into(),
-            });
-        }
-    };
-    Ok((evidence, summary, dropped))
-}
-
-/// Gives every claim with evidence its verdict, at the level `alpha` and `adjust` leave it.
-fn conclude(results: &mut [ClaimResult], alpha: f64, adjust: Adjust) {
-    let evidence: Vec<Option<&Evidence>> = results.iter().map(|r| r.evidence.as_ref()).collect();
-    let levels = verdict::levels(&evidence, alpha, adjust);
-    for (result, level) in results.iter_mut().zip(levels) {
-        if let Some(evidence) = &result.evidence {
-            result.verdict = verdict::decide(evidence, level);
-            result.interval = Some(verdict::interval(evidence, level));
-            result.level = Some(level);
+    /// The epochs (1-based) a claim reads, after a rehearsal's cut: (at or since, epoch).
+    fn epochs_read(&self, claim: &Claim, full: usize) -> EpochsRead {
+        let map = |e: usize| match &self.options.mode {
+            Mode::Rehearsal { scale, .. } => scale.epoch(e, full),
+            _ => e,
+        };
+        EpochsRead {
+            at: claim.at_epoch.map(map),
+            since: claim.since_epoch.map(map),
         }
     }
+
+    /// Fails when any run failed or is left to another shard (naming how many).
+    fn check_outcomes<'o>(
+        &self,
+        outcomes: impl Iterator<Item = &'o Outcome>,
+    ) -> Result<(), AuditError> {
+        let mut left = 0;
+        for outcome in outcomes {
+            match outcome {
+                Outcome::Failed(why) => return Err(AuditError::RunFailed(why.clone())),
+                Outcome::Left => left += 1,
+                _ => {}
+            }
+        }
+        match self.options.training {
+            _ if left == 0 => Ok(()),
+            Training::MergeOnly => Err(AuditError::NotMerged(left)),
+            _ => Err(AuditError::LeftToShards(left)),
+        }
+    }
+
+    /// A reproducibility claim: the first seed's two runs compared as `verify` does.
+    fn reproducible(
+        &mut self,
+        claim: &Claim,
+        runs: &ClaimRuns,
+        twin: usize,
+        observer: &mut dyn AuditObserver,
+        result: ClaimResult,
+    ) -> ClaimResult {
+        let first = self.outcome(runs.mine[0], &claim.id, observer);
+        let second = self.outcome(twin, &claim.id, observer);
+        let folders = vec![
+            self.graph.nodes[runs.mine[0]].folder.clone(),
+            self.graph.nodes[twin].folder.clone(),
+        ];
+        let result = ClaimResult {
+            runs: folders,
+            ..result
+        };
+        if let Err(why) = self.check_outcomes([&first, &second].into_iter()) {
+            return ClaimResult {
+                verdict: Verdict::NotRun {
+                    why: why.to_string(),
+                },
+                ..result
+            };
+        }
+        let (Some(a), Some(b)) = (manifest_of(&first), manifest_of(&second)) else {
+            return result;
+        };
+        ClaimResult {
+            verdict: judge::reproducibility(a, b),
+            ..result
+        }
+    }
+
+    /// What became of run `index`: found finished or diverged, trained here (after the
+    /// run it starts from), or left to another shard.
+    fn outcome(&mut self, index: usize, claim: &str, observer: &mut dyn AuditObserver) -> Outcome {
+        if let Some(known) = self.outcomes.get(&index) {
+            return known.clone();
+        }
+        let outcome = self.find_or_train(index, claim, observer);
+        self.outcomes.insert(index, outcome.clone());
+        outcome
+    }
+
+    fn find_or_train(
+        &mut self,
+        index: usize,
+        claim: &str,
+        observer: &mut dyn AuditObserver,
+    ) -> Outcome {
+        let node = self.graph.nodes[index].clone();
+        let folder = self.options.out.join(&node.folder);
+        match RunDir::open(&folder).manifest() {
+            Ok(m) if m.status == RunStatus::Completed => {
+                observer.run(claim, node.seed_index, &folder, true);
+                return Outcome::Finished(Rc::new(m));
+            }
+            Ok(m) if m.status == RunStatus::Diverged => {
+                observer.run(claim, node.seed_index, &folder, true);
+                return Outcome::Diverged(Rc::new(m));
+            }
+            _ => {}
+        }
+        let mine = self.options.training != Training::MergeOnly
+            && self.assigned.as_ref().is_none_or(|a| a.contains(&index));
+        if !mine || matches!(self.options.mode, Mode::Estimate) {
+            return Outcome::Left;
+        }
+        let init_from = match node.prerequisite {
+            None => None,
+            Some(p) => match self.outcome(p, claim, observer) {
+                Outcome::Finished(_) => Some(Prerequisite {
+                    dir: self.options.out.join(&self.graph.nodes[p].folder),
+                    expected: self.graph.nodes[p].config.clone(),
+                }),
+                Outcome::Left => return Outcome::Left,
+                Outcome::Diverged(m) => {
+                    return Outcome::Failed(format!(
+                        "its prerequisite {} diverged at epoch {}",
+                        self.graph.nodes[p].folder.display(),
+                        m.diverged.as_ref().map_or(0, |d| d.epoch + 1)
+                    ));
+                }
+                Outcome::Failed(why) => {
+                    return Outcome::Failed(format!("its prerequisite failed: {why}"));
+                }
+            },
+        };
+        observer.run(claim, node.seed_index, &folder, false);
+        match self.train(&node.config, &folder, init_from, observer) {
+            Ok(m) if m.status == RunStatus::Diverged => Outcome::Diverged(Rc::new(m)),
+            Ok(m) => Outcome::Finished(Rc::new(m)),
+            Err(e) => Outcome::Failed(format!(
+                "training {} (seed {}): {e}",
+                node.folder.display(),
+                node.seed_index + 1
+            )),
+        }
+    }
+
+    /// Trains `config` into `folder` (an unfinished run there starts over); a run that
+    /// diverged comes back with its manifest marked so.
+    fn train(
+        &mut self,
+        config: &TrainConfig,
+        folder: &Path,
+        init_from: Option<Prerequisite>,
+        observer: &mut dyn AuditObserver,
+    ) -> Result<Manifest, AuditError> {
+        let data = self.load_data(&config.data)?;
+        crate::train::preflight(config, &data, self.options.device, init_from.as_ref())
+            .map_err(AuditError::Train)?;
+        let dir = RunDir::create(folder, true)?;
+        dir.write_config(config)?;
+        let start = Start::Fresh {
+            record_steps: 0,
+            init_from: init_from.map(Box::new),
+        };
+        match train(
+            config,
+            &data,
+            &dir,
+            self.options.device,
+            start,
+            &self.options.hooks,
+            observer,
+        ) {
+            Ok(finished) => Ok(finished.manifest),
+            Err(TrainError::Diverged { .. }) => Ok(dir
+                .manifest()
+                .map_err(|e| AuditError::Manifest(e.to_string()))?),
+            Err(e) => Err(AuditError::Train(e)),
+        }
+    }
 }
 
-/// The claims of `file` that `options` selects (parsed or not).
-fn selected<'f>(
-    file: &'f ParsedFile,
-    options: &AuditOptions,
-) -> Vec<&'f Result<Claim, (String, String)>> {
-    let wanted = |id: &str| {
-        options
-            .only
-            .as_ref()
-            .is_none_or(|only| only.iter().any(|o| o == id))
+fn push_note(notes: &mut Vec<String>, note: String) {
+    if !notes.contains(&note) {
+        notes.push(note);
+    }
+}
+
+fn manifest_of(outcome: &Outcome) -> Option<&Manifest> {
+    match outcome {
+        Outcome::Finished(m) | Outcome::Diverged(m) => Some(m),
+        _ => None,
+    }
+}
+
+/// The epochs (1-based) a claim reads its metric at, or its change since.
+#[derive(Debug, Clone, Copy)]
+struct EpochsRead {
+    at: Option<usize>,
+    since: Option<usize>,
+}
+
+/// The claim's number of one run: its metric after the last epoch (or `at`), or its
+/// change since `since`; NaN for a diverged run.
+fn value_of(claim: &Claim, outcome: &Outcome, epochs: EpochsRead) -> Result<f64, AuditError> {
+    let Outcome::Finished(manifest) = outcome else {
+        return Ok(f64::NAN);
     };
-    file.claims
-        .iter()
-        .filter(|c| {
-            wanted(match c {
-                Ok(claim) => &claim.id,
-                Err((id, _)) => id,
-            })
+    let record = |epoch: usize| -> Result<&EpochRecord, AuditError> {
+        manifest.epochs.get(epoch - 1).ok_or(AuditError::NoEpoch {
+            epoch,
+            epochs: manifest.epochs.len(),
         })
-        .collect()
-}
-
-/// The keys of the runs part `index` of `count` trains: the audit's distinct runs, in the
-/// order its claims and seeds need them, dealt round-robin.
-pub fn shard_runs(
-    file: &ParsedFile,
-    base_dir: &Path,
-    options: &AuditOptions,
-    index: usize,
-    count: usize,
-) -> Vec<String> {
-    plan(file, base_dir, options)
-        .runs
-        .into_iter()
-        .enumerate()
-        .filter(|(position, _)| position % count.max(1) == index)
-        .map(|(_, run)| run.key)
-        .collect()
-}
-
-/// The runs an audit of `file` with `options` needs (finished ones marked), and the claims
-/// it cannot run here, with why; nothing is trained.
-pub fn plan(file: &ParsedFile, base_dir: &Path, options: &AuditOptions) -> Plan {
-    Auditor::new(file, base_dir, options).planned_runs(&selected(file, options))
-}
-
-/// Audits every claim of `file` (read from `base_dir`) that `options` selects.
-pub fn audit(
-    file: &ParsedFile,
-    base_dir: &Path,
-    options: &AuditOptions,
-    observer: &mut dyn AuditObserver,
-) -> Vec<ClaimResult> {
-    let mut auditor = Auditor::new(file, base_dir, options);
-    if let Training::Shard { index, count } = options.training {
-        auditor.assigned = Some(
-            shard_runs(file, base_dir, options, index, count)
-                .into_iter()
-                .collect(),
-        );
+    };
+    let last = manifest.epochs.len().max(1);
+    let value = |e: &EpochRecord| judge::metric_value(e, claim.metric(), claim.split);
+    match (epochs.at, epochs.since) {
+        (Some(at), _) => Ok(value(record(at)?)),
+        (None, Some(since)) => Ok(value(record(last)?) - value(record(since)?)),
+        (None, None) => Ok(value(record(last)?)),
     }
-    let mut results: Vec<ClaimResult> = selected(file, options)
-        .into_iter()
-        .map(|c| match c {
-            Ok(claim) => auditor.claim(claim, observer),
-            Err((id, why)) => ClaimResult::not_run(id, why.clone()),
-        })
-        .collect();
-    conclude(&mut results, options.alpha, options.adjust);
-    results
 }

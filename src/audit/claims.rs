@@ -1,20 +1,10 @@
 //! Claim files (TOML, unknown keys rejected): what was claimed, about which run, and what
 //! checking it requires.
 
-use crate::config::{ConfigError, TrainConfig, resolve, set_override};
+pub use crate::config::RunSpec;
+use crate::config::set_override;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-
-/// A run: a preset or config file, with TOML overrides merged over it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RunSpec {
-    /// A preset name or a config file (relative to the claim file).
-    pub run: String,
-    /// Keys merged over the config, e.g. `{ loop = { epochs = 3 } }`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub overrides: Option<toml::Table>,
-}
 
 /// Which number of a run a claim is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,7 +15,7 @@ pub enum Metric {
     MacroF1,
     MacroPrecision,
     MacroRecall,
-    /// Final train accuracy minus final test accuracy.
+    /// Train accuracy minus test accuracy.
     TrainTestGap,
 }
 
@@ -39,6 +29,24 @@ impl Metric {
             }
             Metric::TrainTestGap => -1.0..=1.0,
             Metric::Loss => 0.0..=f64::MAX,
+        }
+    }
+
+    /// How far two values of the metric can be apart.
+    pub fn width(self) -> f64 {
+        let d = self.domain();
+        d.end() - d.start()
+    }
+
+    /// The metric's name as a claim file spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Accuracy => "accuracy",
+            Metric::Loss => "loss",
+            Metric::MacroF1 => "macro_f1",
+            Metric::MacroPrecision => "macro_precision",
+            Metric::MacroRecall => "macro_recall",
+            Metric::TrainTestGap => "train_test_gap",
         }
     }
 }
@@ -62,20 +70,39 @@ pub struct Requires {
     pub pretrained: bool,
     #[serde(default)]
     pub cuda: bool,
-    /// GPU memory in GiB (checked only as a note; libtorch does not report free memory).
+    /// Memory of the training device in GiB (the GPU's own on CUDA, RAM on the CPU).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_memory_gb: Option<f64>,
 }
 
-/// How two runs compare in a relative claim.
+/// How a claim's metric compares with another run's (`than`) or with a bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Relation {
     Greater,
     Less,
+    /// Within ±margin of the other run ("barely moves").
+    Same,
 }
 
-/// One claim: absolute (`value`) or relative (`than` and `relation`).
+/// What a claim asserts, which decides the test that judges it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Form {
+    /// The metric equals `value` within ±margin.
+    Value(f64),
+    /// This run's metric minus the other's equals the claimed difference within ±margin
+    /// (0 for [`Relation::Same`]).
+    Difference(f64),
+    /// This run's metric is greater or less than the other's by at least the margin.
+    Effect(Relation),
+    /// The metric is greater or less than `bound` (a constant), on average.
+    Bound { relation: Relation, bound: f64 },
+    /// The same seed trained twice gives bit-identical runs.
+    Reproducible,
+}
+
+/// One claim: absolute (`value`), relative (`than` and `relation`), a bound (`relation`
+/// and `bound`) or reproducibility (`reproducible = true`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Claim {
@@ -83,9 +110,18 @@ pub struct Claim {
     pub sentence: String,
     #[serde(flatten)]
     pub run: RunSpec,
-    pub metric: Metric,
+    /// The metric (every form but reproducibility).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric: Option<Metric>,
     #[serde(default)]
     pub split: MetricSplit,
+    /// Read the metric after this epoch (1-based) instead of after the last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_epoch: Option<usize>,
+    /// Read the metric's change from this epoch (1-based) to the last: what a plateau is
+    /// about ("from epoch 40 on, accuracy gains less than 0.01").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since_epoch: Option<usize>,
     /// The claimed value (absolute claims).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<f64>,
@@ -112,6 +148,12 @@ pub struct Claim {
     pub than: Option<RunSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relation: Option<Relation>,
+    /// The constant a bound claim compares the metric with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bound: Option<f64>,
+    /// A reproducibility claim: the first seed trained twice must give bit-identical runs.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reproducible: bool,
     #[serde(default)]
     pub requires: Requires,
     /// How the report's silences were filled, for the reader.
@@ -128,11 +170,64 @@ pub struct Claim {
     pub reading: Option<String>,
 }
 
+const FORMS: &str = "give `value` (absolute), `than` and `relation` (relative), `relation` and `bound` (a bound), or `reproducible = true`";
+
 impl Claim {
+    /// What the claim asserts, or why its keys make no claim.
+    pub fn form(&self) -> Result<Form, String> {
+        if self.reproducible {
+            let extra = [
+                ("metric", self.metric.is_some()),
+                ("value", self.value.is_some()),
+                ("than", self.than.is_some()),
+                ("relation", self.relation.is_some()),
+                ("bound", self.bound.is_some()),
+                ("at_epoch", self.at_epoch.is_some()),
+                ("since_epoch", self.since_epoch.is_some()),
+            ];
+            return match extra.iter().find(|(_, given)| *given) {
+                Some((key, _)) => Err(format!(
+                    "`{key}` does not belong to a reproducibility claim (reproducible = true)"
+                )),
+                None => Ok(Form::Reproducible),
+            };
+        }
+        if self.metric.is_none() {
+            return Err("give `metric` (accuracy, loss, macro_f1, ...)".into());
+        }
+        match (self.value, &self.than, self.relation, self.bound) {
+            (Some(v), None, None, None) => Ok(Form::Value(v)),
+            (None, Some(_), Some(Relation::Same), None) if self.difference.is_none() => {
+                Ok(Form::Difference(0.0))
+            }
+            (None, Some(_), Some(Relation::Same), None) => {
+                Err("`difference` does not belong to relation = \"same\" (it claims 0)".into())
+            }
+            (None, Some(_), Some(r), None) => Ok(match self.difference {
+                Some(d) => Form::Difference(d),
+                None => Form::Effect(r),
+            }),
+            (None, None, Some(Relation::Same), Some(_)) => {
+                Err("a bound claim's relation is greater or less, not same".into())
+            }
+            (None, None, Some(relation), Some(bound)) => Ok(Form::Bound { relation, bound }),
+            _ => Err(FORMS.into()),
+        }
+    }
+
+    /// The claim's metric (accuracy for a reproducibility claim, which reads none).
+    pub fn metric(&self) -> Metric {
+        self.metric.unwrap_or(Metric::Accuracy)
+    }
+
     /// What makes the claim's statistics undefined, if anything: a missing or non-positive
     /// margin, runs without a spread, a difference that contradicts the relation, claimed
-    /// numbers outside the metric's domain.
+    /// numbers outside the metric's domain, epochs out of range.
     fn shape_problem(&self) -> Option<String> {
+        let form = match self.form() {
+            Ok(form) => form,
+            Err(problem) => return Some(problem),
+        };
         if !(self.margin > 0.0 && self.margin.is_finite()) {
             return Some(format!(
                 "margin = {} must be positive: give the smallest difference that matters, on the claim or at the top of the file",
@@ -151,34 +246,92 @@ impl Claim {
                 self.runs
             ));
         }
-        if self.difference.is_some() && self.relation.is_none() {
+        if self.difference.is_some() && self.than.is_none() {
             return Some("`difference` belongs to a relative claim (`than` and `relation`)".into());
         }
         if let (Some(d), Some(relation)) = (self.difference, self.relation) {
             let agrees = match relation {
                 Relation::Greater => d > 0.0,
                 Relation::Less => d < 0.0,
+                Relation::Same => true,
             };
             if !agrees {
                 return Some(format!(
-                    "difference = {d} contradicts relation = {:?}",
-                    relation
+                    "difference = {d} contradicts relation = {relation:?}"
                 ));
             }
         }
         if self.test_images == Some(0) {
             return Some("test_images must be at least 1".into());
         }
-        self.domain_problem()
+        self.epoch_problem().or_else(|| self.domain_problem(form))
+    }
+
+    fn epoch_problem(&self) -> Option<String> {
+        match (self.at_epoch, self.since_epoch) {
+            (Some(_), Some(_)) => Some("give `at_epoch` or `since_epoch`, not both".into()),
+            (Some(0), _) | (_, Some(0)) => Some("epochs count from 1".into()),
+            (Some(e), _) | (_, Some(e)) if e > 100_000 => {
+                Some(format!("epoch {e} is out of range: allowed 1..=100000"))
+            }
+            _ => None,
+        }
+    }
+
+    /// The values the claim's per-seed number can take: the metric's domain, or for a
+    /// change since an epoch the differences of two of its values.
+    fn value_domain(&self) -> std::ops::RangeInclusive<f64> {
+        let metric = self.metric();
+        match (self.since_epoch, metric) {
+            (Some(_), Metric::Loss) => -f64::MAX..=f64::MAX,
+            (Some(_), m) => -m.width()..=m.width(),
+            (None, m) => m.domain(),
+        }
+    }
+
+    /// Why the claimed numbers cannot be values of the claim's metric, if they cannot.
+    fn domain_problem(&self, form: Form) -> Option<String> {
+        let domain = self.value_domain();
+        let metric = self.metric().name();
+        let outside = |v: f64| !domain.contains(&v);
+        let claimed = match form {
+            Form::Value(v) => Some(("claimed value", v)),
+            Form::Bound { bound, .. } => Some(("bound", bound)),
+            _ => None,
+        };
+        if let Some((what, v)) = claimed.filter(|(_, v)| outside(*v)) {
+            return Some(format!(
+                "{what} {v} is outside the domain of {metric} ({}..={})",
+                domain.start(),
+                domain.end()
+            ));
+        }
+        if let Some(s) = self.spread.filter(|s| !(s.is_finite() && *s >= 0.0)) {
+            return Some(format!("claimed spread {s} must be a finite number >= 0"));
+        }
+        let width = self.metric().width();
+        if let Some(d) = self.difference.filter(|d| !(-width..=width).contains(d)) {
+            return Some(format!(
+                "claimed difference {d} is larger than {metric} can differ by ({width})"
+            ));
+        }
+        if self.margin > width {
+            return Some(format!(
+                "margin = {} is larger than {metric} can differ by ({width})",
+                self.margin
+            ));
+        }
+        None
     }
 
     /// The zero-variance floor on a seed sample's standard deviation: the binomial
-    /// standard deviation of a proportion measured on `test_images` images (for a gap,
-    /// at p = 1/2), or 0.1% of a loss.
+    /// standard deviation of a proportion measured on `test_images` images (for a gap or
+    /// a change, at p = 1/2), or 0.1% of a loss.
     pub fn sd_floor(&self, mean: f64, test_images: u64) -> f64 {
         let n = test_images.max(1) as f64;
-        match self.metric {
+        match self.metric() {
             Metric::Loss => 1e-3 * mean.abs().max(1e-3),
+            _ if self.since_epoch.is_some() => (0.25 / n).sqrt(),
             Metric::TrainTestGap => (0.25 / n).sqrt(),
             _ => {
                 let p = mean.clamp(1.0 / n, 1.0 - 1.0 / n);
@@ -187,136 +340,6 @@ impl Claim {
         }
     }
 
-    /// Why the claimed numbers cannot be values of the claim's metric, if they cannot.
-    fn domain_problem(&self) -> Option<String> {
-        let domain = self.metric.domain();
-        let metric = format!("{:?}", self.metric).to_lowercase();
-        if let Some(v) = self.value.filter(|v| !domain.contains(v)) {
-            return Some(format!(
-                "claimed value {v} is outside the domain of {metric} ({}..={})",
-                domain.start(),
-                domain.end()
-            ));
-        }
-        if let Some(s) = self.spread.filter(|s| !(s.is_finite() && *s >= 0.0)) {
-            return Some(format!("claimed spread {s} must be a finite number >= 0"));
-        }
-        let width = domain.end() - domain.start();
-        if let Some(d) = self.difference.filter(|d| !(-width..=width).contains(d)) {
-            return Some(format!(
-                "claimed difference {d} is larger than {metric} can differ by ({width})"
-            ));
-        }
-        None
-    }
-}
-
-fn one_run() -> usize {
-    1
-}
-
-/// A claim file that cannot be read at all.
-#[derive(Debug, thiserror::Error)]
-pub enum ClaimError {
-    #[error("{path}: {message}")]
-    File { path: PathBuf, message: String },
-}
-
-/// The file's claims as read: each one parsed on its own, so that one bad claim does not
-/// stop the others.
-#[derive(Debug)]
-pub struct ParsedFile {
-    pub source: String,
-    pub seed: u64,
-    /// Each `[[claim]]` entry: the claim, or (its id if readable, the error naming the line).
-    pub claims: Vec<Result<Claim, (String, String)>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawFile {
-    #[serde(default)]
-    source: String,
-    #[serde(default)]
-    seed: u64,
-    /// The margin of every claim that gives none.
-    #[serde(default)]
-    margin: Option<f64>,
-    claim: Vec<toml::Spanned<toml::Table>>,
-}
-
-impl ParsedFile {
-    /// Reads a claim file; a file that is not TOML at all, or has unknown top-level keys, is
-    /// an error naming the line.
-    pub fn read(path: &Path) -> Result<Self, ClaimError> {
-        let err = |message: String| ClaimError::File {
-            path: path.to_owned(),
-            message,
-        };
-        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-        Self::parse(&text).map_err(err)
-    }
-
-    /// Parses claim-file text.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let raw: RawFile =
-            toml::from_str(text).map_err(|e| e.to_string().trim().replace('\n', " "))?;
-        let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
-        let mut seen = std::collections::HashSet::new();
-        let claims = raw
-            .claim
-            .into_iter()
-            .map(|spanned| {
-                let line = line_of(spanned.span().start);
-                let mut table = spanned.into_inner();
-                if let (false, Some(margin)) = (table.contains_key("margin"), raw.margin) {
-                    table.insert("margin".into(), toml::Value::Float(margin));
-                }
-                let id = table
-                    .get("id")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("?")
-                    .to_owned();
-                let fail = |message: String| {
-                    Err((id.clone(), format!("claim {id:?} (line {line}): {message}")))
-                };
-                let claim: Claim = match table.try_into() {
-                    Ok(claim) => claim,
-                    Err(e) => return fail(e.to_string().trim().replace('\n', " ")),
-                };
-                if !seen.insert(claim.id.clone()) {
-                    return fail("the id is used twice".into());
-                }
-                match (claim.value, &claim.than, claim.relation) {
-                    (Some(_), None, None) | (None, Some(_), Some(_)) => {}
-                    _ => {
-                        return fail(
-                            "give either `value` (absolute) or both `than` and `relation` (relative)"
-                                .into(),
-                        );
-                    }
-                }
-                if let Some(problem) = claim.shape_problem() {
-                    return fail(problem);
-                }
-                claim.readings().map_err(|message| {
-                    (id.clone(), format!("claim {id:?} (line {line}): {message}"))
-                })
-            })
-            .flat_map(|expanded| match expanded {
-                Ok(claims) => claims.into_iter().map(Ok).collect(),
-                Err(e) => vec![Err(e)],
-            })
-            .collect();
-        Ok(Self {
-            source: raw.source,
-            seed: raw.seed,
-            claims,
-        })
-    }
-}
-
-impl Claim {
     /// The claim once per combination of its interpretations (itself when it has none),
     /// each reading merged into the overrides of its run and of the run it is compared
     /// with.
@@ -342,34 +365,160 @@ impl Claim {
         }
         Ok(readings
             .into_iter()
-            .map(|reading| {
-                let label = reading
-                    .iter()
-                    .map(|(k, v)| {
-                        format!("{k}={}", v.as_str().map_or(v.to_string(), str::to_owned))
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                let mut claim = self.clone();
-                claim.id = format!("{} [{label}]", self.id);
-                claim.reading = Some(label);
-                claim.interpretations = None;
-                for spec in std::iter::once(&mut claim.run).chain(claim.than.as_mut()) {
-                    let overrides = spec.overrides.get_or_insert_with(toml::Table::new);
-                    for (key, value) in &reading {
-                        set_override(overrides, key, value.clone());
-                    }
-                }
-                claim
-            })
+            .map(|reading| self.reading_of(&reading))
             .collect())
+    }
+
+    /// This claim under one reading.
+    fn reading_of(&self, reading: &[(String, toml::Value)]) -> Claim {
+        let label = reading
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.as_str().map_or(v.to_string(), str::to_owned)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut claim = self.clone();
+        claim.id = format!("{} [{label}]", self.id);
+        claim.reading = Some(label);
+        claim.interpretations = None;
+        for spec in std::iter::once(&mut claim.run).chain(claim.than.as_mut()) {
+            let overrides = spec.overrides.get_or_insert_with(toml::Table::new);
+            for (key, value) in reading {
+                set_override(overrides, key, value.clone());
+            }
+        }
+        claim
     }
 }
 
-impl RunSpec {
-    /// The run's config: the preset or file, with the overrides merged over it.
-    pub fn config(&self, base_dir: &Path) -> Result<TrainConfig, ConfigError> {
-        let overrides = self.overrides.clone().unwrap_or_default();
-        Ok(resolve(&self.run, base_dir, &overrides)?.config)
+fn one_run() -> usize {
+    1
+}
+
+/// A claim file that cannot be read at all.
+#[derive(Debug, thiserror::Error)]
+pub enum ClaimError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {message}", path.display())]
+    File { path: PathBuf, message: String },
+    #[error("{0}")]
+    Toml(String),
+}
+
+/// A `[[claim]]` entry that cannot be judged: its id (`?` when unreadable) and why, naming
+/// its line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnparsedClaim {
+    pub id: String,
+    pub why: String,
+}
+
+/// The file's claims as read: each one parsed on its own, so that one bad claim does not
+/// stop the others.
+#[derive(Debug)]
+pub struct ParsedFile {
+    pub source: String,
+    pub seed: u64,
+    /// The folder relative paths in the file (config files) are read from.
+    pub base_dir: PathBuf,
+    /// Each `[[claim]]` entry (one per reading when it has interpretations).
+    pub claims: Vec<Result<Claim, UnparsedClaim>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    source: String,
+    #[serde(default)]
+    seed: u64,
+    /// The margin of every claim that gives none.
+    #[serde(default)]
+    margin: Option<f64>,
+    claim: Vec<toml::Spanned<toml::Table>>,
+}
+
+impl ParsedFile {
+    /// Reads a claim file; a file that is not TOML at all, or has unknown top-level keys, is
+    /// an error naming the line.
+    pub fn read(path: &Path) -> Result<Self, ClaimError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ClaimError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut file = Self::parse(&text).map_err(|e| ClaimError::File {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        file.base_dir = path
+            .parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        Ok(file)
     }
+
+    /// Parses claim-file text; relative paths in it are read from the current folder.
+    pub fn parse(text: &str) -> Result<Self, ClaimError> {
+        let raw: RawFile = toml::from_str(text).map_err(|e| ClaimError::Toml(toml_error(&e)))?;
+        let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+        let mut seen = std::collections::HashSet::new();
+        let mut claims = Vec::new();
+        for spanned in raw.claim {
+            let line = line_of(spanned.span().start);
+            match parse_claim(spanned.into_inner(), raw.margin, line, &mut seen) {
+                Ok(readings) => claims.extend(readings.into_iter().map(Ok)),
+                Err(unparsed) => claims.push(Err(unparsed)),
+            }
+        }
+        Ok(Self {
+            source: raw.source,
+            seed: raw.seed,
+            base_dir: PathBuf::from("."),
+            claims,
+        })
+    }
+}
+
+/// A TOML error on one line.
+pub fn toml_error(e: &toml::de::Error) -> String {
+    e.to_string().trim().replace('\n', " ")
+}
+
+/// One `[[claim]]` table (at `line`), with the file's margin when it gives none, expanded
+/// into its readings.
+fn parse_claim(
+    mut table: toml::Table,
+    file_margin: Option<f64>,
+    line: usize,
+    seen: &mut std::collections::HashSet<String>,
+) -> Result<Vec<Claim>, UnparsedClaim> {
+    if let (false, Some(margin)) = (table.contains_key("margin"), file_margin) {
+        table.insert("margin".into(), toml::Value::Float(margin));
+    }
+    let id = table
+        .get("id")
+        .and_then(|v| v.as_str())
+        .unwrap_or("?")
+        .to_owned();
+    let fail = |message: String| UnparsedClaim {
+        id: id.clone(),
+        why: format!("claim {id:?} (line {line}): {message}"),
+    };
+    let claim: Claim = table
+        .try_into()
+        .map_err(|e: toml::de::Error| fail(toml_error(&e)))?;
+    if claim.id.is_empty() || claim.id.len() > 200 || claim.id.chars().any(char::is_control) {
+        return Err(fail(
+            "the id must be 1 to 200 characters on one line, without control characters".into(),
+        ));
+    }
+    if !seen.insert(claim.id.clone()) {
+        return Err(fail("the id is used twice".into()));
+    }
+    if let Some(problem) = claim.shape_problem() {
+        return Err(fail(problem));
+    }
+    claim.readings().map_err(fail)
 }

@@ -1,22 +1,33 @@
-//! Why a claim cannot be judged. Each becomes the reason of a NOT RUN verdict.
+//! Why a claim cannot be judged. Each becomes the reason of a NOT RUN verdict (FAILED in
+//! a rehearsal), naming the step.
 
+use super::rehearse::StandInError;
 use super::results::ResultsError;
 use crate::config::ConfigError;
 use crate::data::DataError;
 use crate::train::{RunDirError, TrainError};
 use std::path::PathBuf;
 use std::rc::Rc;
+use tch::Device;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
-    #[error(transparent)]
+    #[error("{0}")]
+    Claim(String),
+    #[error("resolving its run: {0}")]
     Config(#[from] ConfigError),
     #[error(transparent)]
     Results(#[from] ResultsError),
     #[error("needs CUDA, and libtorch sees no CUDA device")]
     NeedsCuda,
+    #[error("needs {needed} GiB of memory on the training device; {device} has {has:.1} GiB")]
+    NeedsMemory {
+        needed: f64,
+        device: String,
+        has: f64,
+    },
     #[error(
-        "needs pretrained weights at {} (torchvision's ImageNet file; see the README)",
+        "needs pretrained weights at {} (torchvision's ImageNet file: cifar-repro weights fetch resnet50)",
         .0.display()
     )]
     NeedsPretrained(PathBuf),
@@ -30,19 +41,36 @@ pub enum AuditError {
         test: usize,
     },
     /// The data could not be read (shared by every run on the same path).
-    #[error("cannot read its data: {0}")]
+    #[error("reading its data: {0}")]
     Data(Rc<DataError>),
     /// The run would not fit this machine.
     #[error(transparent)]
     TooBig(TrainError),
     #[error(transparent)]
     RunDir(#[from] RunDirError),
-    #[error("a run failed: {0}")]
-    RunFailed(TrainError),
-    #[error("a finished run without epochs")]
-    NoEpochs,
+    #[error(transparent)]
+    StandIn(#[from] StandInError),
+    #[error("{0}")]
+    Train(TrainError),
+    #[error("{0}")]
+    RunFailed(String),
+    #[error("reading a run's manifest: {0}")]
+    Manifest(String),
+    #[error("the claim reads epoch {epoch}, but its run has {epochs}")]
+    NoEpoch { epoch: usize, epochs: usize },
     #[error("{0} of its runs are in none of the merged folders (did every shard finish?)")]
     NotMerged(usize),
     #[error("{0} of its runs are left to other shards")]
     LeftToShards(usize),
+}
+
+/// The error when `device` has less than `gib` GiB of memory; none when it has enough or
+/// its memory cannot be read (then the requirement is only noted in the claim file).
+pub fn memory_shortfall(gib: f64, device: Device) -> Option<AuditError> {
+    let has = crate::runtime::device_memory_bytes(device)? as f64 / (1u64 << 30) as f64;
+    (has < gib).then(|| AuditError::NeedsMemory {
+        needed: gib,
+        device: format!("{device:?}"),
+        has,
+    })
 }

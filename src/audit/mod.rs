@@ -3,18 +3,23 @@
 mod auditor;
 pub mod claims;
 mod error;
+mod graph;
+mod judge;
 pub mod output;
 mod plan;
+pub mod rehearse;
 pub mod results;
 pub mod shard;
 pub mod verdict;
 pub mod wandb;
 
-pub use auditor::{
-    AuditObserver, AuditOptions, ClaimResult, Training, audit, plan, run_seed, shard_runs,
+pub use auditor::{Audit, AuditObserver, AuditOptions, ClaimResult, Mode, Training, run_seed};
+pub use claims::{
+    Claim, ClaimError, Form, Metric, MetricSplit, ParsedFile, Relation, Requires, RunSpec,
+    UnparsedClaim,
 };
-pub use claims::{Claim, ClaimError, Metric, MetricSplit, ParsedFile, Relation, Requires, RunSpec};
 pub use error::AuditError;
-pub use plan::{Cost, Estimate, Plan, PlannedRun};
+pub use graph::run_key;
+pub use plan::{Cost, Estimate, MAX_TIMED_BATCH, Plan, PlannedRun};
 pub use results::{Results, ResultsError};
-pub use verdict::{Adjust, Evidence, Summary, Verdict};
+pub use verdict::{Adjust, Decision, Evidence, Summary, Verdict};

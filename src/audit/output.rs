@@ -1,6 +1,7 @@
 //! What an audit writes: a table for the terminal, `audit.json`, `audit.md`, `audit.html`.
 
 use super::auditor::ClaimResult;
+use super::claims::{Claim, Form, Relation};
 use super::verdict::{Adjust, Verdict};
 use crate::fsutil::write_atomic;
 use crate::manifest::Manifest;
@@ -17,6 +18,8 @@ pub struct Settings {
     pub results: Option<String>,
     pub alpha: f64,
     pub adjust: Adjust,
+    /// A rehearsal's smoke scale, when this was one.
+    pub rehearsal: Option<String>,
 }
 
 impl Settings {
@@ -29,33 +32,48 @@ impl Settings {
         };
         let adjust = match self.adjust {
             Adjust::Holm => "Holm-adjusted across the file's claims",
-            Adjust::None => "each claim on its own (no multiplicity adjustment)",
+            Adjust::Unadjusted => "each claim on its own (no multiplicity adjustment)",
         };
-        format!("{values}; alpha {} ({adjust})", self.alpha)
+        let rehearsal = match &self.rehearsal {
+            Some(scale) => format!("REHEARSAL ({scale}): the numbers mean nothing; "),
+            None => String::new(),
+        };
+        format!("{rehearsal}{values}; alpha {} ({adjust})", self.alpha)
+    }
+}
+
+/// What a claim claims, in a few words.
+fn claimed(c: &Claim) -> String {
+    let than = || c.than.as_ref().map_or("?", |t| t.run.as_str());
+    match c.form() {
+        Ok(Form::Value(v)) if c.runs > 1 => format!(
+            "{v:.4} (sd {:.4}, {} runs)",
+            c.spread.unwrap_or(f64::NAN),
+            c.runs
+        ),
+        Ok(Form::Value(v)) => format!("{v:.4}"),
+        Ok(Form::Difference(_)) if c.relation == Some(Relation::Same) => {
+            format!("same as {} (±{})", than(), c.margin)
+        }
+        Ok(Form::Difference(d)) => format!("{d:+.4} vs {}", than()),
+        Ok(Form::Effect(Relation::Greater)) => format!("greater than {}", than()),
+        Ok(Form::Effect(_)) => format!("less than {}", than()),
+        Ok(Form::Bound { relation, bound }) => {
+            let side = if relation == Relation::Less { "<" } else { ">" };
+            let of = match c.since_epoch {
+                Some(e) => format!("gain since epoch {e} "),
+                None => String::new(),
+            };
+            format!("{of}{side} {bound}")
+        }
+        Ok(Form::Reproducible) => "bit-identical rerun".into(),
+        Err(_) => "-".into(),
     }
 }
 
 /// The table's cells of one claim: claimed, margin, mean, sd, n, interval, level.
 fn cells(r: &ClaimResult) -> [String; 7] {
-    let claimed = match &r.claim {
-        Some(c) => match (c.value, c.relation) {
-            (Some(v), _) if c.runs > 1 => format!(
-                "{v:.4} (sd {:.4}, {} runs)",
-                c.spread.unwrap_or(f64::NAN),
-                c.runs
-            ),
-            (Some(v), _) => format!("{v:.4}"),
-            (None, Some(rel)) => {
-                let than = c.than.as_ref().map_or("?", |t| t.run.as_str());
-                let by = c
-                    .difference
-                    .map_or(String::new(), |d| format!(" by {d:+.4}"));
-                format!("{rel:?} than {than}{by}").to_lowercase()
-            }
-            _ => "-".into(),
-        },
-        None => "-".into(),
-    };
+    let claimed = r.claim.as_ref().map_or("-".into(), claimed);
     let margin = r
         .claim
         .as_ref()
@@ -138,6 +156,8 @@ fn verdict_colour(v: &Verdict) -> &'static str {
         Verdict::NotReproduced { .. } => "#c62828",
         Verdict::Inconclusive { .. } => "#ef8f00",
         Verdict::NotRun { .. } => "#9e9e9e",
+        Verdict::Rehearsed { .. } => "#1565c0",
+        Verdict::Failed { .. } => "#6a1b9a",
     }
 }
 
@@ -196,6 +216,7 @@ fn forest_plot(results: &[ClaimResult]) -> String {
         let (band_lo, band_hi) = match e.question {
             super::verdict::Question::Equivalence { .. } => (-1.0, 1.0),
             super::verdict::Question::Effect { .. } => (-span, 1.0),
+            super::verdict::Question::Bound { .. } => (-span, 0.0),
         };
         let _ = write!(
             svg,

@@ -15,9 +15,13 @@ pub struct PlannedRun {
     /// Its key (the first 16 hex digits of its config's SHA-256) and folder (`runs/KEY`).
     pub key: String,
     pub folder: PathBuf,
-    /// The claims that read it.
+    /// The claims that read it (directly, or through a run that starts from it).
     pub claims: Vec<String>,
     pub seed_index: usize,
+    /// 0, or 1 for the second run of a reproducibility claim's seed.
+    pub copy: usize,
+    /// The run whose final weights it starts from (`init_from`).
+    pub starts_from: Option<PathBuf>,
     /// Finished already in the audit folder: reused, not trained.
     pub finished: bool,
     /// Optimiser steps, and test images evaluated (after every epoch).
@@ -57,6 +61,11 @@ impl Estimate {
     }
 }
 
+/// The largest batch a step is timed at: larger batches are priced per image from it (on a
+/// CPU the time per image barely changes above a few images; on a GPU, where large
+/// batches run more efficiently, the estimate is an upper one).
+pub const MAX_TIMED_BATCH: i64 = 16;
+
 /// Fixed cost of each run beyond its steps and evaluations (the numerics probe, the model's
 /// initialisation, one checkpoint and manifest per epoch), measured on the quick start.
 const SECONDS_PER_RUN: f64 = 0.5;
@@ -73,7 +82,9 @@ impl Plan {
                 run_seconds.push(0.0);
                 continue;
             }
-            let spec = StepSpec::of_run(&run.config);
+            let mut spec = StepSpec::of_run(&run.config);
+            let scale = spec.batch as f64 / spec.batch.clamp(1, MAX_TIMED_BATCH) as f64;
+            spec.batch = spec.batch.min(MAX_TIMED_BATCH);
             let (determinism, threads) = (run.config.run.determinism, run.config.run.threads);
             let known = costs.iter().position(|c| {
                 c.spec == spec && c.determinism == determinism && c.threads == threads
@@ -86,7 +97,7 @@ impl Plan {
                 }
             };
             run_seconds.push(
-                run.steps as f64 * cost.seconds_per_step
+                run.steps as f64 * cost.seconds_per_step * scale
                     + run.eval_images as f64 * cost.seconds_per_eval_image
                     + SECONDS_PER_RUN
                     + run.config.run.epochs as f64 * SECONDS_PER_EPOCH,

@@ -1,7 +1,9 @@
 //! Scale-out: what one shard of an audit ran (`shard.json` in its folder), and gathering
 //! the shards' runs into one folder for `audit merge`.
 
+use super::auditor::{Audit, AuditOptions};
 use crate::fsutil::write_atomic;
+use crate::hash::sha256_hex;
 use crate::manifest::Manifest;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -30,6 +32,30 @@ pub struct ShardRecord {
 }
 
 impl ShardRecord {
+    /// The record of part `index` of `count` of `audit`, an audit of the claim file
+    /// `claims` with `options`: the runs it must finish, those finished already noted.
+    pub fn start(
+        claims: &Path,
+        options: &AuditOptions,
+        audit: &Audit,
+        (index, count): (usize, usize),
+    ) -> Result<Self, ShardError> {
+        let text = std::fs::read(claims).map_err(io(claims))?;
+        let mut record = ShardRecord {
+            claims: claims.to_owned(),
+            claims_sha256: sha256_hex(&text),
+            seeds: options.seeds,
+            only: options.only.clone(),
+            data: options.data.clone(),
+            index,
+            count,
+            runs: Vec::new(),
+            planned: audit.shard_runs(index, count),
+        };
+        record.note_finished(&options.out);
+        Ok(record)
+    }
+
     /// Sets `runs` to the planned runs finished in the shard's audit folder `dir`.
     pub fn note_finished(&mut self, dir: &Path) {
         self.runs = self
@@ -165,6 +191,36 @@ pub fn check_complete(records: &[(PathBuf, ShardRecord)]) -> Result<(), ShardErr
         }
     }
     Ok(())
+}
+
+/// Checks that `dirs` hold every shard of one audit, each finished, whose claim file is
+/// unchanged, and copies their runs into `out`; returns the first shard's record, whose
+/// settings the merged audit uses, and what was copied from each folder.
+pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<(ShardRecord, Vec<usize>), ShardError> {
+    let records = dirs
+        .iter()
+        .map(|dir| Ok((dir.clone(), ShardRecord::read(dir)?)))
+        .collect::<Result<Vec<_>, ShardError>>()?;
+    check_complete(&records)?;
+    let first = records[0].1.clone();
+    let text = std::fs::read(&first.claims).map_err(|e| {
+        ShardError::Mismatch(format!(
+            "{}: the shards' claim file ({e}); run merge where the shards ran",
+            first.claims.display()
+        ))
+    })?;
+    if sha256_hex(&text) != first.claims_sha256 {
+        return Err(ShardError::Mismatch(format!(
+            "{} has changed since the shards ran; its verdicts would not match their runs",
+            first.claims.display()
+        )));
+    }
+    std::fs::create_dir_all(out).map_err(io(out))?;
+    let copied = records
+        .iter()
+        .map(|(dir, record)| collect_runs(dir, record, out))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((first, copied))
 }
 
 /// Copies the finished runs of a shard folder into `out` (each through a hidden folder

@@ -19,6 +19,12 @@
 //! one, `margin` is the smallest effect of interest: NOT REPRODUCED when the effect in the
 //! claimed direction is shown to be below the margin (absent or reversed), else
 //! REPRODUCED when it is shown to be above zero, else INCONCLUSIVE.
+//!
+//! A bound claim ("the metric is below b", e.g. a plateau: "gains less than 0.01 from
+//! epoch 40 on") is about the recipe's mean: REPRODUCED when the one-sided (1 - α) bound
+//! of the mean lies on the claimed side of b, NOT REPRODUCED when the one on the other
+//! side does, INCONCLUSIVE otherwise. At a true mean of exactly b each happens at most α
+//! of the time; the margin only scales the plots.
 
 use super::claims::Relation;
 use crate::metrics::stats::{student_t_cdf, student_t_quantile};
@@ -70,6 +76,8 @@ pub enum Question {
     Equivalence { claimed: Claimed },
     /// Is there an effect of at least `margin` in the claimed direction?
     Effect { relation: Relation },
+    /// Is the mean on the claimed side of `bound`?
+    Bound { relation: Relation, bound: f64 },
 }
 
 /// What the seeds say about one claim, before any multiplicity adjustment.
@@ -78,7 +86,8 @@ pub struct Evidence {
     pub question: Question,
     pub margin: f64,
     /// Equivalence: measured mean minus claimed value. Effect: the mean paired difference
-    /// signed so that the claimed direction is positive.
+    /// signed so that the claimed direction is positive. Bound: the mean's distance from
+    /// the bound, positive on the claimed side.
     pub estimate: f64,
     /// Its standard error.
     pub se: f64,
@@ -97,13 +106,32 @@ pub struct Evidence {
 
 /// How a file's claims share the error budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Adjust {
     /// Holm's step-down: the chance of any wrong decisive verdict in the file is at most α.
     #[default]
     Holm,
     /// Each claim at α on its own.
-    None,
+    #[serde(rename = "none")]
+    #[cfg_attr(feature = "cli", value(name = "none"))]
+    Unadjusted,
+}
+
+/// How an audit decides: the level of each decision and how the file's claims share it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    pub alpha: f64,
+    pub adjust: Adjust,
+}
+
+impl Default for Decision {
+    fn default() -> Self {
+        Self {
+            alpha: 0.05,
+            adjust: Adjust::Holm,
+        }
+    }
 }
 
 /// An audit's finding about one claim.
@@ -123,6 +151,15 @@ pub enum Verdict {
     NotRun {
         why: String,
     },
+    /// `audit --rehearse`: the claim's whole path ran at smoke scale (its numbers mean
+    /// nothing).
+    Rehearsed {
+        why: String,
+    },
+    /// `audit --rehearse`: a step of the claim's path failed; `why` names it.
+    Failed {
+        why: String,
+    },
 }
 
 impl Verdict {
@@ -133,6 +170,8 @@ impl Verdict {
             Verdict::NotReproduced { .. } => "NOT REPRODUCED",
             Verdict::Inconclusive { .. } => "INCONCLUSIVE",
             Verdict::NotRun { .. } => "NOT RUN",
+            Verdict::Rehearsed { .. } => "REHEARSED",
+            Verdict::Failed { .. } => "FAILED",
         }
     }
 
@@ -141,7 +180,9 @@ impl Verdict {
         match self {
             Verdict::Reproduced { why }
             | Verdict::NotReproduced { why }
-            | Verdict::NotRun { why } => why,
+            | Verdict::NotRun { why }
+            | Verdict::Rehearsed { why }
+            | Verdict::Failed { why } => why,
             Verdict::Inconclusive { why, .. } => why,
         }
     }
@@ -229,12 +270,45 @@ pub fn effect(differences: &[f64], relation: Relation, margin: f64, sd_floor: f6
     }
 }
 
+/// Evidence that the mean of `values` lies on the `relation` side of `bound` (greater or
+/// less), with `margin` the plots' unit.
+pub fn bound(
+    values: &[f64],
+    relation: Relation,
+    bound: f64,
+    margin: f64,
+    sd_floor: f64,
+) -> Evidence {
+    let s = Summary::of(values);
+    let sd = s.std.max(sd_floor);
+    let e = match relation {
+        Relation::Less => bound - s.mean,
+        _ => s.mean - bound,
+    };
+    let se = sd / (s.n as f64).sqrt();
+    let df = s.n as f64 - 1.0;
+    Evidence {
+        question: Question::Bound { relation, bound },
+        margin,
+        estimate: e,
+        se,
+        df,
+        n: s.n,
+        sd,
+        sd_floored: s.std < sd_floor,
+        // Reject "the mean is on the other side of the bound (or on it)".
+        p_reproduced: upper(e / se, df),
+        // Reject "the mean is on the claimed side (or on it)".
+        p_not_reproduced: upper(-e / se, df),
+    }
+}
+
 /// The level each claim is decided at: α for every claim without adjustment; with Holm,
 /// claims sorted by their smaller p-value get α/m, α/(m-1), ... until one fails, and every
 /// later one gets that failing level (so none of them is decisive).
 pub fn levels(evidence: &[Option<&Evidence>], alpha: f64, adjust: Adjust) -> Vec<f64> {
     let mut levels = vec![alpha; evidence.len()];
-    if adjust == Adjust::None {
+    if adjust == Adjust::Unadjusted {
         return levels;
     }
     let mut order: Vec<(usize, f64)> = evidence
@@ -302,24 +376,33 @@ pub fn decide(evidence: &Evidence, level: f64) -> Verdict {
             "effect in the claimed direction {:+.4}, {conf} interval {lo:+.4} to {hi:+.4}{floored}, smallest effect of interest {m}",
             evidence.estimate
         ),
+        Question::Bound { relation, bound } => format!(
+            "mean {} the bound {bound} by {:+.4}, {conf} interval {lo:+.4} to {hi:+.4}{floored}",
+            if relation == Relation::Less {
+                "below"
+            } else {
+                "above"
+            },
+            evidence.estimate
+        ),
     };
-    let equivalence = matches!(evidence.question, Question::Equivalence { .. });
     let decided = outcome(evidence, level);
     if decided == Outcome::NotReproduced {
-        let reason = match (equivalence, evidence.estimate) {
-            (true, _) => "a difference beyond the margin is shown",
-            (false, e) if e < 0.0 => "the effect is reversed or absent",
-            (false, _) => "the effect is shown to be smaller than the smallest effect of interest",
+        let reason = match (evidence.question, evidence.estimate) {
+            (Question::Equivalence { .. }, _) => "a difference beyond the margin is shown",
+            (Question::Bound { .. }, _) => "the mean is shown on the other side of the bound",
+            (_, e) if e < 0.0 => "the effect is reversed or absent",
+            _ => "the effect is shown to be smaller than the smallest effect of interest",
         };
         return Verdict::NotReproduced {
             why: format!("{text}: {reason}"),
         };
     }
     if decided == Outcome::Reproduced {
-        let reason = if equivalence {
-            "equivalence within the margin is shown"
-        } else {
-            "the effect is shown in the claimed direction"
+        let reason = match evidence.question {
+            Question::Equivalence { .. } => "equivalence within the margin is shown",
+            Question::Bound { .. } => "the mean is shown on the claimed side of the bound",
+            Question::Effect { .. } => "the effect is shown in the claimed direction",
         };
         return Verdict::Reproduced {
             why: format!("{text}: {reason}"),
@@ -355,7 +438,9 @@ pub fn seeds_needed(evidence: &Evidence, level: f64) -> Option<usize> {
     let reach = |n: usize| {
         let (se, df) = match evidence.question {
             Question::Equivalence { claimed } => equivalence_se(n, sd, &claimed),
-            Question::Effect { .. } => (sd / (n as f64).sqrt(), n as f64 - 1.0),
+            Question::Effect { .. } | Question::Bound { .. } => {
+                (sd / (n as f64).sqrt(), n as f64 - 1.0)
+            }
         };
         let one_sided = student_t_quantile(1.0 - level, df);
         let power = match evidence.question {
@@ -375,6 +460,8 @@ pub fn seeds_needed(evidence: &Evidence, level: f64) -> Option<usize> {
             Question::Effect { .. } => {
                 reject(e / se, one_sided, df).max(reject((m - e) / se, one_sided, df))
             }
+            // Show the mean on whichever side of the bound it lies.
+            Question::Bound { .. } => reject(e.abs() / se, one_sided, df),
         };
         power >= POWER
     };
@@ -462,7 +549,7 @@ mod tests {
         assert!((l[1] - 0.05 / 3.0).abs() < 1e-12);
         // 0.03 > 0.05/2: Holm stops there, and 0.04 gets the same failing level.
         assert!((l[2] - 0.025).abs() < 1e-12 && (l[0] - 0.025).abs() < 1e-12);
-        assert_eq!(levels(&refs, 0.05, Adjust::None), vec![0.05; 3]);
+        assert_eq!(levels(&refs, 0.05, Adjust::Unadjusted), vec![0.05; 3]);
     }
 
     #[test]

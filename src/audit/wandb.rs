@@ -98,7 +98,7 @@ pub fn claims_from_summary(
         return Err(WandbError::Empty);
     }
     // What this writes must read back as a claim file.
-    ParsedFile::parse(&text).map_err(WandbError::Json)?;
+    ParsedFile::parse(&text).map_err(|e| WandbError::Json(e.to_string()))?;
     Ok(text)
 }
 
@@ -123,7 +123,7 @@ mod tests {
         assert_eq!((claim.value, claim.margin), (Some(0.6717), 0.02));
         assert!(claim.sentence.contains("at epoch 14"), "{}", claim.sentence);
         let loss = file.claims[4].as_ref().unwrap();
-        assert_eq!((loss.metric, loss.margin), (Metric::Loss, 0.1));
+        assert_eq!((loss.metric, loss.margin), (Some(Metric::Loss), 0.1));
     }
 
     #[test]

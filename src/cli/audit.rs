@@ -1,14 +1,16 @@
-//! `cifar-repro audit CLAIMS.toml`, its shards (`--shard I/N`) and `audit merge`.
+//! `cifar-repro audit CLAIMS.toml`, its shards (`--shard I/N`), its rehearsal
+//! (`--rehearse`) and `audit merge`.
 
-use super::train::{Console, pick_device};
+use super::common::{Console, pick_device};
 use anyhow::{Context, bail};
 use cifar_repro::audit::output::Settings;
+use cifar_repro::audit::rehearse::{SmokeScale, StandIns, vendored_data};
 use cifar_repro::audit::shard::{self, ShardRecord};
 use cifar_repro::audit::{
-    self, Adjust, AuditObserver, AuditOptions, ParsedFile, Results, Training, Verdict,
+    Adjust, Audit, AuditObserver, AuditOptions, ClaimResult, Decision, Mode, ParsedFile, Results,
+    Training, Verdict,
 };
 use cifar_repro::config::DeviceChoice;
-use cifar_repro::hash::sha256_hex;
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -18,66 +20,78 @@ use std::process::ExitCode;
 pub struct AuditArgs {
     #[command(subcommand)]
     command: Option<AuditCommand>,
-    /// A claim file (see golden/claims/ and the README's "Claim files").
+    /// A claim file (see golden/claims/ and docs/audit.md).
     #[arg(required = true)]
     claims: Option<PathBuf>,
     /// CIFAR-10 folder or .tar.gz for every run (default: each run config's own).
     #[arg(long)]
     data: Option<PathBuf>,
-    /// Runs per claim, seeded from the claim file's seed tree.
+    /// Runs per claim, seeded from the claim file's seed tree (with --rehearse: the seeds
+    /// of the full-scale plan printed after it; the rehearsal itself uses 2).
     #[arg(long, default_value_t = 3, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
     seeds: usize,
-    /// Only these claim ids (comma-separated).
+    /// Only these claim ids (comma-separated; an id with interpretations selects all its
+    /// readings).
     #[arg(long, value_delimiter = ',')]
     only: Option<Vec<String>>,
-    /// Audit folder: runs/, audit.json, audit.md, audit.html [default: audits/NAME].
+    /// Audit folder: runs/, audit.json, audit.md, audit.html [default: audits/NAME, or
+    /// audits/NAME-rehearsal with --rehearse].
     #[arg(long)]
     out: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
     device: DeviceChoice,
-    /// Train only part I of N (0 <= I < N) of the runs the audit needs, into --out, and
-    /// record them in shard.json; `audit merge` then gives the verdicts.
-    #[arg(long, value_name = "I/N", value_parser = parse_shard, conflicts_with = "results")]
+    /// Train only part I of N (0 <= I < N) of the runs the audit needs (whole chains of
+    /// two-stage runs), into --out, and record them in shard.json; `audit merge` then
+    /// gives the verdicts.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard, conflicts_with_all = ["results", "rehearse"])]
     shard: Option<(usize, usize)>,
     /// Judge per-seed values from a CSV instead of training: columns claim,seed,value and,
     /// for relative claims, than (the compared run's value for the same seed). Runs from
     /// PyTorch, W&B or MLflow then get the same verdicts.
-    #[arg(long, value_name = "FILE.csv")]
+    #[arg(long, value_name = "FILE.csv", conflicts_with = "rehearse")]
     results: Option<PathBuf>,
     /// Train nothing: list the runs the audit needs (distinct configs x seeds, finished
-    /// ones marked as reused) and estimate their time on this machine from a few timed
-    /// steps of each distinct model, size and setting.
+    /// ones marked as reused, two-stage runs after the run they start from) and estimate
+    /// their time here from a few timed steps of each distinct model, size and setting.
     #[arg(long, conflicts_with_all = ["shard", "results"])]
     plan: bool,
+    /// Run every claim's whole path at smoke scale (2 seeds, at most 2 epochs of one step
+    /// at batch 4, 16 test images), with the full-data, CUDA and memory requirements
+    /// waived, stand-in weights where the real ones are absent and the vendored data
+    /// where the file's is absent. Every claim comes out REHEARSED or FAILED (naming the
+    /// step); exit 1 when any FAILED. Then the full-scale plan's estimate.
+    #[arg(long, conflicts_with = "plan")]
+    rehearse: bool,
     #[command(flatten)]
-    decision: Decision,
+    decision: DecisionArgs,
 }
 
 /// How verdicts are decided.
 #[derive(Args, Clone, Copy)]
-struct Decision {
+struct DecisionArgs {
     /// The level of each decision: REPRODUCED and NOT REPRODUCED are each wrong at most
     /// this often (before the adjustment below).
     #[arg(long, default_value_t = 0.05, value_parser = parse_alpha)]
     alpha: f64,
     /// holm: Holm's step-down across the file's claims, so that any wrong decisive verdict
     /// in the file happens at most alpha of the time; none: each claim at alpha.
-    #[arg(long, default_value = "holm", value_parser = parse_adjust)]
+    #[arg(long, value_enum, default_value_t = Adjust::Holm)]
     adjust: Adjust,
+}
+
+impl DecisionArgs {
+    fn decision(self) -> Decision {
+        Decision {
+            alpha: self.alpha,
+            adjust: self.adjust,
+        }
+    }
 }
 
 fn parse_alpha(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(a) if a > 0.0 && a < 0.5 => Ok(a),
         _ => Err(format!("{text:?} is not a level in (0, 0.5), e.g. 0.05")),
-    }
-}
-
-fn parse_adjust(text: &str) -> Result<Adjust, String> {
-    match text {
-        "holm" => Ok(Adjust::Holm),
-        "none" => Ok(Adjust::None),
-        _ => Err(format!("{text:?}: use holm or none")),
     }
 }
 
@@ -97,7 +111,7 @@ struct MergeArgs {
     #[arg(long)]
     out: Option<PathBuf>,
     #[command(flatten)]
-    decision: Decision,
+    decision: DecisionArgs,
 }
 
 fn parse_shard(text: &str) -> Result<(usize, usize), String> {
@@ -105,9 +119,9 @@ fn parse_shard(text: &str) -> Result<(usize, usize), String> {
         .split_once('/')
         .and_then(|(i, n)| Some((i.parse().ok()?, n.parse().ok()?)));
     match parsed {
-        Some((i, n)) if i < n => Ok((i, n)),
+        Some((i, n)) if i < n && n <= 100_000 => Ok((i, n)),
         _ => Err(format!(
-            "{text:?} is not I/N with 0 <= I < N (e.g. 0/4 for the first of four)"
+            "{text:?} is not I/N with 0 <= I < N <= 100000 (e.g. 0/4 for the first of four)"
         )),
     }
 }
@@ -127,17 +141,11 @@ impl AuditObserver for Console {
     }
 }
 
-fn base_dir(claims: &Path) -> PathBuf {
-    claims
-        .parent()
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
-}
-
-fn default_out(claims: &Path) -> PathBuf {
+fn default_out(claims: &Path, suffix: &str) -> PathBuf {
     let name = claims
         .file_stem()
         .map_or("audit".into(), |s| s.to_string_lossy().into_owned());
-    PathBuf::from("audits").join(name)
+    PathBuf::from("audits").join(format!("{name}{suffix}"))
 }
 
 fn create(out: &Path) -> anyhow::Result<()> {
@@ -153,155 +161,145 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
         bail!("give a claim file, or `audit merge DIR...`");
     };
     let file = ParsedFile::read(&claims)?;
-    let out = args.out.clone().unwrap_or_else(|| default_out(&claims));
-    create(&out)?;
+    let suffix = if args.rehearse { "-rehearsal" } else { "" };
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| default_out(&claims, suffix));
     let results_file = args.results.as_deref().map(Results::read).transpose()?;
-    let options = AuditOptions {
-        data: args.data.clone(),
-        seeds: args.seeds,
-        only: args.only.clone(),
-        out: out.clone(),
-        device: if results_file.is_some() {
-            tch::Device::Cpu
-        } else {
-            pick_device(args.device)?
-        },
-        training: match (args.shard, &results_file) {
-            (Some((index, count)), _) => Training::Shard { index, count },
-            (None, Some(_)) => Training::None,
-            (None, None) => Training::All,
-        },
-        alpha: args.decision.alpha,
-        adjust: args.decision.adjust,
-        results: results_file,
-        hooks: super::hooks::training(),
-    };
-    if args.plan {
-        return print_plan(&claims, &file, &options);
+    let options = options(&args, &file, out.clone(), results_file)?;
+    let mut audit = Audit::new(&file, &options);
+    let unknown = audit.unknown_ids();
+    if !unknown.is_empty() {
+        bail!(
+            "--only: {} is not a claim id of {}; nothing was audited",
+            unknown.join(", "),
+            claims.display()
+        );
     }
+    if args.plan {
+        return print_plan(&claims, &mut audit, &options);
+    }
+    create(&out)?;
     // A shard's record is written first too, so that a shard killed midway names the runs
     // it left undone.
-    let record = args
-        .shard
-        .map(|shard| start_shard(&claims, &options, &file, shard))
-        .transpose()?;
-    let results = audit::audit(&file, &base_dir(&claims), &options, &mut Console::new("  "));
-    match record {
-        Some(record) => finish_shard(record, &options),
-        None => finish(
-            &out,
-            &results,
-            settings(&file, &options, args.results.as_deref()),
-        ),
+    let record = match args.shard {
+        Some(shard) => {
+            let record = ShardRecord::start(&claims, &options, &audit, shard)?;
+            record.write(&options.out)?;
+            Some(record)
+        }
+        None => None,
+    };
+    let results = audit.run(&mut Console::new("  "));
+    if let Some(record) = record {
+        return finish_shard(record, &options);
     }
+    let code = finish(
+        &out,
+        &results,
+        settings(&file, &options, args.results.as_deref()),
+    )?;
+    if args.rehearse {
+        full_scale_plan(&claims, &file, &args, &options)?;
+    }
+    Ok(code)
 }
 
-/// Steps timed per distinct kind of run for `--plan` (after one untimed).
-const PLAN_STEPS: usize = 3;
+/// The audit's options from the command line: the device, which runs this process may
+/// train, and for a rehearsal its scale, stand-ins and data.
+fn options(
+    args: &AuditArgs,
+    file: &ParsedFile,
+    out: PathBuf,
+    results: Option<Results>,
+) -> anyhow::Result<AuditOptions> {
+    let device = match &results {
+        Some(_) => tch::Device::Cpu,
+        None => pick_device(args.device)?,
+    };
+    let mode = match args.rehearse {
+        true => Mode::Rehearsal {
+            scale: SmokeScale::default(),
+            stand_ins: StandIns::new(&out.join("stand-ins")),
+            data: vendored_data(&file.base_dir),
+        },
+        false => Mode::Real,
+    };
+    Ok(AuditOptions {
+        data: args.data.clone(),
+        seeds: if args.rehearse { 2 } else { args.seeds },
+        only: args.only.clone(),
+        out,
+        device,
+        training: match (args.shard, &results) {
+            (Some((index, count)), _) => Training::Shard { index, count },
+            (None, Some(_)) => Training::MergeOnly,
+            (None, None) => Training::All,
+        },
+        decision: args.decision.decision(),
+        results,
+        hooks: super::hooks::training(),
+        mode,
+    })
+}
 
-/// `audit --plan`: the runs, which are reused, and the estimated time of the rest.
+/// After a rehearsal: the plan of the real audit at full scale (the file's data taken to
+/// be the full set where absent, requirements waived) and its time here, and on CUDA when
+/// libtorch sees a GPU.
+fn full_scale_plan(
+    claims: &Path,
+    file: &ParsedFile,
+    args: &AuditArgs,
+    rehearsal: &AuditOptions,
+) -> anyhow::Result<()> {
+    let full = |device| AuditOptions {
+        seeds: args.seeds,
+        device,
+        training: Training::MergeOnly,
+        mode: Mode::Estimate,
+        out: default_out(claims, ""),
+        results: None,
+        data: args.data.clone(),
+        only: args.only.clone(),
+        decision: rehearsal.decision,
+        hooks: super::hooks::training(),
+    };
+    let mut devices = vec![tch::Device::Cpu];
+    if tch::Cuda::is_available() {
+        devices.push(tch::Device::Cuda(0));
+    }
+    println!(
+        "\nthe real audit at full scale ({} seeds per run):",
+        args.seeds
+    );
+    for device in devices {
+        let options = full(device);
+        let plan = Audit::new(file, &options).plan();
+        let estimate = plan.estimate(device, super::plan::PLAN_STEPS)?;
+        println!(
+            "  {} distinct runs; estimated {} on {device:?} ({:.1} device-hours)",
+            plan.runs.len(),
+            super::plan::duration(estimate.total_seconds()),
+            estimate.total_seconds() / 3600.0
+        );
+    }
+    if !tch::Cuda::is_available() {
+        println!(
+            "  no CUDA device here: run the rehearsal on a GPU machine for its estimate (ci/gpu.sh)"
+        );
+    }
+    Ok(())
+}
+
 fn print_plan(
     claims: &Path,
-    file: &ParsedFile,
+    audit: &mut Audit,
     options: &AuditOptions,
 ) -> anyhow::Result<ExitCode> {
-    let plan = audit::plan(file, &base_dir(claims), options);
-    tracing::info!("timing {PLAN_STEPS} steps of each distinct kind of run to train...");
-    let estimate = plan.estimate(options.device, PLAN_STEPS)?;
-    let reused = plan.runs.iter().filter(|r| r.finished).count();
-    println!(
-        "{}: {} distinct runs for {} seeds ({reused} finished in {} and reused, {} to train)",
-        claims.display(),
-        plan.runs.len(),
-        options.seeds,
-        options.out.display(),
-        plan.runs.len() - reused
-    );
-    println!(
-        "{:<22} {:>4} {:>6} {:>10}  claims",
-        "run", "seed", "steps", "estimate"
-    );
-    for (run, seconds) in plan.runs.iter().zip(&estimate.run_seconds) {
-        let time = match run.finished {
-            true => "reused".to_owned(),
-            false => duration(*seconds),
-        };
-        println!(
-            "{:<22} {:>4} {:>6} {:>10}  {}",
-            run.folder.display(),
-            run.seed_index,
-            run.steps,
-            time,
-            run.claims.join(", ")
-        );
-    }
-    for (id, why) in &plan.not_run {
-        println!("not run: {id}: {why}");
-    }
-    println!("measured here ({:?}):", options.device);
-    for c in &estimate.costs {
-        let s = &c.spec;
-        println!(
-            "  {:?} width {} {:?} stem, {}x{} batch {}, {:?}/{:?}, {:?}, {} threads: {:.3} s a step, {:.2} ms an evaluated image",
-            s.arch,
-            s.width,
-            s.stem,
-            s.side,
-            s.side,
-            s.batch,
-            s.precision,
-            s.memory_format,
-            c.determinism,
-            c.threads,
-            c.seconds_per_step,
-            1e3 * c.seconds_per_eval_image
-        );
-    }
-    println!(
-        "estimated time to train: {} on {:?} (steps x measured step time, plus evaluations and a fixed cost per run and epoch)",
-        duration(estimate.total_seconds()),
-        options.device
-    );
+    let plan = audit.plan();
+    super::plan::print(claims, &plan, options)?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Seconds as "1 h 02 min", "3 min 05 s" or "12 s".
-fn duration(seconds: f64) -> String {
-    let s = seconds.round() as u64;
-    match s {
-        0..60 => format!("{s} s"),
-        60..3600 => format!("{} min {:02} s", s / 60, s % 60),
-        _ => format!("{} h {:02} min", s / 3600, (s % 3600) / 60),
-    }
-}
-
-/// Writes the shard's record (`shard.json`) before it trains: the runs it must finish and
-/// those already finished.
-fn start_shard(
-    claims: &Path,
-    options: &AuditOptions,
-    file: &ParsedFile,
-    (index, count): (usize, usize),
-) -> anyhow::Result<ShardRecord> {
-    let planned: Vec<PathBuf> = audit::shard_runs(file, &base_dir(claims), options, index, count)
-        .iter()
-        .map(|key| PathBuf::from("runs").join(key))
-        .collect();
-    let text = std::fs::read(claims).with_context(|| claims.display().to_string())?;
-    let mut record = ShardRecord {
-        claims: claims.to_owned(),
-        claims_sha256: sha256_hex(&text),
-        seeds: options.seeds,
-        only: options.only.clone(),
-        data: options.data.clone(),
-        index,
-        count,
-        runs: Vec::new(),
-        planned,
-    };
-    record.note_finished(&options.out);
-    record.write(&options.out)?;
-    Ok(record)
 }
 
 /// Records what a shard finished and says what comes next; fails when one of its runs
@@ -326,55 +324,26 @@ fn finish_shard(mut record: ShardRecord, options: &AuditOptions) -> anyhow::Resu
 }
 
 fn merge(args: MergeArgs, device: DeviceChoice) -> anyhow::Result<ExitCode> {
-    let records = args
-        .shards
-        .iter()
-        .map(|dir| Ok((dir.clone(), ShardRecord::read(dir)?)))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    shard::check_complete(&records)?;
-    let first = &records[0].1;
-    let text = std::fs::read(&first.claims).with_context(|| {
-        format!(
-            "{}: the shards' claim file (run merge where the shards ran)",
-            first.claims.display()
-        )
-    })?;
-    if sha256_hex(&text) != first.claims_sha256 {
-        bail!(
-            "{} has changed since the shards ran; its verdicts would not match their runs",
-            first.claims.display()
-        );
+    let first_claims = ShardRecord::read(&args.shards[0])?.claims;
+    let out = args.out.unwrap_or_else(|| default_out(&first_claims, ""));
+    let (first, copied) = shard::merge(&args.shards, &out)?;
+    for (dir, n) in args.shards.iter().zip(copied) {
+        tracing::info!("{n} runs copied from {}", dir.display());
     }
     let file = ParsedFile::read(&first.claims)?;
-    let out = args.out.unwrap_or_else(|| default_out(&first.claims));
-    create(&out)?;
-    for (dir, record) in &records {
-        let copied = shard::collect_runs(dir, record, &out)?;
-        tracing::info!(
-            "shard {}/{}: {copied} runs copied from {}",
-            record.index,
-            record.count,
-            dir.display()
-        );
-    }
     let options = AuditOptions {
         data: first.data.clone(),
         seeds: first.seeds,
         only: first.only.clone(),
         out: out.clone(),
         device: pick_device(device)?,
-        training: Training::None,
-        alpha: args.decision.alpha,
-        adjust: args.decision.adjust,
+        training: Training::MergeOnly,
+        decision: args.decision.decision(),
         results: None,
         hooks: super::hooks::training(),
+        mode: Mode::Real,
     };
-    let results = audit::audit(
-        &file,
-        &base_dir(&first.claims),
-        &options,
-        &mut Console::new("  "),
-    );
+    let results = Audit::new(&file, &options).run(&mut Console::new("  "));
     finish(&out, &results, settings(&file, &options, None))
 }
 
@@ -384,27 +353,31 @@ fn settings(file: &ParsedFile, options: &AuditOptions, results: Option<&Path>) -
         source: file.source.clone(),
         seeds: results.is_none().then_some(options.seeds),
         results: results.map(|p| p.display().to_string()),
-        alpha: options.alpha,
-        adjust: options.adjust,
+        alpha: options.decision.alpha,
+        adjust: options.decision.adjust,
+        rehearsal: match &options.mode {
+            Mode::Rehearsal { scale, .. } => Some(scale.describe()),
+            _ => None,
+        },
     }
 }
 
-/// Writes the audit's files and table; exit 1 when a claim is NOT REPRODUCED.
-fn finish(
-    out: &Path,
-    results: &[audit::ClaimResult],
-    settings: Settings,
-) -> anyhow::Result<ExitCode> {
-    audit::output::write(out, results, &settings)?;
+/// Writes the audit's files and table; exit 1 when a claim is NOT REPRODUCED or FAILED.
+fn finish(out: &Path, results: &[ClaimResult], settings: Settings) -> anyhow::Result<ExitCode> {
+    cifar_repro::audit::output::write(out, results, &settings)
+        .with_context(|| format!("writing the audit's files into {}", out.display()))?;
     println!("{}", settings.describe());
-    print!("{}", audit::output::table(results));
+    print!("{}", cifar_repro::audit::output::table(results));
     println!(
         "written: {0}/audit.json, {0}/audit.md, {0}/audit.html",
         out.display()
     );
-    let failed = results
-        .iter()
-        .any(|r| matches!(r.verdict, Verdict::NotReproduced { .. }));
+    let failed = results.iter().any(|r| {
+        matches!(
+            r.verdict,
+            Verdict::NotReproduced { .. } | Verdict::Failed { .. }
+        )
+    });
     Ok(if failed {
         ExitCode::FAILURE
     } else {

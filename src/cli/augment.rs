@@ -62,7 +62,7 @@ pub fn run(args: AugmentArgs) -> anyhow::Result<ExitCode> {
     }
     let backend = match args.device {
         AugmentDevice::Cpu => Backend::cpu_all_cores(),
-        AugmentDevice::Cuda => Backend::Device(super::train::pick_device(DeviceChoice::Cuda)?),
+        AugmentDevice::Cuda => Backend::Device(super::common::pick_device(DeviceChoice::Cuda)?),
     };
     if args.count == 0 {
         bail!("--count must be at least 1");

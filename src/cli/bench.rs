@@ -2,7 +2,7 @@
 //! timed the way `benches/pytorch_compare.py` times PyTorch), and `bench epoch`, the
 //! report's E7 measurement (preprocessing on CPU against the device, per epoch).
 
-use super::train::pick_device;
+use super::common::pick_device;
 use cifar_repro::augment::{AugmentConfig, Backend, BatchPlan, Pipeline};
 use cifar_repro::bench::{StepBench, StepSpec, median_rate, synchronize};
 use cifar_repro::config::{Determinism, DeviceChoice, Preprocess, resolve, set_override};

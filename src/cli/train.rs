@@ -1,20 +1,19 @@
 //! `cifar-repro train`, `eval`, `report` and `presets`.
 
-use super::progress::Progress;
-use anyhow::{Context, bail};
+use super::common::{Console, pick_device};
+use anyhow::Context;
 use cifar_repro::augment;
 use cifar_repro::config::{
-    Determinism, DeviceChoice, TRAIN_PRESETS, TrainConfig, resolve as resolve_config, set_override,
+    Determinism, DeviceChoice, Resolved, TRAIN_PRESETS, TrainConfig, resolve as resolve_config,
+    set_override,
 };
 use cifar_repro::data::Cifar10;
-use cifar_repro::manifest::EpochRecord;
 use cifar_repro::model::{MemoryFormat, Precision};
 use cifar_repro::report::{pick_misclassified, rerender, write_report};
-use cifar_repro::train::{self, RunDir, Start};
+use cifar_repro::train::{self, Prerequisite, RunDir, Start};
 use clap::Args;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use tch::Device;
 
 #[derive(Args)]
 pub struct TrainArgs {
@@ -23,7 +22,7 @@ pub struct TrainArgs {
     config: Option<String>,
     /// Continue the run in this folder from its newest intact checkpoint, with its own
     /// config.toml; ends bit-identical to a run that was never interrupted.
-    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["out", "seed", "epochs", "batch_size", "train_limit", "threads", "determinism", "overwrite", "record_steps", "memory_format", "precision", "fast"])]
+    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["out", "seed", "epochs", "batch_size", "train_limit", "threads", "determinism", "overwrite", "record_steps", "memory_format", "precision", "fast", "init_from"])]
     resume: Option<PathBuf>,
     /// CIFAR-10 folder or .tar.gz (overrides the config's `data`).
     #[arg(long)]
@@ -66,6 +65,10 @@ pub struct TrainArgs {
     /// Replace an existing run folder.
     #[arg(long)]
     overwrite: bool,
+    /// For a config with `init_from` (e6-two-stage): the folder of the finished run of
+    /// that recipe, with this run's seed and data, whose final weights it starts from.
+    #[arg(long, value_name = "RUN_DIR")]
+    init_from: Option<PathBuf>,
     /// Record the first N steps into RUN/replay/ (initial weights, each batch as fed, the
     /// weights after step N, the learning rates) for `ci/conformance/replay.py`, which
     /// replays them in PyTorch and reports how far it lands from cifar-repro.
@@ -138,89 +141,46 @@ fn config_name(value: impl serde::Serialize) -> anyhow::Result<String> {
 
 /// Resolves a preset name or config file (or, on resume, the run's own config.toml),
 /// with the command-line flags as overrides.
-fn resolve(args: &TrainArgs) -> anyhow::Result<(String, TrainConfig)> {
+fn resolve(args: &TrainArgs) -> anyhow::Result<Resolved> {
     let table = overrides(args)?;
     if let Some(run) = &args.resume {
         let path = RunDir::open(run).config_source()?;
-        let resolved = resolve_config(&path.display().to_string(), Path::new(""), &table)?;
-        return Ok((run.display().to_string(), resolved.config));
+        let mut resolved = resolve_config(&path.display().to_string(), Path::new(""), &table)?;
+        resolved.name = run.display().to_string();
+        return Ok(resolved);
     }
     let source = args.config.as_deref().unwrap_or_default();
-    let resolved = resolve_config(source, Path::new(""), &table)?;
-    Ok((resolved.name, resolved.config))
+    Ok(resolve_config(source, Path::new(""), &table)?)
 }
 
-/// The device a config asks for, failing clearly when CUDA is asked for and absent.
-pub fn pick_device(choice: DeviceChoice) -> anyhow::Result<Device> {
-    let cuda = tch::Cuda::is_available();
-    cifar_repro::runtime::check_required_cuda()?;
-    match choice {
-        DeviceChoice::Cuda if !cuda => {
-            bail!("--device cuda: libtorch sees no CUDA device; use --device cpu")
-        }
-        DeviceChoice::Cuda | DeviceChoice::Auto if cuda => Ok(Device::Cuda(0)),
-        _ => Ok(Device::Cpu),
-    }
-}
-
-/// Shows training progress: a bar per epoch on a terminal, a line per epoch otherwise,
-/// every line starting with `indent` (the audit nests runs under their claim).
-pub struct Console {
-    progress: Option<Progress>,
-    indent: &'static str,
-}
-
-impl Console {
-    pub fn new(indent: &'static str) -> Self {
-        Self {
-            progress: None,
-            indent,
-        }
-    }
-}
-
-impl train::Observer for Console {
-    fn note(&mut self, message: &str) {
-        tracing::info!("{}{message}", self.indent);
-    }
-
-    fn step(&mut self, epoch: usize, step: usize, steps: usize, loss: f64) {
-        let indent = self.indent;
-        let progress = self
-            .progress
-            .get_or_insert_with(|| Progress::new(&format!("{indent}epoch {}", epoch + 1)));
-        progress.items(step as u64, steps as u64, &format!("loss {loss:.4}"));
-    }
-
-    fn epoch(&mut self, e: &EpochRecord, epochs: usize) {
-        if let Some(p) = self.progress.take() {
-            p.finish();
-        }
-        tracing::info!(
-            "{}epoch {}/{epochs}: train loss {:.4} acc {:.4} | test loss {:.4} acc {:.4} [{:.4}, {:.4}] | {:.1} s (training pass {:.1} s, in steps {:.1} s)",
-            self.indent,
-            e.epoch + 1,
-            e.train.loss,
-            e.train.accuracy,
-            e.test.loss,
-            e.test.accuracy,
-            e.test.accuracy_ci95[0],
-            e.test.accuracy_ci95[1],
-            e.seconds,
-            e.train_seconds,
-            e.step_seconds
-        );
-    }
+/// The run `--init-from` names, with the config it must have been trained with.
+fn prerequisite(args: &TrainArgs, resolved: &Resolved) -> anyhow::Result<Option<Prerequisite>> {
+    let Some(dir) = &args.init_from else {
+        return Ok(None);
+    };
+    let expected = match resolved.chain()?.into_iter().next() {
+        Some(first) => first.config,
+        None => return Err(train::TrainError::NoInitFrom.into()),
+    };
+    Ok(Some(Prerequisite {
+        dir: dir.clone(),
+        expected,
+    }))
 }
 
 pub fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
-    let (name, config) = resolve(&args)?;
+    let resolved = resolve(&args)?;
     if args.print_config {
-        print!("{}", config.to_toml()?);
+        print!("{}", resolved.config.to_toml()?);
         return Ok(ExitCode::SUCCESS);
     }
+    let (name, config) = (resolved.name.clone(), resolved.config.clone());
     let device = pick_device(config.run.device)?;
     let data = Cifar10::load(&config.data)?;
+    let init_from = prerequisite(&args, &resolved)?;
+    if args.resume.is_none() {
+        train::preflight(&config, &data, device, init_from.as_ref())?;
+    }
     let out = args
         .out
         .clone()
@@ -232,7 +192,13 @@ pub fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
             let dir = RunDir::create(&out, args.overwrite)?;
             dir.write_config(&config)?;
             let record_steps = args.record_steps;
-            (dir, Start::Fresh { record_steps })
+            (
+                dir,
+                Start::Fresh {
+                    record_steps,
+                    init_from: init_from.map(Box::new),
+                },
+            )
         }
     };
     tracing::info!(

@@ -21,7 +21,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let cause = comparison
         .divergence
         .as_ref()
-        .map(|_| comparison.likely_cause(&a));
+        .map(|_| comparison.likely_cause(&a, &b));
     if args.json {
         let value = serde_json::json!({"identical": comparison.divergence.is_none(), "verdict": comparison, "likely_cause": cause});
         println!("{}", serde_json::to_string_pretty(&value)?);
@@ -32,14 +32,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
                 comparison.epochs_compared
             ),
             Some(d) => {
-                let epoch = d.epoch.map_or(String::new(), |e| format!("epoch {e}"));
-                let step = d.step.map_or(String::new(), |s| format!(", step {s}"));
-                let place = if epoch.is_empty() {
-                    "before training".to_owned()
-                } else {
-                    format!("{epoch}{step}")
-                };
-                println!("DIVERGED at {place}: {} differs ({})", d.what, d.detail);
+                println!("DIVERGED at {}", d.describe());
                 println!("likely cause: {}", cause.unwrap_or_default());
             }
         }

@@ -3,13 +3,125 @@
 //! `bench epoch` and every audit run (and so the shard plan) go through it.
 
 use super::{ConfigError, TrainConfig};
-use std::path::Path;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
 
-/// A run's config and the name a run of it goes by (the file's stem or the preset).
+/// A run: a preset or config file, with TOML overrides merged over it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSpec {
+    /// A preset name or a config file (relative to the file that names it).
+    pub run: String,
+    /// Keys merged over the config, e.g. `{ loop = { epochs = 3 } }`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overrides: Option<toml::Table>,
+}
+
+impl RunSpec {
+    /// A preset without overrides.
+    pub fn preset(name: &str) -> Self {
+        Self {
+            run: name.to_owned(),
+            overrides: None,
+        }
+    }
+
+    /// The run's config: the preset or file (relative to `base_dir`), with the overrides
+    /// merged over it.
+    pub fn resolve(&self, base_dir: &Path) -> Result<Resolved, ConfigError> {
+        resolve(
+            &self.run,
+            base_dir,
+            self.overrides.as_ref().unwrap_or(&toml::Table::new()),
+        )
+    }
+
+    /// `run` and its overrides on one line, as messages name a run.
+    pub fn describe(&self) -> String {
+        match &self.overrides {
+            Some(o) if !o.is_empty() => format!("{} with {}", self.run, inline(o)),
+            _ => self.run.clone(),
+        }
+    }
+}
+
+/// A TOML table on one line (`{ loop = { epochs = 3 } }`).
+fn inline(table: &toml::Table) -> String {
+    let value = toml::Value::Table(table.clone());
+    let mut text = String::new();
+    let _ = serde::Serialize::serialize(&value, toml::ser::ValueSerializer::new(&mut text));
+    text
+}
+
+/// A run's config, the name a run of it goes by (the file's stem or the preset), and the
+/// folder its own relative paths (`init_from`) are read from.
 #[derive(Debug, Clone)]
 pub struct Resolved {
     pub name: String,
     pub config: TrainConfig,
+    pub base_dir: PathBuf,
+}
+
+/// How long a chain of `init_from` runs may be.
+pub const MAX_CHAIN: usize = 8;
+
+impl Resolved {
+    /// The runs this one starts from (`init_from`), nearest first, each with this run's
+    /// seed and data (seed s of a two-stage run starts from seed s of its first stage).
+    /// A chain that comes back to a run, or is longer than [`MAX_CHAIN`], is an error.
+    pub fn chain(&self) -> Result<Vec<Resolved>, ConfigError> {
+        let mut chain: Vec<Resolved> = Vec::new();
+        let mut names = vec![self.name.clone()];
+        let mut current = self;
+        while let Some(spec) = &current.config.init_from {
+            let mut next = spec.resolve(&current.base_dir)?;
+            next.config.run.seed = self.config.run.seed;
+            next.config.data = self.config.data.clone();
+            names.push(spec.describe());
+            let seen = std::iter::once(&self.config)
+                .chain(chain.iter().map(|r| &r.config))
+                .any(|c| same_recipe(c, &next.config));
+            if seen || chain.len() == MAX_CHAIN {
+                return Err(ConfigError::Chain(names.join(" -> ")));
+            }
+            chain.push(next);
+            current = &chain[chain.len() - 1];
+        }
+        Ok(chain)
+    }
+}
+
+/// Whether two configs train the same weights: equal but for the description, where the
+/// data lies (its files are compared by hash elsewhere), the device and thread count.
+pub fn same_recipe(a: &TrainConfig, b: &TrainConfig) -> bool {
+    recipe_difference(a, b).is_none()
+}
+
+/// The first line of the recipe (see [`same_recipe`]) in which `a` and `b` differ, as
+/// `a`'s line and `b`'s; none when they train the same weights.
+pub fn recipe_difference(a: &TrainConfig, b: &TrainConfig) -> Option<(String, String)> {
+    let recipe = |c: &TrainConfig| {
+        let mut c = c.clone();
+        c.description = String::new();
+        c.data = PathBuf::new();
+        c.run.device = super::DeviceChoice::Auto;
+        c.run.threads = 0;
+        c.to_toml().unwrap_or_default()
+    };
+    let (a, b) = (recipe(a), recipe(b));
+    let (mut la, mut lb) = (a.lines(), b.lines());
+    loop {
+        match (la.next(), lb.next()) {
+            (None, None) => return None,
+            (x, y) if x == y => continue,
+            (x, y) => {
+                return Some((
+                    x.unwrap_or("(nothing)").to_owned(),
+                    y.unwrap_or("(nothing)").to_owned(),
+                ));
+            }
+        }
+    }
 }
 
 /// Resolves `source`: a config file (any existing file, or a name ending in `.toml`),
@@ -26,11 +138,16 @@ pub fn resolve(
         let name = path
             .file_stem()
             .map_or("run".into(), |s| s.to_string_lossy().into_owned());
+        let base_dir = path.parent().map_or_else(PathBuf::new, Path::to_path_buf);
         let config = with_overrides(&text, overrides).map_err(|e| ConfigError::File {
             path,
             message: e.to_string(),
         })?;
-        return Ok(Resolved { name, config });
+        return Ok(Resolved {
+            name,
+            config,
+            base_dir,
+        });
     }
     let preset = TrainConfig::preset(source)?;
     let config = if overrides.is_empty() {
@@ -43,6 +160,7 @@ pub fn resolve(
     Ok(Resolved {
         name: source.to_owned(),
         config,
+        base_dir: base_dir.to_owned(),
     })
 }
 

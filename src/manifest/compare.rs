@@ -6,20 +6,68 @@
 //! determinism flags, thread count) are not divergences themselves but the likely causes
 //! of one.
 
-use crate::manifest::Manifest;
+use crate::manifest::{EpochRecord, Manifest, RunStatus};
 use serde::Serialize;
+
+/// The stage at which two runs first part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Their configs (other than where the data lies, the device and the thread count).
+    Config,
+    /// The data files' SHA-256.
+    DataFiles,
+    /// The weights before the first step.
+    InitialWeights,
+    DataOrder,
+    Augmentation,
+    /// The loss at a traced step.
+    Loss,
+    /// The weights digest at a traced step, or the weights after an epoch.
+    Weights,
+    Metrics,
+    /// One run has more epochs than the other, or another status.
+    Length,
+}
+
+impl Stage {
+    /// What differed, in words.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Config => "config",
+            Stage::DataFiles => "data files",
+            Stage::InitialWeights => "initial weights",
+            Stage::DataOrder => "data order",
+            Stage::Augmentation => "augmentation parameters",
+            Stage::Loss => "loss",
+            Stage::Weights => "weights",
+            Stage::Metrics => "metrics",
+            Stage::Length => "length",
+        }
+    }
+}
 
 /// Where two runs first differ.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FirstDifference {
-    /// Epoch (0-based), when inside training.
+    /// Epoch (1-based, as logs and checkpoints count), when inside training.
     pub epoch: Option<usize>,
     /// Global optimiser step (after this many updates), when the trace pins it.
     pub step: Option<usize>,
-    /// What differed first: config, data files, data order, augmentation parameters,
-    /// weights, metrics, length.
-    pub what: String,
+    pub stage: Stage,
     pub detail: String,
+}
+
+impl FirstDifference {
+    /// "epoch 2, step 9: weights differs (...)", or "before training: ...".
+    pub fn describe(&self) -> String {
+        let place = match (self.epoch, self.step) {
+            (None, _) => "before training".to_owned(),
+            (Some(e), None) => format!("epoch {e}"),
+            (Some(e), Some(s)) => format!("epoch {e}, step {s}"),
+        };
+        format!("{place}: {} differs ({})", self.stage.name(), self.detail)
+    }
 }
 
 /// The outcome of comparing two runs.
@@ -33,21 +81,29 @@ pub struct Comparison {
 
 impl Comparison {
     /// The likely cause of the divergence.
-    pub fn likely_cause(&self, a: &Manifest) -> String {
-        if let Some(first) = self.environment.first() {
-            return first.clone();
-        }
-        match &self.divergence {
-            Some(d) if d.what == "config" && (d.detail.starts_with("loop.precision") || d.detail.starts_with("loop.memory_format")) => format!(
+    pub fn likely_cause(&self, a: &Manifest, b: &Manifest) -> String {
+        let Some(d) = &self.divergence else {
+            return String::new();
+        };
+        let unfinished = [a, b].iter().any(|m| m.status == RunStatus::Running);
+        match d.stage {
+            Stage::Config if d.detail.starts_with("loop.precision") || d.detail.starts_with("loop.memory_format") => format!(
                 "{}: the runs compute in a different precision or memory format, whose kernels round differently; give both the same --precision and --memory-format",
                 d.detail
             ),
-            Some(d) if d.what == "config" || d.what == "data files" => "the runs were given different inputs".into(),
-            _ if a.determinism.mode != crate::determinism::Determinism::Strict => format!(
-                "determinism mode is {:?}: libtorch may pick non-deterministic kernels; rerun both with --determinism strict",
-                a.determinism.mode
-            ),
-            _ => "an operation without a deterministic kernel, or hardware differences, in strict mode".into(),
+            Stage::Config | Stage::DataFiles => "the runs were given different inputs".into(),
+            Stage::Length if unfinished => {
+                "one run is unfinished (status running): finish it with `train --resume` before comparing".into()
+            }
+            Stage::Length => "one run stopped early (diverged) or trained more epochs".into(),
+            _ => match self.environment.first() {
+                Some(first) => first.clone(),
+                None if a.determinism.mode != crate::determinism::Determinism::Strict => format!(
+                    "determinism mode is {:?}: libtorch may pick non-deterministic kernels; rerun both with --determinism strict",
+                    a.determinism.mode
+                ),
+                None => "an operation without a deterministic kernel, or hardware differences, in strict mode".into(),
+            },
         }
     }
 }
@@ -115,8 +171,9 @@ fn environment(a: &Manifest, b: &Manifest) -> Vec<String> {
         .collect()
 }
 
-/// The first differing key of two configs, as a dotted path. The thread count and device
-/// are left to the environment check, which names them as causes.
+/// The first differing key of two configs, as a dotted path. Where the data lies is not
+/// compared (its files are, by hash); the thread count and device are left to the
+/// environment check, which names them as causes.
 fn config_difference(a: &Manifest, b: &Manifest) -> Option<String> {
     // How the model computes first: it decides every number, and its defaults are not
     // written into a config's TOML.
@@ -145,131 +202,155 @@ fn config_difference(a: &Manifest, b: &Manifest) -> Option<String> {
         let mut config = m.config.clone();
         config.run.threads = 0;
         config.run.device = crate::config::DeviceChoice::Auto;
+        config.data = std::path::PathBuf::new();
+        config.description = String::new();
         serde_json::to_value(config).ok()
     };
     let (x, y) = (comparable(a)?, comparable(b)?);
-    fn walk(path: &str, x: &serde_json::Value, y: &serde_json::Value) -> Option<String> {
-        match (x, y) {
-            (serde_json::Value::Object(p), serde_json::Value::Object(q)) => {
-                let mut keys: Vec<&String> = p.keys().chain(q.keys()).collect();
-                keys.sort();
-                keys.dedup();
-                keys.into_iter().find_map(|k| {
-                    let null = serde_json::Value::Null;
-                    let sub = if path.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{path}.{k}")
-                    };
-                    walk(&sub, p.get(k).unwrap_or(&null), q.get(k).unwrap_or(&null))
-                })
-            }
-            _ if x != y => Some(format!("{path}: {x} vs {y}")),
-            _ => None,
+    json_difference("", &x, &y)
+}
+
+/// The first dotted key at which two JSON values differ, with both values.
+fn json_difference(path: &str, x: &serde_json::Value, y: &serde_json::Value) -> Option<String> {
+    match (x, y) {
+        (serde_json::Value::Object(p), serde_json::Value::Object(q)) => {
+            let mut keys: Vec<&String> = p.keys().chain(q.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            keys.into_iter().find_map(|k| {
+                let null = serde_json::Value::Null;
+                let sub = match path {
+                    "" => k.clone(),
+                    _ => format!("{path}.{k}"),
+                };
+                json_difference(&sub, p.get(k).unwrap_or(&null), q.get(k).unwrap_or(&null))
+            })
+        }
+        _ if x != y => Some(format!("{path}: {x} vs {y}")),
+        _ => None,
+    }
+}
+
+fn before(stage: Stage, detail: String) -> FirstDifference {
+    FirstDifference {
+        epoch: None,
+        step: None,
+        stage,
+        detail,
+    }
+}
+
+/// The first data file whose name or SHA-256 differs.
+fn data_difference(a: &Manifest, b: &Manifest) -> Option<String> {
+    let files = |m: &Manifest| {
+        m.data
+            .files
+            .iter()
+            .map(|f| (f.name.clone(), f.sha256.clone()))
+            .collect::<Vec<_>>()
+    };
+    let (x, y) = (files(a), files(b));
+    if x.len() != y.len() {
+        return Some(format!("{} files vs {}", x.len(), y.len()));
+    }
+    x.into_iter()
+        .zip(y)
+        .find(|(p, q)| p != q)
+        .map(|((name, x), (_, y))| format!("{name}: SHA-256 {x} vs {y}"))
+}
+
+/// Where epoch `x` and `y` (the same epoch of two runs) first differ.
+fn epoch_difference(x: &EpochRecord, y: &EpochRecord) -> Option<FirstDifference> {
+    let at = |step, stage, detail| {
+        Some(FirstDifference {
+            epoch: Some(x.epoch + 1),
+            step,
+            stage,
+            detail,
+        })
+    };
+    if x.order_sha256 != y.order_sha256 {
+        let detail = format!("order SHA-256 {} vs {}", x.order_sha256, y.order_sha256);
+        return at(None, Stage::DataOrder, detail);
+    }
+    if x.augment_sha256 != y.augment_sha256 {
+        let detail = format!("SHA-256 {} vs {}", x.augment_sha256, y.augment_sha256);
+        return at(None, Stage::Augmentation, detail);
+    }
+    if let Some((p, q)) = x.trace.iter().zip(&y.trace).find(|(p, q)| p != q) {
+        let stage = if p.loss != q.loss {
+            Stage::Loss
+        } else {
+            Stage::Weights
+        };
+        let detail = format!(
+            "at step {}: loss {} vs {}, weights digest {} vs {}",
+            p.step, p.loss, q.loss, p.weights_digest, q.weights_digest
+        );
+        return at(Some(p.step), stage, detail);
+    }
+    if x.weights_sha256 != y.weights_sha256 {
+        let detail = format!(
+            "weights SHA-256 after the epoch {} vs {}",
+            x.weights_sha256, y.weights_sha256
+        );
+        return at(None, Stage::Weights, detail);
+    }
+    if x.train != y.train || x.test != y.test {
+        let detail = format!(
+            "test accuracy {} vs {}, loss {} vs {}",
+            x.test.accuracy, y.test.accuracy, x.test.loss, y.test.loss
+        );
+        return at(None, Stage::Metrics, detail);
+    }
+    None
+}
+
+/// Where `a` and `b` first differ, and how many epochs were compared to find it.
+fn first_difference(a: &Manifest, b: &Manifest) -> (Option<FirstDifference>, usize) {
+    if let Some(d) = config_difference(a, b) {
+        return (Some(before(Stage::Config, d)), 0);
+    }
+    if let Some(d) = data_difference(a, b) {
+        return (Some(before(Stage::DataFiles, d)), 0);
+    }
+    if let (Some(x), Some(y)) = (&a.initial_weights_sha256, &b.initial_weights_sha256)
+        && x != y
+    {
+        let detail = format!("SHA-256 {x} vs {y}");
+        return (Some(before(Stage::InitialWeights, detail)), 0);
+    }
+    for (i, (x, y)) in a.epochs.iter().zip(&b.epochs).enumerate() {
+        if let Some(d) = epoch_difference(x, y) {
+            return (Some(d), i + 1);
         }
     }
-    walk("", &x, &y)
+    let compared = a.epochs.len().min(b.epochs.len());
+    if a.epochs.len() != b.epochs.len() || a.status != b.status {
+        let detail = format!(
+            "{} epochs ({:?}) vs {} epochs ({:?})",
+            a.epochs.len(),
+            a.status,
+            b.epochs.len(),
+            b.status
+        );
+        let d = FirstDifference {
+            epoch: Some(compared + 1),
+            step: None,
+            stage: Stage::Length,
+            detail,
+        };
+        return (Some(d), compared);
+    }
+    (None, compared)
 }
 
 /// Compares run `a` with run `b`.
 pub fn compare(a: &Manifest, b: &Manifest) -> Comparison {
-    let environment = environment(a, b);
-    let at = |epoch, step, what: &str, detail: String| {
-        Some(FirstDifference {
-            epoch,
-            step,
-            what: what.into(),
-            detail,
-        })
-    };
-    let mut divergence = config_difference(a, b).and_then(|d| at(None, None, "config", d));
-    if divergence.is_none() {
-        let files = |m: &Manifest| {
-            m.data
-                .files
-                .iter()
-                .map(|f| (f.name.clone(), f.sha256.clone()))
-                .collect::<Vec<_>>()
-        };
-        if let Some(((name, x), (_, y))) = files(a).into_iter().zip(files(b)).find(|(p, q)| p != q)
-        {
-            divergence = at(
-                None,
-                None,
-                "data files",
-                format!("{name}: SHA-256 {x} vs {y}"),
-            );
-        }
-    }
-    let mut epochs_compared = 0;
-    if divergence.is_none() {
-        for (x, y) in a.epochs.iter().zip(&b.epochs) {
-            epochs_compared += 1;
-            let e = Some(x.epoch);
-            if x.order_sha256 != y.order_sha256 {
-                divergence = at(
-                    e,
-                    None,
-                    "data order",
-                    format!("order SHA-256 {} vs {}", x.order_sha256, y.order_sha256),
-                );
-            } else if x.augment_sha256 != y.augment_sha256 {
-                divergence = at(
-                    e,
-                    None,
-                    "augmentation parameters",
-                    format!("SHA-256 {} vs {}", x.augment_sha256, y.augment_sha256),
-                );
-            } else if let Some((p, q)) = x.trace.iter().zip(&y.trace).find(|(p, q)| p != q) {
-                let what = if p.loss != q.loss { "loss" } else { "weights" };
-                let detail = format!(
-                    "at step {}: loss {} vs {}, weights digest {} vs {}",
-                    p.step, p.loss, q.loss, p.weights_digest, q.weights_digest
-                );
-                divergence = at(e, Some(p.step), what, detail);
-            } else if x.weights_sha256 != y.weights_sha256 {
-                divergence = at(
-                    e,
-                    None,
-                    "weights",
-                    format!(
-                        "weights SHA-256 after the epoch {} vs {}",
-                        x.weights_sha256, y.weights_sha256
-                    ),
-                );
-            } else if x.train != y.train || x.test != y.test {
-                divergence = at(
-                    e,
-                    None,
-                    "metrics",
-                    format!(
-                        "test accuracy {} vs {}, loss {} vs {}",
-                        x.test.accuracy, y.test.accuracy, x.test.loss, y.test.loss
-                    ),
-                );
-            }
-            if divergence.is_some() {
-                break;
-            }
-        }
-        if divergence.is_none() && (a.epochs.len() != b.epochs.len() || a.status != b.status) {
-            divergence = at(
-                Some(epochs_compared),
-                None,
-                "length",
-                format!(
-                    "{} epochs ({:?}) vs {} epochs ({:?})",
-                    a.epochs.len(),
-                    a.status,
-                    b.epochs.len(),
-                    b.status
-                ),
-            );
-        }
-    }
+    let (divergence, epochs_compared) = first_difference(a, b);
     Comparison {
         divergence,
-        environment,
+        environment: environment(a, b),
         epochs_compared,
     }
 }

@@ -3,10 +3,11 @@
 
 pub mod compare;
 
-use crate::config::TrainConfig;
-
-use crate::data::{FileSummary, SourceKind};
+use crate::config::{ConfigError, TrainConfig};
+use crate::data::{Cifar10, FileSummary, SourceKind};
+use crate::determinism::{Flags, NumericsClass, SeedTree, streams};
 use crate::fsutil::write_atomic;
+use crate::hash::sha256_hex;
 use crate::metrics::Metrics;
 use crate::runtime::RuntimeInfo;
 use serde::{Deserialize, Serialize};
@@ -82,6 +83,16 @@ pub struct EpochRecord {
     pub trace: Vec<TracePoint>,
 }
 
+/// The run a two-stage run started from (`init_from`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InitRecord {
+    /// Its folder, as given.
+    pub run: PathBuf,
+    pub config_sha256: String,
+    /// Its final weights' SHA-256, which this run's `initial_weights_sha256` equals.
+    pub final_weights_sha256: String,
+}
+
 /// Where and how a run diverged.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Diverged {
@@ -106,6 +117,12 @@ pub struct Manifest {
     /// The determinism mode and every flag as read back from libtorch.
     pub determinism: crate::determinism::Flags,
     pub data: DataRecord,
+    /// The run whose final weights this one started from (two-stage training).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<InitRecord>,
+    /// SHA-256 of every variable before the first step (absent in older manifests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_weights_sha256: Option<String>,
     pub epochs: Vec<EpochRecord>,
     /// Epochs finished when the run was resumed, once per resume.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -130,6 +147,49 @@ pub enum ManifestError {
 }
 
 impl Manifest {
+    /// The manifest of a run about to start: its config, seeds, runtime, numerics class,
+    /// device, determinism flags and data; no epochs yet.
+    pub fn start(
+        config: &TrainConfig,
+        data: &Cifar10,
+        train_used: usize,
+        device: tch::Device,
+        determinism: Flags,
+        numerics: NumericsClass,
+    ) -> Result<Self, ConfigError> {
+        let tree = SeedTree::new(config.run.seed);
+        Ok(Self {
+            status: RunStatus::Running,
+            config: config.clone(),
+            config_sha256: sha256_hex(config.to_toml()?.as_bytes()),
+            seeds: SeedRecord {
+                root: config.run.seed,
+                streams: streams::recorded(),
+                init_torch_seed: Some(tree.seed(streams::INIT)),
+            },
+            runtime: RuntimeInfo::current(),
+            numerics: Some(numerics),
+            device: format!("{device:?}"),
+            determinism,
+            data: DataRecord {
+                path: data.path.clone(),
+                kind: data.kind,
+                full: data.is_full(),
+                train_records: data.train.len(),
+                train_used,
+                test_records: data.test.len(),
+                files: data.files.clone(),
+            },
+            init_from: None,
+            initial_weights_sha256: None,
+            epochs: Vec::new(),
+            resumed_at_epochs: Vec::new(),
+            final_test: None,
+            diverged: None,
+            wall_seconds: 0.0,
+        })
+    }
+
     /// Writes `dir/manifest.json` atomically.
     pub fn write(&self, dir: &Path) -> Result<(), ManifestError> {
         let path = dir.join("manifest.json");

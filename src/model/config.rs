@@ -133,9 +133,28 @@ pub struct ModelConfig {
     /// (`fc.*`) is left out when its shape differs (1000 ImageNet classes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pretrained: Option<PathBuf>,
-    /// Start from another run's final weights (two-stage training, E6).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub init_from_run: Option<PathBuf>,
+    /// How the last feature map is pooled (written only when not the default, so a
+    /// default config's TOML, hash and audit run key are as before).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub pool: Pool,
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
+
+/// Global pooling before the head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
+pub enum Pool {
+    /// A mean over H and W.
+    #[default]
+    Mean,
+    /// `adaptive_avg_pool2d(x, 1)` and a flatten, the calls torchvision's ResNet makes
+    /// (ATen computes a 1x1 adaptive average as the same mean, so the two agree bit for
+    /// bit; the option lets a claim be judged for the model exactly as torchvision runs it).
+    Adaptive,
 }
 
 fn default_freeze() -> Freeze {

@@ -1,9 +1,9 @@
 //! ResNet-18 and ResNet-50 with torchvision's parameter names (`conv1`, `bn1`,
 //! `layer1.0.conv1`, `layer2.0.downsample.0`, `fc`, ...), so a torchvision state dict maps
-//! one to one. Global pooling is a mean over H and W: its CUDA backward is deterministic,
-//! `adaptive_avg_pool2d`'s is not.
+//! one to one. Global pooling is a mean over H and W, or (`model.pool = "adaptive"`)
+//! torchvision's own `adaptive_avg_pool2d(x, 1)`, which ATen computes as that same mean.
 
-use super::config::{ModelConfig, Stem};
+use super::config::{ModelConfig, Pool, Stem};
 use tch::Tensor;
 use tch::nn::{self, ConvConfig, Module, ModuleT};
 
@@ -101,6 +101,7 @@ pub struct ResNet {
     layers: Vec<Vec<Block>>,
     fc: nn::Linear,
     frozen_stages: usize,
+    pool: Pool,
 }
 
 impl ResNet {
@@ -140,6 +141,7 @@ impl ResNet {
             layers,
             fc,
             frozen_stages: config.freeze.frozen_stages(),
+            pool: config.pool,
         }
     }
 }
@@ -159,7 +161,10 @@ impl ModuleT for ResNet {
                 x = block.forward(&x, stage_train(i + 1));
             }
         }
-        self.fc
-            .forward(&x.mean_dim([2i64, 3].as_slice(), false, x.kind()))
+        let pooled = match self.pool {
+            Pool::Mean => x.mean_dim([2i64, 3].as_slice(), false, x.kind()),
+            Pool::Adaptive => x.adaptive_avg_pool2d([1, 1]).flatten(1, -1),
+        };
+        self.fc.forward(&pooled)
     }
 }

@@ -78,10 +78,11 @@ pub fn evaluate_test(
     config: &TrainConfig,
     device: Device,
 ) -> Result<(Metrics, Vec<i64>), TrainError> {
+    let used = config.test_images_used(data.test.len()) as i64;
     evaluate(
         model,
-        &data.test.images,
-        &data.test.labels,
+        &data.test.images.narrow(0, 0, used),
+        &data.test.labels.narrow(0, 0, used),
         &config.augment,
         &config.run,
         device,
@@ -118,7 +119,6 @@ pub fn recompute(
 ) -> Result<Recomputed, TrainError> {
     let mut config = manifest.config.clone();
     config.model.pretrained = None;
-    config.model.init_from_run = None;
     let checkpoint = dir
         .newest_checkpoint()
         .ok_or_else(|| TrainError::NoCheckpoint(dir.path().to_owned()))?;

@@ -9,4 +9,7 @@ mod trainer;
 
 pub use evaluate::{Recomputed, eval_augment, evaluate, evaluate_test, recompute};
 pub use run_dir::{RunDir, RunDirError};
-pub use trainer::{Finished, Hooks, Observer, Start, TrainError, Trainer, check_memory, train};
+pub use trainer::{
+    Finished, Hooks, Observer, Prerequisite, Start, TrainError, Trainer, check_memory, preflight,
+    train,
+};

@@ -10,14 +10,15 @@ use crate::augment::{AugmentError, Backend, Batch, BatchPlan, Pipeline};
 use crate::config::{ConfigError, Preprocess, TrainConfig};
 use crate::data::{Cifar10, DataError, NUM_CLASSES};
 use crate::determinism::{NumericsClass, SeedTree, streams};
+
+use crate::config::recipe_difference;
 use crate::hash::{hex, sha256_hex};
 use crate::manifest::{
-    DataRecord, Diverged, EpochRecord, Manifest, ManifestError, RunStatus, SeedRecord, TracePoint,
+    Diverged, EpochRecord, InitRecord, Manifest, ManifestError, RunStatus, TracePoint,
 };
 use crate::metrics::Tally;
 use crate::model::{Autocast, Model, ModelError, Precision};
 use crate::optim::Optimizer;
-use crate::runtime::RuntimeInfo;
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -49,8 +50,14 @@ pub enum TrainError {
     },
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("{}: no checkpoint to start from (model.init_from_run)", .0.display())]
-    NoStartCheckpoint(PathBuf),
+    #[error(
+        "this run starts from the final weights of a run of {spec} with the same seed ({seed}) and data (init_from): train one (cifar-repro train --config {spec} --seed {seed}) and pass its folder with --init-from RUN_DIR; an audit trains it itself"
+    )]
+    NeedsPrerequisite { spec: String, seed: u64 },
+    #[error("--init-from: the config has no init_from, so it starts from no other run")]
+    NoInitFrom,
+    #[error("{}: the run to start from is not usable: {why}", dir.display())]
+    Prerequisite { dir: PathBuf, why: String },
     #[error("{}: no checkpoint", .0.display())]
     NoCheckpoint(PathBuf),
     #[error("{images} training images make no full batch of {batch_size}")]
@@ -100,11 +107,15 @@ pub struct Finished {
 }
 
 /// How a run starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Start {
-    /// From the seed tree, recording the first `record_steps` steps for a PyTorch replay
+    /// From the seed tree (and, for a config with `init_from`, the final weights of
+    /// `init_from`'s run), recording the first `record_steps` steps for a PyTorch replay
     /// (`replay/`; 0: none).
-    Fresh { record_steps: usize },
+    Fresh {
+        record_steps: usize,
+        init_from: Option<Box<Prerequisite>>,
+    },
     /// From the run folder's newest checkpoint that passes its hash check (model,
     /// optimiser state, epoch and step; every random stream is a pure function of the seed
     /// tree and the epoch and batch, so nothing else needs restoring).
@@ -156,9 +167,18 @@ pub fn train(
     observer: &mut dyn Observer,
 ) -> Result<Finished, TrainError> {
     let mut trainer = match start {
-        Start::Fresh { record_steps } => {
-            Trainer::new(config, data, dir, device, hooks, record_steps)?
-        }
+        Start::Fresh {
+            record_steps,
+            init_from,
+        } => Trainer::new(
+            config,
+            data,
+            dir,
+            device,
+            hooks,
+            record_steps,
+            init_from.map(|p| *p),
+        )?,
         Start::Resume => Trainer::resume(config, data, dir, device, hooks, observer)?,
     };
     while trainer.epochs_done() < config.run.epochs {
@@ -213,8 +233,9 @@ impl<'a> Trainer<'a> {
         device: Device,
         hooks: &Hooks,
         record_steps: usize,
+        init_from: Option<Prerequisite>,
     ) -> Result<Self, TrainError> {
-        let mut trainer = Self::prepare(config, data, dir, device, hooks, true)?;
+        let mut trainer = Self::prepare(config, data, dir, device, hooks, Some(init_from))?;
         trainer.record_steps = record_steps.min(trainer.total_steps);
         trainer.dir.write_manifest(&trainer.manifest)?;
         if trainer.record_steps > 0 {
@@ -237,7 +258,7 @@ impl<'a> Trainer<'a> {
         hooks: &Hooks,
         observer: &mut dyn Observer,
     ) -> Result<Self, TrainError> {
-        let mut trainer = Self::prepare(config, data, dir, device, hooks, false)?;
+        let mut trainer = Self::prepare(config, data, dir, device, hooks, None)?;
         dir.clean_leftovers();
         let previous = dir.manifest()?;
         let (checkpoint, state) =
@@ -280,90 +301,38 @@ impl<'a> Trainer<'a> {
     }
 
     /// What a fresh and a resumed run share: the checks, libtorch's switches, the model
-    /// (with `model.init_from_run`'s weights when `fresh`), the optimiser, the data and
-    /// the manifest's header.
+    /// (with `init_from`'s final weights when fresh), the optimiser, the data and the
+    /// manifest's header.
     fn prepare(
         config: &'a TrainConfig,
         data: &'a Cifar10,
         dir: &'a RunDir,
         device: Device,
         hooks: &Hooks,
-        fresh: bool,
+        fresh: Option<Option<Prerequisite>>,
     ) -> Result<Self, TrainError> {
         let started = Instant::now();
-        config.validate()?;
-        check_memory(config, device)?;
+        check_runnable(config, data, device)?;
         let flags = crate::determinism::flags::apply(config.run.determinism, config.run.threads);
         let tree = SeedTree::new(config.run.seed);
         let mut model = Model::new(&config.model, device, tree.seed(streams::INIT))?;
-        if let (true, Some(run)) = (fresh, &config.model.init_from_run) {
-            let newest = RunDir::open(run)
-                .newest_checkpoint()
-                .ok_or_else(|| TrainError::NoStartCheckpoint(run.clone()))?;
-            checkpoint::verify(&newest)?;
-            model.load(&newest.join("model.safetensors"), false)?;
-        }
+        let init_from = match fresh {
+            Some(prerequisite) => start_from(config, data, &mut model, prerequisite)?,
+            None => None,
+        };
+        let initial_weights_sha256 = model.weights_sha256();
         model.set_memory_format(config.run.memory_format);
         let params = model.trainable();
         let optimizer = Optimizer::new(config.optim.clone(), &params);
-
-        let train_used = config.train_images_used(data.train.len());
-        let train_images = data.train.images.narrow(0, 0, train_used as i64);
-        let labels = data.train.labels.narrow(0, 0, train_used as i64);
-        let (backend, images) = match config.run.preprocess {
-            Preprocess::Cpu => (Backend::cpu_threads(config.run.threads), train_images),
-            Preprocess::Device => (Backend::Device(device), train_images.to_device(device)),
-        };
+        let (backend, images, labels) = training_data(config, data, device);
+        let train_used = labels.size()[0] as usize;
         let steps_per_epoch = train_used / config.run.batch_size;
-        if steps_per_epoch == 0 {
-            return Err(TrainError::NoFullBatch {
-                images: train_used,
-                batch_size: config.run.batch_size,
-            });
-        }
         let numerics = NumericsClass::measure(device, hooks.numerics_digest.as_deref())
             .map_err(TrainError::Probe)?;
-        let manifest = Manifest {
-            status: RunStatus::Running,
-            config: config.clone(),
-            config_sha256: sha256_hex(config.to_toml()?.as_bytes()),
-            seeds: SeedRecord {
-                root: config.run.seed,
-                streams: streams::recorded(),
-                init_torch_seed: Some(tree.seed(streams::INIT)),
-            },
-            runtime: RuntimeInfo::current(),
-            numerics: Some(numerics),
-            device: format!("{device:?}"),
-            determinism: flags,
-            data: DataRecord {
-                path: data.path.clone(),
-                kind: data.kind,
-                full: data.is_full(),
-                train_records: data.train.len(),
-                train_used,
-                test_records: data.test.len(),
-                files: data.files.clone(),
-            },
-            epochs: Vec::new(),
-            resumed_at_epochs: Vec::new(),
-            final_test: None,
-            diverged: None,
-            wall_seconds: 0.0,
-        };
-        if config.run.precision == Precision::Bf16
-            && device == Device::Cpu
-            && !crate::runtime::cpu_has_bf16()
-        {
-            tracing::warn!(
-                "loop.precision = \"bf16\" on a CPU without bf16 instructions: oneDNN emulates it, correct but slower than fp32"
-            );
-        }
-        if let Some(step) = hooks.nudge_after_step {
-            tracing::warn!(
-                "one weight will be nudged after step {step} (fault injection, a test hook)"
-            );
-        }
+        let mut manifest = Manifest::start(config, data, train_used, device, flags, numerics)?;
+        manifest.init_from = init_from;
+        manifest.initial_weights_sha256 = Some(initial_weights_sha256);
+        warn_about(config, device, hooks);
         Ok(Self {
             config,
             data,
@@ -573,6 +542,152 @@ impl<'a> Trainer<'a> {
             model: self.model,
             predictions: self.predictions,
         })
+    }
+}
+
+/// The finished run a two-stage run starts from, and the config it must have been
+/// trained with (`init_from` resolved with this run's seed and data).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prerequisite {
+    pub dir: PathBuf,
+    pub expected: TrainConfig,
+}
+
+/// Checks, before anything is written, that `config` can train on `data` on `device`:
+/// its values, its memory, a full batch, and the run it starts from when it has
+/// `init_from` (given, completed, the expected recipe, the same data, a final checkpoint).
+pub fn preflight(
+    config: &TrainConfig,
+    data: &Cifar10,
+    device: Device,
+    init_from: Option<&Prerequisite>,
+) -> Result<(), TrainError> {
+    check_runnable(config, data, device)?;
+    check_prerequisite(config, data, init_from).map(drop)
+}
+
+/// The checks every run passes before it starts: its values, its memory, a full batch.
+fn check_runnable(config: &TrainConfig, data: &Cifar10, device: Device) -> Result<(), TrainError> {
+    config.validate()?;
+    check_memory(config, device)?;
+    let images = config.train_images_used(data.train.len());
+    if images / config.run.batch_size == 0 {
+        return Err(TrainError::NoFullBatch {
+            images,
+            batch_size: config.run.batch_size,
+        });
+    }
+    Ok(())
+}
+
+/// The final checkpoint of the run `config` starts from and what the manifest records of
+/// it, after checking that it is that run; none when `config` starts fresh.
+fn check_prerequisite(
+    config: &TrainConfig,
+    data: &Cifar10,
+    prerequisite: Option<&Prerequisite>,
+) -> Result<Option<(PathBuf, InitRecord)>, TrainError> {
+    let (spec, prerequisite) = match (&config.init_from, prerequisite) {
+        (None, None) => return Ok(None),
+        (None, Some(_)) => return Err(TrainError::NoInitFrom),
+        (Some(spec), None) => {
+            return Err(TrainError::NeedsPrerequisite {
+                spec: spec.describe(),
+                seed: config.run.seed,
+            });
+        }
+        (Some(spec), Some(p)) => (spec, p),
+    };
+    let unusable = |why: String| TrainError::Prerequisite {
+        dir: prerequisite.dir.clone(),
+        why,
+    };
+    let run = RunDir::open(&prerequisite.dir);
+    let manifest = run.manifest().map_err(|e| unusable(e.to_string()))?;
+    if manifest.status != RunStatus::Completed {
+        return Err(unusable(format!(
+            "its status is {:?}, not completed",
+            manifest.status
+        )));
+    }
+    if let Some((expected, found)) = recipe_difference(&prerequisite.expected, &manifest.config) {
+        return Err(unusable(format!(
+            "it is not a run of {} with seed {}: it has `{found}` where that has `{expected}`",
+            spec.describe(),
+            config.run.seed
+        )));
+    }
+    if manifest.data.files != data.files {
+        return Err(unusable(
+            "it trained on other data files (their SHA-256 differ)".into(),
+        ));
+    }
+    let checkpoint = run
+        .newest_checkpoint()
+        .ok_or_else(|| unusable("it has no checkpoint".into()))?;
+    let state = checkpoint::verify(&checkpoint)?;
+    if state.epochs_done != manifest.epochs.len() {
+        return Err(unusable(
+            "its newest checkpoint is not its final one".into(),
+        ));
+    }
+    let record = InitRecord {
+        run: prerequisite.dir.clone(),
+        config_sha256: manifest.config_sha256,
+        final_weights_sha256: manifest
+            .epochs
+            .last()
+            .map(|e| e.weights_sha256.clone())
+            .unwrap_or_default(),
+    };
+    Ok(Some((checkpoint, record)))
+}
+
+/// Loads the final weights of the run `config` starts from (`init_from`) into `model`.
+fn start_from(
+    config: &TrainConfig,
+    data: &Cifar10,
+    model: &mut Model,
+    prerequisite: Option<Prerequisite>,
+) -> Result<Option<InitRecord>, TrainError> {
+    let Some((checkpoint, record)) = check_prerequisite(config, data, prerequisite.as_ref())?
+    else {
+        return Ok(None);
+    };
+    model.load(&checkpoint.join("model.safetensors"), false)?;
+    Ok(Some(record))
+}
+
+/// The training images and labels the loop reads (on the device for device
+/// preprocessing), and the backend that augments them.
+fn training_data(
+    config: &TrainConfig,
+    data: &Cifar10,
+    device: Device,
+) -> (Backend, Tensor, Tensor) {
+    let train_used = config.train_images_used(data.train.len()) as i64;
+    let images = data.train.images.narrow(0, 0, train_used);
+    let labels = data.train.labels.narrow(0, 0, train_used);
+    match config.run.preprocess {
+        Preprocess::Cpu => (Backend::cpu_threads(config.run.threads), images, labels),
+        Preprocess::Device => (Backend::Device(device), images.to_device(device), labels),
+    }
+}
+
+/// Warnings about settings that cost more than the user may expect.
+fn warn_about(config: &TrainConfig, device: Device, hooks: &Hooks) {
+    if config.run.precision == Precision::Bf16
+        && device == Device::Cpu
+        && !crate::runtime::cpu_has_bf16()
+    {
+        tracing::warn!(
+            "loop.precision = \"bf16\" on a CPU without bf16 instructions: oneDNN emulates it, correct but slower than fp32"
+        );
+    }
+    if let Some(step) = hooks.nudge_after_step {
+        tracing::warn!(
+            "one weight will be nudged after step {step} (fault injection, a test hook)"
+        );
     }
 }
 

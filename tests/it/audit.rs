@@ -1,7 +1,7 @@
 //! Claim files and the audit end to end (in child processes).
 
 use crate::common::{assert_one_line_error, cli, golden_data, killed_before_rename};
-use cifar_repro::audit::ParsedFile;
+use cifar_repro::audit::{ParsedFile, UnparsedClaim};
 use std::path::Path;
 
 /// The line of the printed verdict table that starts with claim `id` (empty when none).
@@ -36,14 +36,18 @@ fn bad_claims_name_their_line_and_the_others_go_on() {
     let text = "seed = 1\nmargin = 0.02\n[[claim]]\nid = \"ok\"\nsentence = \"s\"\nrun = \"quickstart\"\nmetric = \"accuracy\"\nvalue = 0.5\n\n[[claim]]\nid = \"no-metric\"\nsentence = \"s\"\nrun = \"quickstart\"\nvalue = 0.5\n\n[[claim]]\nid = \"typo\"\nsentence = \"s\"\nrun = \"quickstart\"\nmetric = \"accuracy\"\nvalu = 0.5\n";
     let file = ParsedFile::parse(text).unwrap();
     assert!(file.claims[0].is_ok());
-    let (id, why) = file.claims[1].clone().unwrap_err();
+    let UnparsedClaim { id, why } = file.claims[1].clone().unwrap_err();
     assert_eq!(id, "no-metric");
     assert!(why.contains("line 10") && why.contains("metric"), "{why}");
-    let (_, why) = file.claims[2].clone().unwrap_err();
+    let UnparsedClaim { why, .. } = file.claims[2].clone().unwrap_err();
     assert!(why.contains("line 16") && why.contains("valu"), "{why}");
-    let malformed = ParsedFile::parse("[[claim]]\nid = \n").unwrap_err();
+    let malformed = ParsedFile::parse("[[claim]]\nid = \n")
+        .unwrap_err()
+        .to_string();
     assert!(malformed.contains("line 2"), "{malformed}");
-    let unknown = ParsedFile::parse("sead = 1\n[[claim]]\nid=\"a\"\n").unwrap_err();
+    let unknown = ParsedFile::parse("sead = 1\n[[claim]]\nid=\"a\"\n")
+        .unwrap_err()
+        .to_string();
     assert!(unknown.contains("sead"), "{unknown}");
 }
 
@@ -431,13 +435,13 @@ fn bad_results_files_and_claims_without_a_margin_are_one_line() {
     let out = audit_results(dir.path(), RESULTS_CLAIMS, "claim,value\n", &[]);
     assert_one_line_error(&out, &["line 1", "claim,seed,value"]);
     let file = ParsedFile::parse("[[claim]]\nid = \"m\"\nsentence = \"s\"\nrun = \"quickstart\"\nmetric = \"accuracy\"\nvalue = 0.5\n").unwrap();
-    let (_, why) = file.claims[0].clone().unwrap_err();
+    let UnparsedClaim { why, .. } = file.claims[0].clone().unwrap_err();
     assert!(
         why.contains("margin") && why.contains("smallest difference that matters"),
         "{why}"
     );
     let file = ParsedFile::parse("margin = 0.1\n[[claim]]\nid = \"r\"\nsentence = \"s\"\nrun = \"quickstart\"\nmetric = \"accuracy\"\nvalue = 0.5\nruns = 3\n").unwrap();
-    let (_, why) = file.claims[0].clone().unwrap_err();
+    let UnparsedClaim { why, .. } = file.claims[0].clone().unwrap_err();
     assert!(why.contains("needs `spread`"), "{why}");
 }
 
@@ -459,12 +463,12 @@ fn interpretations_become_one_claim_per_reading_with_the_reading_in_both_runs() 
     );
     let cifar = file.claims[1].as_ref().unwrap();
     for spec in [&cifar.run, cifar.than.as_ref().unwrap()] {
-        let config = spec.config(Path::new(".")).unwrap();
+        let config = spec.resolve(Path::new(".")).unwrap().config;
         assert_eq!(config.model.stem, cifar_repro::model::Stem::Cifar);
         assert_eq!(config.run.batch_size, 512);
     }
     let bad = ParsedFile::parse("margin = 0.02\n[[claim]]\nid = \"x\"\nsentence = \"s\"\nrun = \"quickstart\"\nmetric = \"accuracy\"\nvalue = 0.5\ninterpretations = { \"model.stem\" = \"cifar\" }\n").unwrap();
-    let (_, why) = bad.claims[0].clone().unwrap_err();
+    let UnparsedClaim { why, .. } = bad.claims[0].clone().unwrap_err();
     assert!(why.contains("non-empty list"), "{why}");
 }
 

@@ -7,7 +7,7 @@ use std::path::Path;
 /// Bottom first. The binary (`src/main.rs`, `src/cli/`) sits above them all.
 const LAYERS: [&[&str]; 8] = [
     &["ffi", "hash", "fsutil"],
-    &["runtime", "download", "pth"],
+    &["runtime", "download", "pth", "python"],
     &["data", "determinism", "metrics"],
     &["model", "optim", "augment"],
     &["config"],

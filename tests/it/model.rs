@@ -16,7 +16,7 @@ fn config(width: i64, freeze: Freeze) -> ModelConfig {
         classes: 10,
         freeze,
         pretrained: None,
-        init_from_run: None,
+        pool: cifar_repro::model::Pool::Mean,
     }
 }
 

@@ -1,0 +1,71 @@
+//! What the subcommands share: picking the device, and showing a run's progress.
+
+use super::progress::Progress;
+use anyhow::bail;
+use cifar_repro::config::DeviceChoice;
+use cifar_repro::manifest::EpochRecord;
+use cifar_repro::train;
+use tch::Device;
+
+/// The device a config asks for, failing clearly when CUDA is asked for and absent.
+pub fn pick_device(choice: DeviceChoice) -> anyhow::Result<Device> {
+    let cuda = tch::Cuda::is_available();
+    cifar_repro::runtime::check_required_cuda()?;
+    match choice {
+        DeviceChoice::Cuda if !cuda => {
+            bail!("--device cuda: libtorch sees no CUDA device; use --device cpu")
+        }
+        DeviceChoice::Cuda | DeviceChoice::Auto if cuda => Ok(Device::Cuda(0)),
+        _ => Ok(Device::Cpu),
+    }
+}
+
+/// Shows training progress: a bar per epoch on a terminal, a line per epoch otherwise,
+/// every line starting with `indent` (the audit nests runs under their claim).
+pub struct Console {
+    progress: Option<Progress>,
+    indent: &'static str,
+}
+
+impl Console {
+    pub fn new(indent: &'static str) -> Self {
+        Self {
+            progress: None,
+            indent,
+        }
+    }
+}
+
+impl train::Observer for Console {
+    fn note(&mut self, message: &str) {
+        tracing::info!("{}{message}", self.indent);
+    }
+
+    fn step(&mut self, epoch: usize, step: usize, steps: usize, loss: f64) {
+        let indent = self.indent;
+        let progress = self
+            .progress
+            .get_or_insert_with(|| Progress::new(&format!("{indent}epoch {}", epoch + 1)));
+        progress.items(step as u64, steps as u64, &format!("loss {loss:.4}"));
+    }
+
+    fn epoch(&mut self, e: &EpochRecord, epochs: usize) {
+        if let Some(p) = self.progress.take() {
+            p.finish();
+        }
+        tracing::info!(
+            "{}epoch {}/{epochs}: train loss {:.4} acc {:.4} | test loss {:.4} acc {:.4} [{:.4}, {:.4}] | {:.1} s (training pass {:.1} s, in steps {:.1} s)",
+            self.indent,
+            e.epoch + 1,
+            e.train.loss,
+            e.train.accuracy,
+            e.test.loss,
+            e.test.accuracy,
+            e.test.accuracy_ci95[0],
+            e.test.accuracy_ci95[1],
+            e.seconds,
+            e.train_seconds,
+            e.step_seconds
+        );
+    }
+}

@@ -1,0 +1,90 @@
+//! `audit --plan`'s table: the runs, which are reused, what each starts from, and the
+//! estimated time of the rest.
+
+use cifar_repro::audit::{AuditOptions, MAX_TIMED_BATCH, Plan};
+use std::path::Path;
+
+/// Steps timed per distinct kind of run (after one untimed).
+pub const PLAN_STEPS: usize = 3;
+
+/// Prints the plan and its estimate on the options' device.
+pub fn print(claims: &Path, plan: &Plan, options: &AuditOptions) -> anyhow::Result<()> {
+    tracing::info!("timing {PLAN_STEPS} steps of each distinct kind of run to train...");
+    let estimate = plan.estimate(options.device, PLAN_STEPS)?;
+    let reused = plan.runs.iter().filter(|r| r.finished).count();
+    println!(
+        "{}: {} distinct runs for {} seeds ({reused} finished in {} and reused, {} to train)",
+        claims.display(),
+        plan.runs.len(),
+        options.seeds,
+        options.out.display(),
+        plan.runs.len() - reused
+    );
+    println!(
+        "{:<22} {:>4} {:>6} {:>10}  {:<22} claims",
+        "run", "seed", "steps", "estimate", "starts from"
+    );
+    for (run, seconds) in plan.runs.iter().zip(&estimate.run_seconds) {
+        let time = match run.finished {
+            true => "reused".to_owned(),
+            false => duration(*seconds),
+        };
+        let seed = match run.copy {
+            0 => run.seed_index.to_string(),
+            copy => format!("{}#{}", run.seed_index, copy + 1),
+        };
+        let from = run
+            .starts_from
+            .as_ref()
+            .map_or("-".into(), |f| f.display().to_string());
+        println!(
+            "{:<22} {:>4} {:>6} {:>10}  {from:<22} {}",
+            run.folder.display(),
+            seed,
+            run.steps,
+            time,
+            run.claims.join(", ")
+        );
+    }
+    for (id, why) in &plan.not_run {
+        println!("not run: {id}: {why}");
+    }
+    println!(
+        "measured here ({:?}, steps timed at batch {MAX_TIMED_BATCH} at most and priced per image above it):",
+        options.device
+    );
+    for c in &estimate.costs {
+        let s = &c.spec;
+        println!(
+            "  {:?} width {} {:?} stem, {}x{} batch {}, {:?}/{:?}, {:?}, {} threads: {:.3} s a step, {:.2} ms an evaluated image",
+            s.arch,
+            s.width,
+            s.stem,
+            s.side,
+            s.side,
+            s.batch,
+            s.precision,
+            s.memory_format,
+            c.determinism,
+            c.threads,
+            c.seconds_per_step,
+            1e3 * c.seconds_per_eval_image
+        );
+    }
+    println!(
+        "estimated time to train: {} on {:?} (steps x measured step time, plus evaluations and a fixed cost per run and epoch)",
+        duration(estimate.total_seconds()),
+        options.device
+    );
+    Ok(())
+}
+
+/// Seconds as "1 h 02 min", "3 min 05 s" or "12 s".
+pub fn duration(seconds: f64) -> String {
+    let s = seconds.round() as u64;
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min {:02} s", s / 60, s % 60),
+        _ => format!("{} h {:02} min", s / 3600, (s % 3600) / 60),
+    }
+}
