@@ -6,7 +6,10 @@
 # - training steps: a strict 1-thread quickstart recording of 10 steps for Adam with
 #   weight decay, AdamW and SGD (momentum, Nesterov, weight decay), replayed by
 #   ci/conformance/replay.py, which must land bit-identical (--max-diff 0); and Adam again
-#   with channels_last and with bf16 autocast, which replay.py applies the same way.
+#   with channels_last and with bf16 autocast, which replay.py applies the same way, and
+#   with model.pool = "adaptive" (torchvision's own adaptive_avg_pool2d call);
+# - torchvision's weight file format: init.py also reads a torch.save(state_dict()) of a
+#   torchvision ResNet-50 into a 1000-class model and compares every tensor.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 pythonpath=$(ci/provision-torchvision.sh)
@@ -33,6 +36,8 @@ PY
 optim adam 0.0001 0.0 false 0.002 >"$work/adam.toml"
 optim adamw 0.05 0.0 false 0.002 >"$work/adamw.toml"
 optim sgd 0.0005 0.9 true 0.05 >"$work/sgd.toml"
+sed 's/^freeze = "none"$/freeze = "none"\npool = "adaptive"/' "$work/adam.toml" >"$work/adam-adaptive.toml"
+grep -q '^pool = "adaptive"$' "$work/adam-adaptive.toml"
 replay() { # NAME CONFIG [TRAIN FLAGS...]
     local name=$1 config=$2
     shift 2
@@ -45,3 +50,4 @@ for name in adam adamw sgd; do
 done
 replay adam-channels-last adam --memory-format channels-last
 replay adam-bf16 adam --precision bf16
+replay adam-adaptive-pool adam-adaptive

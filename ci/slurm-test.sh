@@ -5,9 +5,10 @@
 #    this host (2 CPUs, 2 generic "gpu" slots so the script's --gres=gpu:1 is honoured)
 #    and starts munged (unless one answers already), slurmctld and slurmd.
 # 2. Submits ci/slurm-audit.sh as a two-task job array over the quick-start claims cut to
-#    one epoch on 256 images (threads fixed at 1), waits for it, runs `audit merge`, and
-#    checks that audit.json and audit.md equal those of the same audit run unsharded, byte
-#    for byte.
+#    one epoch on 256 images (threads fixed at 1) plus a two-stage claim whose runs start
+#    from the quick-start runs of the same seed, waits for it, runs `audit merge`, and
+#    checks that each task trained whole chains and that audit.json and audit.md equal
+#    those of the same audit run unsharded, byte for byte.
 # 3. Kills one array task midway (scancel once it has started its first run), checks that
 #    `audit merge` refuses and names the runs it left undone, resubmits that one task, and
 #    checks that the merge then completes with the same files.
@@ -146,6 +147,24 @@ sed -e "s|^run = \"quickstart\"\$|run = \"quickstart\"\n$small|" \
     golden/claims/quickstart.toml >"$work/claims.toml"
 cp golden/claims/quickstart-noaug.toml "$work/"
 grep -q "train_limit = 256" "$work/claims.toml" || fail "could not cut the claims down"
+# A two-stage run: seed s starts from the quick-start run of seed s, so each task must
+# train whole chains, and the merge must still equal the unsharded audit.
+{
+    echo "init_from = { run = \"quickstart\", $small }"
+    "$bin" train --config quickstart --print-config |
+        sed -e 's/^epochs = 6$/epochs = 1\ntrain_limit = 256/' -e 's/^threads = 0$/threads = 1/' \
+            -e 's/^lr = 0.002$/lr = 0.001/'
+} >"$work/second-stage.toml"
+cat >>"$work/claims.toml" <<'EOF'
+
+[[claim]]
+id = "QS-second-stage"
+sentence = "A second stage from the quick-start run of the same seed keeps about its accuracy."
+run = "second-stage.toml"
+metric = "accuracy"
+value = 0.3650
+margin = 0.2
+EOF
 seeds=2
 data=$repo/golden/data
 
@@ -181,7 +200,11 @@ audit_whole
 submit "$work/shards" 0-1 --wait >/dev/null || fail "a task of the array failed"
 merge "$work/merged" "$work/shards" || [[ $? -eq 1 ]] || fail "merge failed: $(tail -n 3 "$work/merged.log")"
 same_files "$work/whole" "$work/merged"
-echo "slurm-test: ok: a two-task array, merged, equals the unsharded audit byte for byte"
+for run in "$work"/shards/*/runs/*/; do
+    from=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1])).get("init_from", {}).get("run", ""))' "$run/manifest.json")
+    [[ -z $from || $from == "$(dirname "$(dirname "$run")")"/* ]] || fail "$run starts from $from, another task's run"
+done
+echo "slurm-test: ok: a two-task array with a two-stage chain, merged, equals the unsharded audit byte for byte"
 passed=$((passed + 1))
 
 # 2. A task killed midway leaves a shard that merge refuses, naming the runs left undone.

@@ -113,7 +113,10 @@ def main():
         diff = (ours.double() - theirs.double()).abs().max().item()
         if diff > worst:
             worst, worst_name = diff, name
-    how = f"{record.get('memory_format', 'contiguous')}, {record.get('precision', 'fp32')}"
+    # torchvision's model always pools with AdaptiveAvgPool2d: cifar-repro's run pooled
+    # with a mean unless its model config says "adaptive".
+    pool = record["model"].get("pool", "mean")
+    how = f"{record.get('memory_format', 'contiguous')}, {record.get('precision', 'fp32')}, cifar-repro pooled by {pool}"
     print(f"replay {args.run}: {record['optim']['name']} ({how}), {record['steps']} steps: max abs difference "
           f"{worst:.3g}{f' ({worst_name})' if worst_name else ''}, {identical} of {len(after)} tensors bit-identical")
     if args.max_diff is not None and worst > args.max_diff:

@@ -45,6 +45,7 @@ impl SmokeScale {
         r.train_limit = Some(r.batch_size * self.steps_per_epoch);
         r.test_limit = Some(self.test_images);
         r.eval_batch_size = r.eval_batch_size.min(self.test_images);
+        r.checkpoints_kept = 1;
     }
 
     /// The rehearsal's epoch for epoch `epoch` (1-based) of a run of `full` epochs: the

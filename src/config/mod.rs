@@ -67,6 +67,10 @@ pub struct LoopConfig {
     /// Train on the first N training images only (quick runs); none: all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub train_limit: Option<usize>,
+    /// Checkpoints kept: the newest and the ones before it, in case the newest is damaged
+    /// (written only when not the default, 2).
+    #[serde(default = "default_checkpoints_kept", skip_serializing_if = "is_two")]
+    pub checkpoints_kept: usize,
     /// Evaluate on the first N test images only (quick runs, rehearsals); none: all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_limit: Option<usize>,
@@ -78,6 +82,14 @@ pub struct LoopConfig {
     /// default).
     #[serde(default, skip_serializing_if = "is_default")]
     pub precision: Precision,
+}
+
+pub(crate) fn default_checkpoints_kept() -> usize {
+    2
+}
+
+fn is_two(value: &usize) -> bool {
+    *value == 2
 }
 
 fn is_default<T: Default + PartialEq>(value: &T) -> bool {
@@ -161,6 +173,7 @@ impl TrainConfig {
                 r.batch_size
             )));
         }
+        in_range("loop.checkpoints_kept", r.checkpoints_kept, 1..=1000)?;
         if let Some(limit) = r.test_limit {
             in_range("loop.test_limit", limit, 1..=usize::MAX)?;
         }

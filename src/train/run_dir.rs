@@ -18,9 +18,6 @@ use crate::optim::Optimizer;
 use std::path::{Path, PathBuf};
 use tch::Tensor;
 
-/// Checkpoints kept: the newest and the one before it, in case the newest is damaged.
-const CHECKPOINTS_KEPT: usize = 2;
-
 /// A run folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunDir {
@@ -162,14 +159,14 @@ impl RunDir {
         checkpoint::newest_valid(&self.path, recorded_epochs, note)
     }
 
-    /// Saves a checkpoint after `epochs_done` epochs and keeps the newest two.
+    /// Saves a checkpoint after `epochs_done` epochs and keeps the newest `kept`.
     pub fn save_checkpoint(
         &self,
         model: &Model,
         optimizer: &Optimizer,
         params: &[(String, Tensor)],
-        epochs_done: usize,
-        global_step: usize,
+        (epochs_done, global_step): (usize, usize),
+        kept: usize,
     ) -> Result<PathBuf, CheckpointError> {
         checkpoint::save(
             &self.path,
@@ -178,7 +175,7 @@ impl RunDir {
             params,
             epochs_done,
             global_step,
-            CHECKPOINTS_KEPT,
+            kept,
         )
     }
 }

@@ -431,8 +431,8 @@ impl<'a> Trainer<'a> {
             &self.model,
             &self.optimizer,
             &self.params,
-            epoch + 1,
-            self.global_step,
+            (epoch + 1, self.global_step),
+            self.config.run.checkpoints_kept,
         )?;
         tracing::debug!(
             epoch = epoch + 1,

@@ -3,6 +3,7 @@
 //! the `cifar-repro` binary in a child process.
 
 mod audit;
+mod audit_chains;
 mod augment_cli;
 mod augment_loader;
 mod augment_props;

@@ -177,3 +177,46 @@ fn the_seeds_a_verdict_asks_for_settle_it_about_as_often_as_promised() {
         );
     }
 }
+
+#[test]
+fn a_bound_claim_holds_its_level_on_the_bound_and_finds_clear_sides() {
+    use cifar_repro::audit::verdict::bound;
+    for n in [3, 5, 10] {
+        for relation in [Relation::Less, Relation::Greater] {
+            // A true mean exactly on the bound: either decisive verdict is wrong.
+            for which in [Outcome::Reproduced, Outcome::NotReproduced] {
+                let r = rate(
+                    &format!("bound-on/{n}/{relation:?}/{which:?}"),
+                    which,
+                    |s| bound(&normal(s, 0.01, 0.01, n), relation, 0.01, 0.02, 0.0),
+                );
+                assert!(r <= allowed(ALPHA), "n {n} {relation:?} {which:?}: {r}");
+                eprintln!(
+                    "bound claim, true mean on the bound, n {n}, {relation:?}: {which:?} {r:.4}"
+                );
+            }
+        }
+        // Two sds on the claimed side, or on the other: mostly decided, and the right way.
+        let claimed_side = rate(&format!("bound-below/{n}"), Outcome::Reproduced, |s| {
+            bound(&normal(s, -0.01, 0.01, n), Relation::Less, 0.01, 0.02, 0.0)
+        });
+        let other_side = rate(&format!("bound-above/{n}"), Outcome::NotReproduced, |s| {
+            bound(&normal(s, 0.03, 0.01, n), Relation::Less, 0.01, 0.02, 0.0)
+        });
+        let wrong = rate(
+            &format!("bound-above-wrong/{n}"),
+            Outcome::Reproduced,
+            |s| bound(&normal(s, 0.03, 0.01, n), Relation::Less, 0.01, 0.02, 0.0),
+        );
+        eprintln!(
+            "bound claim 2 sd off, n {n}: REPRODUCED on the claimed side {claimed_side:.4}, NOT REPRODUCED on the other {other_side:.4} (REPRODUCED there {wrong:.4})"
+        );
+        assert!(wrong <= allowed(ALPHA), "n {n}: {wrong}");
+        if n >= 5 {
+            assert!(
+                claimed_side > 0.8 && other_side > 0.8,
+                "n {n}: {claimed_side} {other_side}"
+            );
+        }
+    }
+}

@@ -150,3 +150,18 @@ fn holm_leaves_the_same_claims_decisive_as_statsmodels() {
         assert_eq!(decisive, expected, "{case}");
     }
 }
+
+#[test]
+fn bound_claims_match_scipy_one_sided_t_tests() {
+    for case in reference()["bound"].as_array().unwrap() {
+        let relation = match case["relation"].as_str().unwrap() {
+            "less" => Relation::Less,
+            _ => Relation::Greater,
+        };
+        let values = floats(&case["values"]);
+        let bound = case["bound"].as_f64().unwrap();
+        let e = cifar_repro::audit::verdict::bound(&values, relation, bound, 0.02, 0.0);
+        close(e.p_reproduced, &case["p_reproduced"], 1e-9, "p_reproduced");
+        close(e.p_not_reproduced, &case["p_not_reproduced"], 1e-9, "p_not_reproduced");
+    }
+}
