@@ -4,7 +4,9 @@
 #   2. CUDA determinism: two strict runs of the quickstart on the GPU, which `verify`
 #      must find bit-identical (and two with GPU preprocessing);
 #   3. the GPU benchmarks (criterion CUDA groups) and the report's E7 epoch measurement;
-#   4. when CIFAR10_FULL points at the full data set and RESNET50_WEIGHTS at torchvision's
+#   4. the report's whole audit rehearsed on CUDA (every claim's path at smoke scale, the
+#      CUDA requirements met for real), then the full-scale plan for 5 seeds in GPU-hours;
+#   5. when CIFAR10_FULL points at the full data set and RESNET50_WEIGHTS at torchvision's
 #      ImageNet ResNet-50 file, the audit of the report's claims.
 # Results land in gpu-results/ (verify output, bench-epoch, the audit folder).
 set -euo pipefail
@@ -33,6 +35,7 @@ done
 cargo bench --bench preprocess -- preprocess/cuda
 cargo bench --bench train_step -- cuda
 "$bin" bench epoch --device cuda --train-limit 1024 | tee "$results/bench-epoch.txt"
+CIFAR_REPRO_BIN=$bin ci/rehearse.sh --seeds 5 | tee "$results/rehearse.txt"
 
 if [[ -n "${CIFAR10_FULL:-}" && -n "${RESNET50_WEIGHTS:-}" ]]; then
     mkdir -p weights

@@ -134,7 +134,7 @@ pub trait AuditObserver: Observer {
 
 /// The `i`-th run seed of an audit rooted at `root`.
 pub fn run_seed(root: u64, i: usize) -> u64 {
-    SeedTree::new(root).seed(&crate::determinism::streams::audit_seed(i)) as u64
+    SeedTree::new(root).seed(&crate::determinism::stream_names::audit_seed(i)) as u64
 }
 
 /// The runs one claim reads, by index into the graph: per seed, its run's and (relative

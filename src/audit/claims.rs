@@ -225,6 +225,7 @@ impl Claim {
     /// numbers outside the metric's domain, epochs out of range.
     fn shape_problem(&self) -> Option<String> {
         let form = match self.form() {
+            Ok(Form::Reproducible) => return None,
             Ok(form) => form,
             Err(problem) => return Some(problem),
         };

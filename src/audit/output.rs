@@ -74,10 +74,10 @@ fn claimed(c: &Claim) -> String {
 /// The table's cells of one claim: claimed, margin, mean, sd, n, interval, level.
 fn cells(r: &ClaimResult) -> [String; 7] {
     let claimed = r.claim.as_ref().map_or("-".into(), claimed);
-    let margin = r
-        .claim
-        .as_ref()
-        .map_or("-".into(), |c| format!("{}", c.margin));
+    let margin = match &r.claim {
+        Some(c) if c.form() != Ok(Form::Reproducible) => format!("{}", c.margin),
+        _ => "-".into(),
+    };
     let (mean, sd, n) = match &r.summary {
         Some(s) => (
             format!("{:.4}", s.mean),

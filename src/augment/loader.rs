@@ -3,7 +3,7 @@
 //! (`augment/epoch/E/batch/B`), so order and parameters do not depend on the threading.
 
 use super::{AugmentConfig, AugmentError, Augmented, Backend, BatchParams, apply, draw_batch};
-use crate::determinism::{SeedTree, streams};
+use crate::determinism::{SeedTree, stream_names};
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::thread::JoinHandle;
 use tch::Tensor;
@@ -60,7 +60,7 @@ impl Pipeline {
         index: usize,
         indices: &[usize],
     ) -> Result<Batch, AugmentError> {
-        let mut stream = self.tree.stream(&streams::augment(epoch, index));
+        let mut stream = self.tree.stream(&stream_names::augment(epoch, index));
         let params = draw_batch(&self.config, indices, &mut stream);
         let picked = Tensor::from_slice(&indices.iter().map(|&i| i as i64).collect::<Vec<_>>());
         let images = self

@@ -99,7 +99,7 @@ pub fn run(args: AugmentArgs) -> anyhow::Result<ExitCode> {
 
     let params = json!({
         "seed": args.seed,
-        "stream": cifar_repro::determinism::streams::augment(0, 0),
+        "stream": cifar_repro::determinism::stream_names::augment(0, 0),
         "pipeline": config,
         "images": batch.params.images,
         "mix": batch.params.mix,

@@ -1,5 +1,5 @@
-//! The test hooks, read from the environment here and nowhere in the library (README,
-//! "Test hooks"). None is set in normal use.
+//! The test hooks, read from the environment here and nowhere in the library
+//! (docs/development.md, "Test hooks"). None is set in normal use.
 
 use cifar_repro::determinism::numerics::DIGEST_OVERRIDE_ENV;
 use cifar_repro::train::Hooks;

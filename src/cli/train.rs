@@ -59,7 +59,7 @@ pub struct TrainArgs {
     #[arg(long, value_enum)]
     precision: Option<Precision>,
     /// Both speed-ups: --memory-format channels-last --precision bf16 (the report ran
-    /// fp32/contiguous, the default; the README gives their accuracy cost).
+    /// fp32/contiguous, the default; docs/training.md gives their accuracy cost).
     #[arg(long, conflicts_with_all = ["memory_format", "precision"])]
     fast: bool,
     /// Replace an existing run folder.

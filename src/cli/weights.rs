@@ -18,7 +18,7 @@ pub enum WeightsCommand {
     /// Write the initial weights `train` starts from when libtorch's generator is seeded
     /// with --torch-seed: every parameter and BatchNorm buffer under torchvision's names,
     /// byte for byte what `torch.manual_seed(S); torchvision.models.resnetXX(num_classes=10)`
-    /// gives (see the README's "Fidelity to PyTorch").
+    /// gives (see docs/fidelity.md).
     Init(InitArgs),
 }
 

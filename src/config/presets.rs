@@ -3,8 +3,8 @@
 //! (E5, FINAL) is cosine with one warm-up epoch; E3/E4 train 15 epochs like E1.
 
 use super::{
-    ConfigError, DeviceChoice, LoopConfig, Preprocess, RunSpec, TrainConfig, default_checkpoints_kept,
-    default_eval_batch, default_trace_every,
+    ConfigError, DeviceChoice, LoopConfig, Preprocess, RunSpec, TrainConfig,
+    default_checkpoints_kept, default_eval_batch, default_trace_every,
 };
 use crate::augment::AugmentConfig;
 use crate::determinism::Determinism;

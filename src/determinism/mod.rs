@@ -3,9 +3,9 @@
 
 pub mod flags;
 pub mod numerics;
-mod stream;
-pub mod streams;
+mod seed_tree;
+pub mod stream_names;
 
 pub use flags::{Determinism, Flags};
 pub use numerics::NumericsClass;
-pub use stream::{SeedTree, Stream};
+pub use seed_tree::{SeedTree, Stream};

@@ -5,7 +5,7 @@ pub mod compare;
 
 use crate::config::{ConfigError, TrainConfig};
 use crate::data::{Cifar10, FileSummary, SourceKind};
-use crate::determinism::{Flags, NumericsClass, SeedTree, streams};
+use crate::determinism::{Flags, NumericsClass, SeedTree, stream_names};
 use crate::fsutil::write_atomic;
 use crate::hash::sha256_hex;
 use crate::metrics::Metrics;
@@ -164,8 +164,8 @@ impl Manifest {
             config_sha256: sha256_hex(config.to_toml()?.as_bytes()),
             seeds: SeedRecord {
                 root: config.run.seed,
-                streams: streams::recorded(),
-                init_torch_seed: Some(tree.seed(streams::INIT)),
+                streams: stream_names::recorded(),
+                init_torch_seed: Some(tree.seed(stream_names::INIT)),
             },
             runtime: RuntimeInfo::current(),
             numerics: Some(numerics),

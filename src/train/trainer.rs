@@ -9,7 +9,7 @@ use super::run_dir::{RunDir, RunDirError};
 use crate::augment::{AugmentError, Backend, Batch, BatchPlan, Pipeline};
 use crate::config::{ConfigError, Preprocess, TrainConfig};
 use crate::data::{Cifar10, DataError, NUM_CLASSES};
-use crate::determinism::{NumericsClass, SeedTree, streams};
+use crate::determinism::{NumericsClass, SeedTree, stream_names};
 
 use crate::config::recipe_difference;
 use crate::hash::{hex, sha256_hex};
@@ -122,9 +122,9 @@ pub enum Start {
     Resume,
 }
 
-/// Test hooks, which the binary sets from its environment (README, "Test hooks"); none by
-/// default. They are not part of the config, on purpose, so that two runs differ only in
-/// their numbers.
+/// Test hooks, which the binary sets from its environment (docs/development.md, "Test
+/// hooks"); none by default. They are not part of the config, on purpose, so that two
+/// runs differ only in their numbers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Hooks {
     /// Nudge one weight by 1e-3 right after this optimiser step (fault injection for
@@ -315,7 +315,7 @@ impl<'a> Trainer<'a> {
         check_runnable(config, data, device)?;
         let flags = crate::determinism::flags::apply(config.run.determinism, config.run.threads);
         let tree = SeedTree::new(config.run.seed);
-        let mut model = Model::new(&config.model, device, tree.seed(streams::INIT))?;
+        let mut model = Model::new(&config.model, device, tree.seed(stream_names::INIT))?;
         let init_from = match fresh {
             Some(prerequisite) => start_from(config, data, &mut model, prerequisite)?,
             None => None,
@@ -372,7 +372,7 @@ impl<'a> Trainer<'a> {
         let train_used = self.labels.size()[0] as usize;
         let order = self
             .tree
-            .stream(&streams::order(epoch))
+            .stream(&stream_names::order(epoch))
             .permutation(train_used);
         let order_bytes: Vec<u8> = order
             .iter()

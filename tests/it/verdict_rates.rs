@@ -1,7 +1,7 @@
 //! The verdict rules' error rates, by seeded simulation: samples with a known truth go
 //! through the same evidence and decision functions the audit uses, and each rate is
 //! checked against its bound plus three Monte Carlo standard errors. Draws come from the
-//! determinism layer's streams, so every run of this test sees the same samples.
+//! determinism layer's stream_names, so every run of this test sees the same samples.
 
 use cifar_repro::audit::Relation;
 use cifar_repro::audit::verdict::{

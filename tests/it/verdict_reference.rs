@@ -162,6 +162,11 @@ fn bound_claims_match_scipy_one_sided_t_tests() {
         let bound = case["bound"].as_f64().unwrap();
         let e = cifar_repro::audit::verdict::bound(&values, relation, bound, 0.02, 0.0);
         close(e.p_reproduced, &case["p_reproduced"], 1e-9, "p_reproduced");
-        close(e.p_not_reproduced, &case["p_not_reproduced"], 1e-9, "p_not_reproduced");
+        close(
+            e.p_not_reproduced,
+            &case["p_not_reproduced"],
+            1e-9,
+            "p_not_reproduced",
+        );
     }
 }

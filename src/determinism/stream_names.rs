@@ -1,5 +1,5 @@
 //! The name of every stream drawn from a seed tree, in one place. A run's manifest records
-//! the patterns (`streams::recorded`), derived from these same functions.
+//! the patterns (`stream_names::recorded`), derived from these same functions.
 
 use std::fmt::Display;
 
