@@ -434,3 +434,29 @@ fn a_reproducibility_claim_compares_two_runs_of_one_seed() {
         "{c}"
     );
 }
+
+#[test]
+fn a_claim_needing_more_device_memory_than_there_is_is_not_run_and_a_rehearsal_waives_it() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_config(dir.path(), "run.toml", "");
+    let claims = dir.path().join("claims.toml");
+    std::fs::write(&claims, "seed = 4\nmargin = 0.5\n[[claim]]\nid = \"big\"\nsentence = \"s\"\nrun = \"run.toml\"\nmetric = \"accuracy\"\nvalue = 0.1\nrequires = { min_memory_gb = 100000 }\n").unwrap();
+    let out = dir.path().join("audit");
+    audit(&claims, &out, &[]);
+    let result = audit_json(&out);
+    assert_eq!(claim(&result, "big")["verdict"], "NOT_RUN");
+    let why = claim(&result, "big")["why"].as_str().unwrap();
+    assert!(
+        why.contains("needs 100000 GiB of memory on the training device; Cpu has"),
+        "{why}"
+    );
+    let rehearsal = dir.path().join("rehearsal");
+    assert!(audit(&claims, &rehearsal, &["--rehearse"]).status.success());
+    let result = audit_json(&rehearsal);
+    assert_eq!(claim(&result, "big")["verdict"], "REHEARSED");
+    assert!(
+        claim(&result, "big")["notes"]
+            .to_string()
+            .contains("waived: needs 100000 GiB")
+    );
+}
