@@ -20,9 +20,11 @@
 //! 5. [`config`]: a run's whole config, the presets, and [`config::resolve`], the one
 //!    way a config file or preset plus overrides becomes a checked config.
 //! 6. [`manifest`]: what a run records about itself, and comparing two runs (`verify`).
-//! 7. [`train`] runs a config into a run folder; [`report`] renders a finished run;
+//! 7. [`run_dir`]: a run folder, the one owner of its files (checkpoints included), which
+//!    it refuses by name when they are not whole and true.
+//! 8. [`train`] runs a config into a run folder; [`report`] renders a finished run;
 //!    [`bench`](mod@bench) times the pieces.
-//! 8. [`audit`]: claims, runs over seeds, verdicts with stated error rates.
+//! 9. [`audit`]: claims, runs over seeds, verdicts with stated error rates.
 
 pub mod audit;
 pub mod augment;
@@ -41,5 +43,6 @@ pub mod optim;
 pub mod pth;
 pub mod python;
 pub mod report;
+pub mod run_dir;
 pub mod runtime;
 pub mod train;

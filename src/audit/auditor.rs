@@ -654,17 +654,19 @@ impl<'a> Audit<'a> {
     ) -> Outcome {
         let node = self.graph.nodes[index].clone();
         let folder = self.options.out.join(&node.folder);
-        match RunDir::open(&folder).manifest() {
-            Ok(m) if m.status == RunStatus::Completed => {
+        let interrupted = match found(&folder, &node.config) {
+            Found::Finished(m) => {
                 observer.run(claim, node.seed_index, &folder, true);
                 return Outcome::Finished(Rc::new(m));
             }
-            Ok(m) if m.status == RunStatus::Diverged => {
+            Found::Diverged(m) => {
                 observer.run(claim, node.seed_index, &folder, true);
                 return Outcome::Diverged(Rc::new(m));
             }
-            _ => {}
-        }
+            Found::Refused(why) => return Outcome::Failed(why),
+            Found::Interrupted => true,
+            Found::Nothing => false,
+        };
         let mine = self.options.training != Training::MergeOnly
             && self.assigned.as_ref().is_none_or(|a| a.contains(&index));
         if !mine || matches!(self.options.mode, Mode::Estimate) {
@@ -691,7 +693,14 @@ impl<'a> Audit<'a> {
             },
         };
         observer.run(claim, node.seed_index, &folder, false);
-        match self.train(&node.config, &folder, init_from, observer) {
+        let start = match interrupted {
+            true => Start::Resume,
+            false => Start::Fresh {
+                record_steps: 0,
+                init_from: init_from.map(Box::new),
+            },
+        };
+        match self.train(&node.config, &folder, start, observer) {
             Ok(m) if m.status == RunStatus::Diverged => Outcome::Diverged(Rc::new(m)),
             Ok(m) => Outcome::Finished(Rc::new(m)),
             Err(e) => Outcome::Failed(format!(
@@ -702,23 +711,26 @@ impl<'a> Audit<'a> {
         }
     }
 
-    /// Trains `config` into `folder` (an unfinished run there starts over); a run that
-    /// diverged comes back with its manifest marked so.
+    /// Trains `config` into `folder` from the start, or continues the interrupted run
+    /// there; a run that diverged comes back with its manifest marked so.
     fn train(
         &mut self,
         config: &TrainConfig,
         folder: &Path,
-        init_from: Option<Prerequisite>,
+        start: Start,
         observer: &mut dyn AuditObserver,
     ) -> Result<Manifest, AuditError> {
         let data = self.load_data(&config.data)?;
-        crate::train::preflight(config, &data, self.options.device, init_from.as_ref())
-            .map_err(AuditError::Train)?;
-        let dir = RunDir::create(folder, true)?;
-        dir.write_config(config)?;
-        let start = Start::Fresh {
-            record_steps: 0,
-            init_from: init_from.map(Box::new),
+        let dir = match &start {
+            Start::Fresh { init_from, .. } => {
+                let prerequisite = init_from.as_deref();
+                crate::train::preflight(config, &data, self.options.device, prerequisite)
+                    .map_err(AuditError::Train)?;
+                let dir = RunDir::create(folder, true)?;
+                dir.write_config(config)?;
+                dir
+            }
+            Start::Resume => RunDir::open(folder),
         };
         match train(
             config,
@@ -735,6 +747,42 @@ impl<'a> Audit<'a> {
                 .map_err(|e| AuditError::Manifest(e.to_string()))?),
             Err(e) => Err(AuditError::Train(e)),
         }
+    }
+}
+
+/// What an audit folder holds for a run.
+enum Found {
+    Finished(Manifest),
+    Diverged(Manifest),
+    /// A run of this config that stopped midway: continued, not started over.
+    Interrupted,
+    /// Nothing yet (or a folder a run was about to start in).
+    Nothing,
+    /// A folder that is not whole and true, or holds another config's run: refused by
+    /// name, never overwritten.
+    Refused(String),
+}
+
+fn found(folder: &Path, config: &TrainConfig) -> Found {
+    let dir = RunDir::open(folder);
+    let manifest = match dir.manifest_if_written() {
+        Ok(Some(m)) => m,
+        Ok(None) => return Found::Nothing,
+        Err(e) => return Found::Refused(format!("reusing {}: {e}", folder.display())),
+    };
+    let expected = config
+        .to_toml()
+        .map(|t| crate::hash::sha256_hex(t.as_bytes()));
+    if expected.as_deref().ok() != Some(manifest.config_sha256.as_str()) {
+        return Found::Refused(format!(
+            "{} holds a run of another config than its key names; refusing to reuse or replace it",
+            folder.display()
+        ));
+    }
+    match manifest.status {
+        RunStatus::Completed => Found::Finished(manifest),
+        RunStatus::Diverged => Found::Diverged(manifest),
+        RunStatus::Running => Found::Interrupted,
     }
 }
 

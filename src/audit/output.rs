@@ -4,8 +4,8 @@ use super::auditor::ClaimResult;
 use super::claims::{Claim, Form, Relation};
 use super::verdict::{Adjust, Verdict};
 use crate::fsutil::write_atomic;
-use crate::manifest::Manifest;
 use crate::report::learning_curves;
+use crate::run_dir::RunDir;
 use std::fmt::Write;
 use std::path::Path;
 
@@ -274,7 +274,7 @@ fn html(results: &[ClaimResult], out: &Path, md_table: &str, settings: &Settings
             r.verdict.why().replace('<', "&lt;")
         );
         for run in &r.runs {
-            if let Ok(m) = Manifest::read(&out.join(run)) {
+            if let Ok(m) = RunDir::open(&out.join(run)).manifest() {
                 let _ = write!(
                     html,
                     "<div><p>{} (seed {})</p>{}</div>",

@@ -4,7 +4,7 @@
 use super::auditor::{Audit, AuditOptions};
 use crate::fsutil::write_atomic;
 use crate::hash::sha256_hex;
-use crate::manifest::Manifest;
+use crate::run_dir::RunDir;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -61,7 +61,7 @@ impl ShardRecord {
         self.runs = self
             .planned
             .iter()
-            .filter(|run| Manifest::read_completed(&dir.join(run)).is_some())
+            .filter(|run| RunDir::open(&dir.join(run)).completed())
             .cloned()
             .collect();
     }
@@ -233,11 +233,11 @@ pub fn collect_runs(
     let mut copied = 0;
     for run in &record.runs {
         let dest = out.join(run);
-        if Manifest::read_completed(&dest).is_some() {
+        if RunDir::open(&dest).completed() {
             continue;
         }
         let source = shard_dir.join(run);
-        if Manifest::read_completed(&source).is_none() {
+        if !RunDir::open(&source).completed() {
             return Err(ShardError::Mismatch(format!(
                 "{}: the shard record lists this run, but it is not a finished run",
                 source.display()

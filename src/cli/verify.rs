@@ -1,7 +1,7 @@
 //! `cifar-repro verify RUN_A RUN_B`.
 
-use cifar_repro::manifest::Manifest;
 use cifar_repro::manifest::compare::compare;
+use cifar_repro::run_dir::RunDir;
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,7 +16,10 @@ pub struct VerifyArgs {
 }
 
 pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
-    let (a, b) = (Manifest::read(&args.run_a)?, Manifest::read(&args.run_b)?);
+    let (a, b) = (
+        RunDir::open(&args.run_a).manifest()?,
+        RunDir::open(&args.run_b).manifest()?,
+    );
     let comparison = compare(&a, &b);
     let cause = comparison
         .divergence

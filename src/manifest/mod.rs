@@ -1,17 +1,17 @@
-//! What a run writes about itself: `manifest.json` (rewritten atomically after every
-//! epoch) and `metrics.jsonl` (one line per epoch); comparing two runs (`compare`).
+//! What a run records about itself (the manifest, sealed by a digest of its content, and
+//! the line per epoch of its metrics log), and comparing two runs (`compare`). Where these
+//! live on disk is the run folder's business (`run_dir`).
 
 pub mod compare;
 
 use crate::config::{ConfigError, TrainConfig};
 use crate::data::{Cifar10, FileSummary, SourceKind};
 use crate::determinism::{Flags, NumericsClass, SeedTree, stream_names};
-use crate::fsutil::write_atomic;
 use crate::hash::sha256_hex;
 use crate::metrics::Metrics;
 use crate::runtime::RuntimeInfo;
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Where a run stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,6 +54,7 @@ pub struct SeedRecord {
 pub struct TracePoint {
     /// Global optimiser step (1-based: after this many updates).
     pub step: usize,
+    #[serde(with = "crate::metrics::float")]
     pub loss: f64,
     pub weights_digest: String,
 }
@@ -93,12 +94,44 @@ pub struct InitRecord {
     pub final_weights_sha256: String,
 }
 
+/// What a run was doing when its loss stopped being finite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// A training step's loss.
+    #[default]
+    Training,
+    /// The test split's loss after an epoch.
+    Evaluation,
+}
+
 /// Where and how a run diverged.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Diverged {
+    /// The epoch (0-based, as `EpochRecord::epoch`) and the optimiser steps taken.
     pub epoch: usize,
     pub step: usize,
+    /// The loss that was not finite.
+    #[serde(with = "crate::metrics::float")]
     pub loss: f64,
+    #[serde(default)]
+    pub phase: Phase,
+}
+
+impl Diverged {
+    /// "at epoch 2, step 14 (loss NaN in training)".
+    pub fn describe(&self) -> String {
+        let phase = match self.phase {
+            Phase::Training => "in training",
+            Phase::Evaluation => "on the test split",
+        };
+        format!(
+            "at epoch {}, step {} (loss {} {phase})",
+            self.epoch + 1,
+            self.step,
+            self.loss
+        )
+    }
 }
 
 /// `manifest.json`.
@@ -132,18 +165,20 @@ pub struct Manifest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diverged: Option<Diverged>,
     pub wall_seconds: f64,
+    /// SHA-256 of this manifest's JSON without this field, set when written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
 }
 
-/// A run directory that cannot be read or written.
+/// A manifest that cannot be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{path}: not a cifar-repro manifest ({message})")]
-    Parse { path: PathBuf, message: String },
+    #[error("not a cifar-repro manifest ({0})")]
+    Parse(String),
+    #[error("has no digest of its content: written by a cifar-repro older than 0.2, or edited")]
+    Unsealed,
+    #[error("does not match the digest of its content: it was edited after cifar-repro wrote it")]
+    Tampered,
 }
 
 impl Manifest {
@@ -187,71 +222,47 @@ impl Manifest {
             final_test: None,
             diverged: None,
             wall_seconds: 0.0,
+            digest: None,
         })
     }
 
-    /// Writes `dir/manifest.json` atomically.
-    pub fn write(&self, dir: &Path) -> Result<(), ManifestError> {
-        let path = dir.join("manifest.json");
-        let text = serde_json::to_string_pretty(self).map_err(|e| ManifestError::Parse {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
-        write_atomic(&path, text.as_bytes()).map_err(|source| ManifestError::Io { path, source })
+    /// The manifest as JSON, sealed: `digest` set to the SHA-256 of the manifest's JSON
+    /// without it, so that an edit anywhere is found on reading.
+    pub fn to_sealed_json(&mut self) -> Result<String, ManifestError> {
+        self.digest = Some(self.content_digest()?);
+        serde_json::to_string_pretty(self).map_err(|e| ManifestError::Parse(e.to_string()))
     }
 
-    /// The manifest of `dir` when it is a run that completed; none for a missing,
-    /// unreadable, running or diverged one.
-    pub fn read_completed(dir: &Path) -> Option<Self> {
-        Self::read(dir)
-            .ok()
-            .filter(|m| m.status == RunStatus::Completed)
+    /// A manifest from sealed JSON; refused when it does not parse, has no digest, or its
+    /// content does not match its digest.
+    pub fn from_sealed_json(text: &str) -> Result<Self, ManifestError> {
+        let manifest: Self =
+            serde_json::from_str(text).map_err(|e| ManifestError::Parse(e.to_string()))?;
+        match &manifest.digest {
+            None => Err(ManifestError::Unsealed),
+            Some(digest) if *digest != manifest.content_digest()? => Err(ManifestError::Tampered),
+            Some(_) => Ok(manifest),
+        }
     }
 
-    /// Reads `dir/manifest.json`.
-    pub fn read(dir: &Path) -> Result<Self, ManifestError> {
-        let path = dir.join("manifest.json");
-        let text = std::fs::read_to_string(&path).map_err(|source| ManifestError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        serde_json::from_str(&text).map_err(|e| ManifestError::Parse {
-            path,
-            message: e.to_string(),
-        })
+    fn content_digest(&self) -> Result<String, ManifestError> {
+        let unsealed = Self {
+            digest: None,
+            ..self.clone()
+        };
+        let bytes =
+            serde_json::to_vec(&unsealed).map_err(|e| ManifestError::Parse(e.to_string()))?;
+        Ok(sha256_hex(&bytes))
     }
 }
 
-fn metrics_line(record: &EpochRecord) -> String {
+/// One epoch's line of `metrics.jsonl`: what a plotting tool reads, derived from the
+/// manifest's record of the epoch.
+pub fn metrics_line(record: &EpochRecord) -> String {
     serde_json::json!({
         "epoch": record.epoch, "lr": record.lr, "steps": record.steps, "seconds": record.seconds,
         "train_seconds": record.train_seconds, "step_seconds": record.step_seconds,
         "train": record.train, "test": record.test,
     })
     .to_string()
-}
-
-/// Adds one epoch's line to `dir/metrics.jsonl`, atomically (the whole file is rewritten
-/// through a temporary: a crash leaves the old file or the new one, never half a line).
-pub fn append_metrics(dir: &Path, record: &EpochRecord) -> Result<(), ManifestError> {
-    let path = dir.join("metrics.jsonl");
-    let io = |source| ManifestError::Io {
-        path: path.clone(),
-        source,
-    };
-    let mut text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(io(e)),
-    };
-    text.push_str(&metrics_line(record));
-    text.push('\n');
-    write_atomic(&path, text.as_bytes()).map_err(io)
-}
-
-/// Rewrites `dir/metrics.jsonl` atomically to hold exactly `epochs` (on resume).
-pub fn rewrite_metrics(dir: &Path, epochs: &[EpochRecord]) -> Result<(), ManifestError> {
-    let path = dir.join("metrics.jsonl");
-    let text: String = epochs.iter().map(|e| metrics_line(e) + "\n").collect();
-    write_atomic(&path, text.as_bytes()).map_err(|source| ManifestError::Io { path, source })
 }

@@ -1,6 +1,7 @@
 //! Classification metrics: accuracy with a 95% Clopper-Pearson interval, loss, macro
 //! precision, recall and F1, per-class accuracy, confusion matrix.
 
+pub mod float;
 pub mod stats;
 
 use serde::{Deserialize, Serialize};
@@ -63,6 +64,8 @@ pub struct Metrics {
     pub accuracy: f64,
     /// 95% Clopper-Pearson interval of the accuracy.
     pub accuracy_ci95: [f64; 2],
+    /// Not finite when the run diverged.
+    #[serde(with = "float")]
     pub loss: f64,
     pub macro_precision: f64,
     pub macro_recall: f64,

@@ -4,5 +4,5 @@
 mod optimizer;
 mod schedule;
 
-pub use optimizer::{OptimConfig, OptimKind, Optimizer};
+pub use optimizer::{OptimConfig, OptimKind, Optimizer, StateMismatch};
 pub use schedule::Schedule;

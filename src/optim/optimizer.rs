@@ -197,14 +197,14 @@ impl Optimizer {
         out
     }
 
-    /// Restores state saved by [`Optimizer::state_tensors`]; false when a tensor is missing
-    /// or has another shape.
+    /// Restores state saved by [`Optimizer::state_tensors`]; the error names the first
+    /// tensor that is missing or has another shape.
     pub fn load_state(
         &mut self,
         step: u64,
         saved: &std::collections::HashMap<String, Tensor>,
         params: &[(String, Tensor)],
-    ) -> bool {
+    ) -> Result<(), StateMismatch> {
         let _guard = tch::no_grad_guard();
         for (name, tensor) in self.state_tensors(params) {
             match saved.get(&name) {
@@ -212,10 +212,32 @@ impl Optimizer {
                     let mut tensor = tensor;
                     tensor.copy_(&src.to_device(tensor.device()));
                 }
-                _ => return false,
+                Some(src) => {
+                    return Err(StateMismatch {
+                        name,
+                        found: Some(src.size()),
+                        expected: tensor.size(),
+                    });
+                }
+                None => {
+                    return Err(StateMismatch {
+                        name,
+                        found: None,
+                        expected: tensor.size(),
+                    });
+                }
             }
         }
         self.step = step;
-        true
+        Ok(())
     }
+}
+
+/// Saved optimiser state that does not fit the parameters.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("state tensor {name:?}: {}, the parameters need {expected:?}", found.as_ref().map_or("missing".to_owned(), |f| format!("shape {f:?}")))]
+pub struct StateMismatch {
+    pub name: String,
+    pub found: Option<Vec<i64>>,
+    pub expected: Vec<i64>,
 }

@@ -3,8 +3,9 @@
 //! and what re-rendering needs (`misclassified.json`, `misclassified.safetensors`).
 
 use super::{Misclassified, confusion_heatmap, image_grid, learning_curves, render};
-use crate::fsutil::{with_atomic, write_atomic};
-use crate::manifest::{Manifest, ManifestError};
+use crate::fsutil::{temporary_for, with_atomic, write_atomic};
+use crate::manifest::Manifest;
+use crate::run_dir::{ReportFile, RunDir, RunDirError};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use tch::{Kind, Tensor};
@@ -22,7 +23,7 @@ struct MisclassifiedFile {
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     #[error(transparent)]
-    Manifest(#[from] ManifestError),
+    RunDir(#[from] RunDirError),
     #[error("{path}: {message}")]
     File { path: String, message: String },
     #[error(transparent)]
@@ -69,9 +70,9 @@ pub fn pick_misclassified(
     Ok((picked, images.index_select(0, &indices)))
 }
 
-/// Writes every report file into `dir`.
+/// Writes every report file into the run folder `dir`.
 pub fn write_report(
-    dir: &Path,
+    dir: &RunDir,
     manifest: &Manifest,
     classes: &[String],
     examples: &[Misclassified],
@@ -81,10 +82,10 @@ pub fn write_report(
         classes: classes.to_vec(),
         examples: examples.to_vec(),
     })
-    .map_err(|e| file_error(dir)(e.to_string()))?;
-    let path = dir.join("misclassified.json");
+    .map_err(|e| file_error(dir.path())(e.to_string()))?;
+    let path = dir.report_file(ReportFile::MisclassifiedJson);
     write_atomic(&path, json.as_bytes()).map_err(|e| file_error(&path)(e.to_string()))?;
-    let path = dir.join("misclassified.safetensors");
+    let path = dir.report_file(ReportFile::MisclassifiedImages);
     with_atomic(&path, |tmp| {
         Tensor::write_safetensors(&[("images", &images.contiguous())], tmp)
             .map_err(|e| file_error(&path)(e.to_string()))
@@ -92,14 +93,15 @@ pub fn write_report(
     render_files(dir, manifest, classes, examples, images)
 }
 
-/// Re-renders the report of the run in `dir` from its own files.
-pub fn rerender(dir: &Path) -> Result<(), ReportError> {
-    let manifest = Manifest::read(dir)?;
-    let path = dir.join("misclassified.json");
+/// Re-renders the report of the run in `dir` from its own files (the folder checked as
+/// every reader checks it).
+pub fn rerender(dir: &RunDir) -> Result<(), ReportError> {
+    let manifest = dir.manifest()?;
+    let path = dir.report_file(ReportFile::MisclassifiedJson);
     let text = std::fs::read_to_string(&path).map_err(|e| file_error(&path)(e.to_string()))?;
     let file: MisclassifiedFile =
         serde_json::from_str(&text).map_err(|e| file_error(&path)(e.to_string()))?;
-    let path = dir.join("misclassified.safetensors");
+    let path = dir.report_file(ReportFile::MisclassifiedImages);
     let tensors = Tensor::read_safetensors(&path).map_err(|e| file_error(&path)(e.to_string()))?;
     let images = tensors
         .into_iter()
@@ -110,20 +112,23 @@ pub fn rerender(dir: &Path) -> Result<(), ReportError> {
 }
 
 fn render_files(
-    dir: &Path,
+    dir: &RunDir,
     manifest: &Manifest,
     classes: &[String],
     examples: &[Misclassified],
     images: &Tensor,
 ) -> Result<(), ReportError> {
-    let write = |name: &str, bytes: &[u8]| {
-        let path = dir.join(name);
+    let write = |file: ReportFile, bytes: &[u8]| {
+        let path = dir.report_file(file);
         write_atomic(&path, bytes).map_err(|e| file_error(&path)(e.to_string()))
     };
-    write("curves.svg", learning_curves(&manifest.epochs).as_bytes())?;
+    write(
+        ReportFile::Curves,
+        learning_curves(&manifest.epochs).as_bytes(),
+    )?;
     if let Some(last) = manifest.epochs.last() {
         write(
-            "confusion.svg",
+            ReportFile::Confusion,
             confusion_heatmap(&last.test.confusion, classes).as_bytes(),
         )?;
     }
@@ -131,23 +136,23 @@ fn render_files(
     let mut cells = Vec::new();
     for i in 0..examples.len() as i64 {
         cells.push(png_bytes(
-            dir,
+            dir.path(),
             &image_grid(&as_float.narrow(0, i, 1), 1, 0),
         )?);
     }
     if !examples.is_empty() {
         let grid = image_grid(&as_float.upsample_nearest2d([64, 64], None, None), 8, 4);
-        write("misclassified.png", &png_bytes(dir, &grid)?)?;
+        write(ReportFile::MisclassifiedPng, &png_bytes(dir.path(), &grid)?)?;
     }
     write(
-        "report.html",
+        ReportFile::Html,
         render(manifest, classes, examples, &cells).as_bytes(),
     )
 }
 
 /// PNG bytes of a u8 `3 x H x W` image (tch's writer goes through a file).
 fn png_bytes(dir: &Path, image: &Tensor) -> Result<Vec<u8>, ReportError> {
-    let path = dir.join(format!(".cell-{}.png", std::process::id()));
+    let path = temporary_for(&dir.join("cell.png"));
     let err = file_error(&path);
     tch::vision::image::save(image, &path).map_err(|e| err(e.to_string()))?;
     let bytes = std::fs::read(&path).map_err(|e| err(e.to_string()));

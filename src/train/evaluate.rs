@@ -1,15 +1,15 @@
 //! Evaluating a model: a split through the eval pipeline, and a finished run's newest
 //! checkpoint recomputed and compared with what the run recorded (`cifar-repro eval`).
 
-use super::run_dir::RunDir;
-use super::trainer::TrainError;
+use super::error::TrainError;
 use crate::augment::{AugmentConfig, Backend, BatchPlan, Pipeline};
 use crate::config::{LoopConfig, TrainConfig};
 use crate::data::{Cifar10, NUM_CLASSES};
 use crate::determinism::SeedTree;
-use crate::manifest::Manifest;
+use crate::manifest::RunStatus;
 use crate::metrics::{Metrics, Tally};
 use crate::model::{Autocast, Model};
+use crate::run_dir::RunDir;
 use std::path::{Path, PathBuf};
 use tch::nn::ModuleT;
 use tch::{Device, Tensor};
@@ -93,48 +93,70 @@ pub fn evaluate_test(
 #[derive(Debug, Clone)]
 pub struct Recomputed {
     pub checkpoint: PathBuf,
+    /// The epoch (counted from 1) the checkpoint was written after.
+    pub epoch: usize,
+    /// Whether that epoch is the run's last (the run completed).
+    pub is_final: bool,
     pub metrics: Metrics,
     /// The test metrics the run recorded for that epoch.
     pub recorded: Option<Metrics>,
 }
 
 impl Recomputed {
-    /// Whether the recomputed metrics match the recorded ones (the same confusion matrix,
-    /// the loss within 1e-6 relative); `None` when the run recorded none.
-    pub fn matches(&self) -> Option<bool> {
-        self.recorded.as_ref().map(|r| {
-            r.confusion == self.metrics.confusion
-                && (r.loss - self.metrics.loss).abs() <= 1e-6 * r.loss.abs().max(1.0)
-        })
+    /// The first test metric that differs from the run's record, with both values; none
+    /// when every one agrees (the loss within 1e-6 relative, as a sum over batches may round
+    /// differently on another device or thread count; everything else exactly).
+    pub fn difference(&self) -> Option<String> {
+        let Some(r) = &self.recorded else {
+            return Some("the run recorded no test metrics for that epoch".into());
+        };
+        let m = &self.metrics;
+        let exact = [
+            ("count", r.count as f64, m.count as f64),
+            ("accuracy", r.accuracy, m.accuracy),
+            ("accuracy_ci95[0]", r.accuracy_ci95[0], m.accuracy_ci95[0]),
+            ("accuracy_ci95[1]", r.accuracy_ci95[1], m.accuracy_ci95[1]),
+            ("macro_precision", r.macro_precision, m.macro_precision),
+            ("macro_recall", r.macro_recall, m.macro_recall),
+            ("macro_f1", r.macro_f1, m.macro_f1),
+        ];
+        if let Some((name, x, y)) = exact.into_iter().find(|(_, x, y)| x != y) {
+            return Some(format!("{name}: recorded {x}, recomputed {y}"));
+        }
+        if r.per_class_accuracy != m.per_class_accuracy || r.confusion != m.confusion {
+            return Some("per-class accuracy or the confusion matrix".into());
+        }
+        let loss_agrees = (r.loss - m.loss).abs() <= 1e-6 * r.loss.abs().max(1.0)
+            || (r.loss.is_nan() && m.loss.is_nan());
+        (!loss_agrees).then(|| format!("loss: recorded {}, recomputed {}", r.loss, m.loss))
     }
 }
 
-/// Evaluates the newest checkpoint of the run in `dir` (whose manifest is `manifest`) on
-/// the test split of `data` (default: the run's data), after checking its hashes.
+/// Evaluates the newest checkpoint of the run in `dir` on the test split of `data`
+/// (default: the run's data), after checking the folder and the checkpoint's hashes.
 pub fn recompute(
     dir: &RunDir,
-    manifest: &Manifest,
     data: Option<&Path>,
     device: Device,
 ) -> Result<Recomputed, TrainError> {
+    let manifest = dir.manifest()?;
     let mut config = manifest.config.clone();
     config.model.pretrained = None;
-    let checkpoint = dir
-        .newest_checkpoint()
-        .ok_or_else(|| TrainError::NoCheckpoint(dir.path().to_owned()))?;
-    super::checkpoint::verify(&checkpoint)?;
+    let checkpoint = dir.final_checkpoint()?;
     let mut model = Model::new(&config.model, device, 0)?;
     model.set_memory_format(config.run.memory_format);
-    model.load(&checkpoint.join("model.safetensors"), false)?;
+    checkpoint.load_model(&mut model)?;
     let data = Cifar10::load(data.unwrap_or(&config.data))?;
     let (metrics, _) = evaluate_test(&model, &data, &config, device)?;
+    let epoch = checkpoint.state.epochs_done;
     let recorded = manifest
         .epochs
-        .iter()
-        .find(|e| e.epoch + 1 == manifest.epochs.len())
+        .get(epoch.wrapping_sub(1))
         .map(|e| e.test.clone());
     Ok(Recomputed {
-        checkpoint,
+        checkpoint: checkpoint.dir,
+        epoch,
+        is_final: manifest.status == RunStatus::Completed && epoch == manifest.epochs.len(),
         metrics,
         recorded,
     })

@@ -1,15 +1,14 @@
-//! Training: a run folder (`RunDir`), the loop (`Trainer`), evaluation, checkpoints and
-//! step recordings.
+//! Training: the loop (`Trainer`) into a run folder, evaluation, and step recordings for a
+//! PyTorch replay.
 
-pub mod checkpoint;
+mod error;
 mod evaluate;
 pub mod replay;
-mod run_dir;
 mod trainer;
 
+pub use crate::run_dir::{RunDir, RunDirError};
+pub use error::TrainError;
 pub use evaluate::{Recomputed, eval_augment, evaluate, evaluate_test, recompute};
-pub use run_dir::{RunDir, RunDirError};
 pub use trainer::{
-    Finished, Hooks, Observer, Prerequisite, Start, TrainError, Trainer, check_memory, preflight,
-    train,
+    Finished, Hooks, Observer, Prerequisite, Start, Trainer, check_memory, preflight, train,
 };

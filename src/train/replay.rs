@@ -68,14 +68,14 @@ fn variables(vars: Vec<(String, Tensor)>) -> Vec<(String, Tensor)> {
 }
 
 impl Recorder {
-    /// Starts a recording of `steps` steps into `out/replay/`, with the model's variables
-    /// before the first step.
+    /// Starts a recording of `steps` steps into `dir` (the run folder's `replay/`), with
+    /// the model's variables before the first step.
     pub fn start(
-        out: &Path,
+        dir: &Path,
         steps: usize,
         initial: Vec<(String, Tensor)>,
     ) -> Result<Self, RecordError> {
-        let dir = out.join("replay");
+        let dir = dir.to_owned();
         std::fs::create_dir_all(&dir).map_err(|e| RecordError {
             path: dir.clone(),
             message: e.to_string(),

@@ -2,91 +2,26 @@
 //! evaluation of the test split after each; fingerprints, metrics, checkpoints and the
 //! manifest, written into its `RunDir` as it goes.
 
-use super::checkpoint;
+use super::error::TrainError;
 use super::evaluate::evaluate_test;
 use super::replay::Recorder;
-use super::run_dir::{RunDir, RunDirError};
-use crate::augment::{AugmentError, Backend, Batch, BatchPlan, Pipeline};
-use crate::config::{ConfigError, Preprocess, TrainConfig};
-use crate::data::{Cifar10, DataError, NUM_CLASSES};
+use crate::augment::{Backend, Batch, BatchPlan, Pipeline};
+use crate::config::{Preprocess, TrainConfig};
+use crate::data::{Cifar10, NUM_CLASSES};
 use crate::determinism::{NumericsClass, SeedTree, stream_names};
+use crate::run_dir::{Checkpoint, CheckpointError, RunDir};
 
 use crate::config::recipe_difference;
 use crate::hash::{hex, sha256_hex};
-use crate::manifest::{
-    Diverged, EpochRecord, InitRecord, Manifest, ManifestError, RunStatus, TracePoint,
-};
+use crate::manifest::{Diverged, EpochRecord, InitRecord, Manifest, Phase, RunStatus, TracePoint};
 use crate::metrics::Tally;
-use crate::model::{Autocast, Model, ModelError, Precision};
+use crate::model::{Autocast, Model, Precision};
 use crate::optim::Optimizer;
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use std::time::Instant;
 use tch::nn::ModuleT;
 use tch::{Device, Kind, Tensor};
-
-/// Why a run stopped early.
-#[derive(Debug, thiserror::Error)]
-pub enum TrainError {
-    #[error(transparent)]
-    Model(#[from] ModelError),
-    #[error(transparent)]
-    Augment(#[from] AugmentError),
-    #[error(transparent)]
-    RunDir(#[from] RunDirError),
-    #[error(transparent)]
-    Data(#[from] DataError),
-    #[error(transparent)]
-    Manifest(#[from] ManifestError),
-    #[error(transparent)]
-    Checkpoint(#[from] checkpoint::CheckpointError),
-    #[error(
-        "the loss became {loss} at epoch {epoch}, step {step}: the run diverged (manifest marked diverged); lower the learning rate"
-    )]
-    Diverged {
-        epoch: usize,
-        step: usize,
-        loss: f64,
-    },
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error(
-        "this run starts from the final weights of a run of {spec} with the same seed ({seed}) and data (init_from): train one (cifar-repro train --config {spec} --seed {seed}) and pass its folder with --init-from RUN_DIR; an audit trains it itself"
-    )]
-    NeedsPrerequisite { spec: String, seed: u64 },
-    #[error("--init-from: the config has no init_from, so it starts from no other run")]
-    NoInitFrom,
-    #[error("{}: the run to start from is not usable: {why}", dir.display())]
-    Prerequisite { dir: PathBuf, why: String },
-    #[error("{}: no checkpoint", .0.display())]
-    NoCheckpoint(PathBuf),
-    #[error("{images} training images make no full batch of {batch_size}")]
-    NoFullBatch { images: usize, batch_size: usize },
-    #[error("{}: {source}", dir.display())]
-    OptimState { dir: PathBuf, source: tch::TchError },
-    #[error("{}: optimiser state does not fit the model", .0.display())]
-    OptimStateMismatch(PathBuf),
-    #[error("reading a tensor back from libtorch: {0}")]
-    Tensor(#[from] tch::TchError),
-    #[error(
-        "this run needs about {needed_gib:.1} GiB for a training step (model.width {width}, {side}x{side} images, batch {batch}) but the machine has {available_gib:.1} GiB available; lower model.width, loop.batch_size or the image size"
-    )]
-    TooBig {
-        needed_gib: f64,
-        available_gib: f64,
-        width: i64,
-        side: i64,
-        batch: usize,
-    },
-    #[error(transparent)]
-    Record(#[from] super::replay::RecordError),
-    #[error(
-        "cannot serialise a batch's augmentation parameters for the manifest's fingerprint: {0}"
-    )]
-    Fingerprint(serde_json::Error),
-    #[error("the numerics probe failed: {0}")]
-    Probe(tch::TchError),
-}
 
 /// Receives progress as a run goes.
 pub trait Observer {
@@ -237,10 +172,10 @@ impl<'a> Trainer<'a> {
     ) -> Result<Self, TrainError> {
         let mut trainer = Self::prepare(config, data, dir, device, hooks, Some(init_from))?;
         trainer.record_steps = record_steps.min(trainer.total_steps);
-        trainer.dir.write_manifest(&trainer.manifest)?;
+        trainer.dir.write_manifest(&mut trainer.manifest)?;
         if trainer.record_steps > 0 {
             trainer.recorder = Some(Recorder::start(
-                dir.path(),
+                &dir.replay_dir(),
                 trainer.record_steps,
                 trainer.model.vs.variables().into_iter().collect(),
             )?);
@@ -248,8 +183,10 @@ impl<'a> Trainer<'a> {
         Ok(trainer)
     }
 
-    /// The run in `dir`, continued from its newest valid checkpoint; the manifest and
-    /// metrics are cut back to that checkpoint's epochs.
+    /// The run in `dir`, continued from its newest valid checkpoint (the manifest and
+    /// metrics cut back to that checkpoint's epochs), or started over in its folder when
+    /// it was stopped before its first checkpoint: either way it ends as the run would
+    /// have ended uninterrupted.
     pub fn resume(
         config: &'a TrainConfig,
         data: &'a Cifar10,
@@ -258,29 +195,53 @@ impl<'a> Trainer<'a> {
         hooks: &Hooks,
         observer: &mut dyn Observer,
     ) -> Result<Self, TrainError> {
-        let mut trainer = Self::prepare(config, data, dir, device, hooks, None)?;
         dir.clean_leftovers();
-        let previous = dir.manifest()?;
-        let (checkpoint, state) =
-            dir.newest_valid_checkpoint(previous.epochs.len(), &mut |m| observer.note(m))?;
-        trainer
-            .model
-            .load(&checkpoint.join("model.safetensors"), false)?;
-        let saved: std::collections::HashMap<String, Tensor> =
-            Tensor::read_safetensors(checkpoint.join("optim.safetensors"))
-                .map_err(|source| TrainError::OptimState {
-                    dir: checkpoint.clone(),
-                    source,
-                })?
-                .into_iter()
-                .collect();
-        if !trainer
-            .optimizer
-            .load_state(state.optimizer_step, &saved, &trainer.params)
-        {
-            return Err(TrainError::OptimStateMismatch(checkpoint));
+        let previous = dir.manifest_if_written()?;
+        if let Some(p) = &previous {
+            check_resumable(p, data, dir)?;
         }
-        let manifest = &mut trainer.manifest;
+        let recorded = previous.as_ref().map_or(0, |m| m.epochs.len());
+        match dir.newest_valid_checkpoint(recorded, &mut |m| observer.note(m)) {
+            Ok(checkpoint) => {
+                let previous =
+                    previous.ok_or_else(|| TrainError::NoManifest(dir.path().to_owned()))?;
+                let mut trainer = Self::prepare(config, data, dir, device, hooks, None)?;
+                trainer.continue_from(previous, &checkpoint, observer)?;
+                Ok(trainer)
+            }
+            Err(CheckpointError::None(_)) => {
+                observer.note("no checkpoint yet: the run starts over in its folder (its seeds give the same run)");
+                let init_from = restart_prerequisite(config, previous.as_ref())?;
+                let mut trainer = Self::new(config, data, dir, device, hooks, 0, init_from)?;
+                trainer.manifest.resumed_at_epochs =
+                    previous.map(|p| p.resumed_at_epochs).unwrap_or_default();
+                trainer.manifest.resumed_at_epochs.push(0);
+                dir.rewrite_metrics(&[])?;
+                dir.write_manifest(&mut trainer.manifest)?;
+                Ok(trainer)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Loads `checkpoint` (model, optimiser, positions) and cuts the manifest back to it.
+    fn continue_from(
+        &mut self,
+        previous: Manifest,
+        checkpoint: &Checkpoint,
+        observer: &mut dyn Observer,
+    ) -> Result<(), TrainError> {
+        let state = &checkpoint.state;
+        checkpoint.load_model(&mut self.model)?;
+        checkpoint.load_optimizer(&mut self.optimizer, &self.params)?;
+        let recorded = previous.epochs.get(state.epochs_done.wrapping_sub(1));
+        if let Some(record) = recorded.filter(|r| r.weights_sha256 != self.model.weights_sha256()) {
+            return Err(TrainError::CheckpointMismatch {
+                dir: checkpoint.dir.clone(),
+                epoch: record.epoch + 1,
+            });
+        }
+        let manifest = &mut self.manifest;
         manifest.epochs = previous
             .epochs
             .into_iter()
@@ -288,16 +249,18 @@ impl<'a> Trainer<'a> {
             .collect();
         manifest.resumed_at_epochs = previous.resumed_at_epochs;
         manifest.resumed_at_epochs.push(state.epochs_done);
-        dir.rewrite_metrics(&manifest.epochs)?;
-        trainer.global_step = state.global_step;
+        manifest.init_from = previous.init_from;
+        manifest.initial_weights_sha256 = previous.initial_weights_sha256;
+        self.dir.rewrite_metrics(&manifest.epochs)?;
+        self.global_step = state.global_step;
         observer.note(&format!(
             "resuming after epoch {} (step {}) from {}",
             state.epochs_done,
             state.global_step,
-            checkpoint.display()
+            checkpoint.dir.display()
         ));
-        dir.write_manifest(&trainer.manifest)?;
-        Ok(trainer)
+        self.dir.write_manifest(&mut self.manifest)?;
+        Ok(())
     }
 
     /// What a fresh and a resumed run share: the checks, libtorch's switches, the model
@@ -425,8 +388,11 @@ impl<'a> Trainer<'a> {
         self.dir.append_metrics(&record)?;
         observer.epoch(&record, self.config.run.epochs);
         self.manifest.epochs.push(record.clone());
+        if !record.test.loss.is_finite() {
+            return Err(self.diverged(epoch, record.test.loss, Phase::Evaluation));
+        }
         self.manifest.wall_seconds = self.started.elapsed().as_secs_f64();
-        self.dir.write_manifest(&self.manifest)?;
+        self.dir.write_manifest(&mut self.manifest)?;
         self.dir.save_checkpoint(
             &self.model,
             &self.optimizer,
@@ -482,19 +448,7 @@ impl<'a> Trainer<'a> {
         };
         let loss_value = loss.double_value(&[]);
         if !loss_value.is_finite() {
-            self.manifest.status = RunStatus::Diverged;
-            self.manifest.diverged = Some(Diverged {
-                epoch,
-                step: self.global_step,
-                loss: loss_value,
-            });
-            self.manifest.wall_seconds = self.started.elapsed().as_secs_f64();
-            self.dir.write_manifest(&self.manifest)?;
-            return Err(TrainError::Diverged {
-                epoch,
-                step: self.global_step,
-                loss: loss_value,
-            });
+            return Err(self.diverged(epoch, loss_value, Phase::Training));
         }
         let step = self.global_step + 1;
         if let Some(r) = self.recorder.as_mut().filter(|r| r.wants(step)) {
@@ -531,12 +485,30 @@ impl<'a> Trainer<'a> {
         Ok(loss_value)
     }
 
+    /// Marks the run diverged in its manifest (epoch, step, loss, phase) and returns the
+    /// error that stops it; a failure to write the manifest is returned instead.
+    fn diverged(&mut self, epoch: usize, loss: f64, phase: Phase) -> TrainError {
+        let diverged = Diverged {
+            epoch,
+            step: self.global_step,
+            loss,
+            phase,
+        };
+        self.manifest.status = RunStatus::Diverged;
+        self.manifest.diverged = Some(diverged.clone());
+        self.manifest.wall_seconds = self.started.elapsed().as_secs_f64();
+        match self.dir.write_manifest(&mut self.manifest) {
+            Ok(()) => TrainError::Diverged(diverged),
+            Err(e) => e.into(),
+        }
+    }
+
     /// Marks the run completed, with the last epoch's test metrics as its final ones.
     pub fn finish(mut self) -> Result<Finished, TrainError> {
         self.manifest.status = RunStatus::Completed;
         self.manifest.final_test = self.manifest.epochs.last().map(|e| e.test.clone());
         self.manifest.wall_seconds = self.started.elapsed().as_secs_f64();
-        self.dir.write_manifest(&self.manifest)?;
+        self.dir.write_manifest(&mut self.manifest)?;
         Ok(Finished {
             manifest: self.manifest,
             model: self.model,
@@ -586,7 +558,7 @@ fn check_prerequisite(
     config: &TrainConfig,
     data: &Cifar10,
     prerequisite: Option<&Prerequisite>,
-) -> Result<Option<(PathBuf, InitRecord)>, TrainError> {
+) -> Result<Option<(Checkpoint, InitRecord)>, TrainError> {
     let (spec, prerequisite) = match (&config.init_from, prerequisite) {
         (None, None) => return Ok(None),
         (None, Some(_)) => return Err(TrainError::NoInitFrom),
@@ -622,11 +594,8 @@ fn check_prerequisite(
             "it trained on other data files (their SHA-256 differ)".into(),
         ));
     }
-    let checkpoint = run
-        .newest_checkpoint()
-        .ok_or_else(|| unusable("it has no checkpoint".into()))?;
-    let state = checkpoint::verify(&checkpoint)?;
-    if state.epochs_done != manifest.epochs.len() {
+    let checkpoint = run.final_checkpoint()?;
+    if checkpoint.state.epochs_done != manifest.epochs.len() {
         return Err(unusable(
             "its newest checkpoint is not its final one".into(),
         ));
@@ -654,8 +623,48 @@ fn start_from(
     else {
         return Ok(None);
     };
-    model.load(&checkpoint.join("model.safetensors"), false)?;
+    checkpoint.load_model(model)?;
     Ok(Some(record))
+}
+
+/// Why the run a previous manifest records cannot be continued: it diverged, or the data
+/// given now are not its data.
+fn check_resumable(previous: &Manifest, data: &Cifar10, dir: &RunDir) -> Result<(), TrainError> {
+    if let (RunStatus::Diverged, Some(diverged)) = (previous.status, &previous.diverged) {
+        return Err(TrainError::ResumeDiverged {
+            dir: dir.path().to_owned(),
+            diverged: diverged.clone(),
+        });
+    }
+    if previous.data.files != data.files {
+        return Err(TrainError::DataChanged(dir.path().to_owned()));
+    }
+    Ok(())
+}
+
+/// The run a two-stage run that is started over begins from: the one its manifest
+/// records, taken as it is now.
+fn restart_prerequisite(
+    config: &TrainConfig,
+    previous: Option<&Manifest>,
+) -> Result<Option<Prerequisite>, TrainError> {
+    let (Some(spec), Some(record)) = (
+        &config.init_from,
+        previous.and_then(|m| m.init_from.as_ref()),
+    ) else {
+        return Ok(None);
+    };
+    let prerequisite =
+        RunDir::open(&record.run)
+            .manifest()
+            .map_err(|e| TrainError::Prerequisite {
+                dir: record.run.clone(),
+                why: format!("{e} (this run of {} starts from it)", spec.describe()),
+            })?;
+    Ok(Some(Prerequisite {
+        dir: record.run.clone(),
+        expected: prerequisite.config,
+    }))
 }
 
 /// The training images and labels the loop reads (on the device for device

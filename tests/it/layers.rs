@@ -5,13 +5,14 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 /// Bottom first. The binary (`src/main.rs`, `src/cli/`) sits above them all.
-const LAYERS: [&[&str]; 8] = [
+const LAYERS: [&[&str]; 9] = [
     &["ffi", "hash", "fsutil"],
     &["runtime", "download", "pth", "python"],
     &["data", "determinism", "metrics"],
     &["model", "optim", "augment"],
     &["config"],
     &["manifest"],
+    &["run_dir"],
     &["train", "report", "bench"],
     &["audit"],
 ];

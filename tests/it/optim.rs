@@ -83,7 +83,7 @@ fn state_saves_and_restores_exactly() {
         .map(|(n, t)| (n, t.copy()))
         .collect();
     let mut restored = Optimizer::new(config, &interrupted);
-    assert!(restored.load_state(b.step, &saved, &interrupted));
+    restored.load_state(b.step, &saved, &interrupted).unwrap();
     run(&interrupted, &mut restored, 6);
     assert!(
         straight[0].1.equal(&interrupted[0].1),

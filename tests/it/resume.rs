@@ -6,8 +6,7 @@
 use crate::common::{cli, golden_data, killed_before_rename, verify};
 use cifar_repro::config::TrainConfig;
 use cifar_repro::determinism::SeedTree;
-use cifar_repro::manifest::Manifest;
-use cifar_repro::train::checkpoint;
+use cifar_repro::run_dir::{Checkpoint, RunDir};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -102,11 +101,12 @@ fn killed_mid_epoch_then_resumed_equals_uninterrupted_and_damaged_checkpoints_ar
     assert!(verify_identical(&straight, &killed).starts_with("identical: 3 epochs"));
 }
 
-/// Every file a reader can see in `run` is whole: the manifest and config parse,
-/// metrics.jsonl is whole lines of JSON, every visible checkpoint passes its hash check.
+/// Every file a reader can see in `run` is whole: the manifest passes its checks (digest,
+/// config, metrics), the config parses, metrics.jsonl is whole lines of JSON, every visible
+/// checkpoint passes its hash check.
 fn assert_whole(run: &Path) {
     if run.join("manifest.json").exists() {
-        Manifest::read(run).unwrap();
+        RunDir::open(run).manifest().unwrap();
     }
     if let Ok(text) = std::fs::read_to_string(run.join("config.toml")) {
         TrainConfig::from_toml(&text).unwrap();
@@ -127,7 +127,7 @@ fn assert_whole(run: &Path) {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         if !name.starts_with('.') {
-            checkpoint::verify(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+            Checkpoint::open(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
         }
     }
 }
@@ -141,13 +141,14 @@ fn leftovers(run: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Carries a killed run on: resume when it has a checkpoint, else start it over.
+/// Carries a killed run on: `train --resume` once it has written its config (from any
+/// point: a checkpoint, or the start), else the plain command again.
 fn carry_on(run: &Path, kill_after: Option<Duration>) {
     let mut args = train_args(run);
-    if checkpoint::list(run).is_empty() || !run.join("manifest.json").exists() {
-        args.push("--overwrite".into());
-    } else {
+    if run.join("config.toml").exists() {
         args = vec!["train".into(), "--resume".into(), run.display().to_string()];
+    } else if run.exists() {
+        args.push("--overwrite".into());
     }
     let mut child = Command::new(env!("CARGO_BIN_EXE_cifar-repro"))
         .args(&args)
@@ -189,13 +190,20 @@ fn sigkill_just_before_each_atomic_rename_leaves_whole_files_and_resumes_identic
     let dir = tempfile::tempdir().unwrap();
     let straight = dir.path().join("straight");
     carry_on(&straight, None);
-    // The manifest's 3rd write follows epoch 2; metrics.jsonl's 2nd, epoch 2; epoch-0002
-    // is epoch 2's checkpoint; config.toml is the first file a run writes.
+    // The manifest's 1st write is before any step, its 2nd and 3rd follow epochs 1 and 2;
+    // metrics.jsonl's 1st and 2nd, epochs 1 and 2; epoch-0001 and epoch-0002 are their
+    // checkpoints; the marker and config.toml are the first files a run writes. Those
+    // before epoch-0001 are kills before the first checkpoint.
     for point in [
+        ".cifar-repro",
+        "config.toml",
+        "manifest.json@1",
+        "metrics.jsonl@1",
+        "manifest.json@2",
+        "epoch-0001",
         "manifest.json@3",
         "metrics.jsonl@2",
         "epoch-0002",
-        "config.toml",
     ] {
         let run = dir.path().join(point.replace(['@', '.'], "-"));
         killed_before_rename(&train_args(&run), point);

@@ -47,7 +47,7 @@ fn train(config: &Path, out: &Path, vars: &[(&str, &str)]) -> Manifest {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    Manifest::read(out).unwrap()
+    cifar_repro::run_dir::RunDir::open(out).manifest().unwrap()
 }
 
 fn train_fixed_run(out: &Path, vars: &[(&str, &str)]) -> Manifest {
