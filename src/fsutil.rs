@@ -104,3 +104,57 @@ pub fn kill_point(target: &Path) {
         }
     }
 }
+
+/// An exclusive lock on a folder (`.lock` in it, holding the owner's pid), released when
+/// dropped or when the process dies, however it dies.
+#[derive(Debug)]
+pub struct FolderLock {
+    _file: std::fs::File,
+}
+
+/// Why a folder could not be locked.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "{} is in use by another cifar-repro (pid {pid}); wait for it to finish, or choose another --out",
+        path.display()
+    )]
+    Held { path: PathBuf, pid: String },
+}
+
+/// Locks `dir` (which must exist) for this process, or says which process holds it.
+pub fn lock_folder(dir: &Path) -> Result<FolderLock, LockError> {
+    use std::io::{Read, Seek, Write};
+    use std::os::fd::AsRawFd;
+    let path = dir.join(".lock");
+    let io = |source| LockError::Io {
+        path: path.clone(),
+        source,
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io)?;
+    // SAFETY: flock on a descriptor this function owns; LOCK_NB makes it return at once.
+    let taken = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
+    if !taken {
+        let mut pid = String::new();
+        let _ = file.read_to_string(&mut pid);
+        return Err(LockError::Held {
+            path: dir.to_owned(),
+            pid: pid.trim().chars().take(20).collect(),
+        });
+    }
+    file.set_len(0).map_err(io)?;
+    file.rewind().map_err(io)?;
+    write!(file, "{}", std::process::id()).map_err(io)?;
+    Ok(FolderLock { _file: file })
+}

@@ -8,7 +8,8 @@
 //!
 //! Each layer uses only the layers above it in this list (`tests/it/layers.rs` checks it).
 //!
-//! 1. `ffi` (the C++ shim's functions), [`hash`], [`fsutil`] (atomic writes): plumbing.
+//! 1. `ffi` (the C++ shim's functions), [`hash`], [`fsutil`] (atomic writes), [`text`]
+//!    (bounded messages about what a user wrote): plumbing.
 //! 2. [`runtime`] (libtorch, devices, cores), [`download`] (checked fetches) and [`pth`]
 //!    (reading `torch.save` state dicts, the format torchvision publishes weights in),
 //!    [`python`] (the provisioned Python torch, which makes stand-in weight files).
@@ -45,4 +46,5 @@ pub mod python;
 pub mod report;
 pub mod run_dir;
 pub mod runtime;
+pub mod text;
 pub mod train;

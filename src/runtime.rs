@@ -131,6 +131,19 @@ fn cuda_total_memory(index: usize) -> Option<u64> {
     }
 }
 
+/// A libtorch error as a person reads it: an I/O failure inside a safetensors write or
+/// read (a full disk) comes out as "PATH: No space left on device (os error 28)" rather
+/// than the safetensors crate's debug text.
+pub fn tch_message(e: &tch::TchError) -> String {
+    match e {
+        tch::TchError::SafeTensorError {
+            path,
+            err: safetensors::SafeTensorError::IoError(io),
+        } => format!("{path}: {io}"),
+        other => other.to_string(),
+    }
+}
+
 /// Error when CUDA is required but absent.
 #[derive(Debug, thiserror::Error)]
 #[error(

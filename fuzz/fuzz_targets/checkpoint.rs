@@ -12,6 +12,6 @@ libfuzzer_sys::fuzz_target!(|bytes: &[u8]| {
     std::fs::write(dir.path().join("state.json"), state).expect("write");
     std::fs::write(dir.path().join("model.safetensors"), tensors).expect("write");
     std::fs::write(dir.path().join("optim.safetensors"), tensors).expect("write");
-    let _ = cifar_repro::train::checkpoint::verify(dir.path());
+    let _ = cifar_repro::run_dir::Checkpoint::open(dir.path());
     let _ = tch::Tensor::read_safetensors(dir.path().join("model.safetensors"));
 });

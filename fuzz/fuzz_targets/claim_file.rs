@@ -6,7 +6,7 @@ libfuzzer_sys::fuzz_target!(|bytes: &[u8]| {
         && let Ok(file) = cifar_repro::audit::ParsedFile::parse(text)
     {
         for claim in file.claims.iter().flatten() {
-            let _ = claim.run.config(std::path::Path::new("."));
+            let _ = claim.run.resolve(std::path::Path::new("."));
         }
     }
 });

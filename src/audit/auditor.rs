@@ -104,6 +104,10 @@ pub struct ClaimResult {
     /// requirements a rehearsal waived, stand-in weights.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// NOT RUN because something is wrong (the claim, its data, a run), not because this
+    /// machine lacks a requirement.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub broken: bool,
 }
 
 impl ClaimResult {
@@ -122,6 +126,7 @@ impl ClaimResult {
             interval: None,
             runs: Vec::new(),
             notes: Vec::new(),
+            broken: true,
         }
     }
 }
@@ -165,7 +170,9 @@ pub struct Audit<'a> {
     options: &'a AuditOptions,
     data: HashMap<PathBuf, Result<Rc<Cifar10>, Rc<DataError>>>,
     graph: RunGraph,
-    claims: HashMap<String, Result<ClaimRuns, String>>,
+    /// Per claim its runs, or why it cannot run and whether that is an error (rather than
+    /// a requirement this machine lacks).
+    claims: HashMap<String, Result<ClaimRuns, (String, bool)>>,
     outcomes: HashMap<usize, Outcome>,
     /// The runs this process may train (every one when `None`).
     assigned: Option<HashSet<usize>>,
@@ -185,7 +192,9 @@ impl<'a> Audit<'a> {
         };
         if options.results.is_none() {
             for claim in audit.selected().into_iter().filter_map(|c| c.as_ref().ok()) {
-                let runs = audit.claim_runs(claim).map_err(|e| e.to_string());
+                let runs = audit
+                    .claim_runs(claim)
+                    .map_err(|e| (e.to_string(), !e.is_requirement()));
                 audit.claims.insert(claim.id.clone(), runs);
             }
         }
@@ -429,7 +438,7 @@ impl<'a> Audit<'a> {
             match claim {
                 Err(unparsed) => not_run.push((unparsed.id.clone(), unparsed.why.clone())),
                 Ok(claim) => {
-                    if let Some(Err(why)) = self.claims.get(&claim.id) {
+                    if let Some(Err((why, _))) = self.claims.get(&claim.id) {
                         not_run.push((claim.id.clone(), why.clone()));
                     }
                 }
@@ -496,6 +505,7 @@ impl<'a> Audit<'a> {
         let mut result = ClaimResult {
             sentence: claim.sentence.clone(),
             claim: Some(claim.clone()),
+            broken: false,
             ..ClaimResult::not_run(&claim.id, String::new())
         };
         if let Some(results) = &self.options.results {
@@ -507,9 +517,10 @@ impl<'a> Audit<'a> {
         }
         let runs = match self.claims.get(&claim.id).cloned() {
             Some(Ok(runs)) => runs,
-            Some(Err(why)) => {
+            Some(Err((why, broken))) => {
                 return ClaimResult {
                     verdict: Verdict::NotRun { why },
+                    broken,
                     ..result
                 };
             }
@@ -623,6 +634,7 @@ impl<'a> Audit<'a> {
                 verdict: Verdict::NotRun {
                     why: why.to_string(),
                 },
+                broken: !why.is_requirement(),
                 ..result
             };
         }

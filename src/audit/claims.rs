@@ -3,6 +3,7 @@
 
 pub use crate::config::RunSpec;
 use crate::config::set_override;
+use crate::text::Shown;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -232,7 +233,7 @@ impl Claim {
         if !(self.margin > 0.0 && self.margin.is_finite()) {
             return Some(format!(
                 "margin = {} must be positive: give the smallest difference that matters, on the claim or at the top of the file",
-                self.margin
+                self.margin.shown()
             ));
         }
         if !(1..=1_000_000).contains(&self.runs) {
@@ -258,7 +259,8 @@ impl Claim {
             };
             if !agrees {
                 return Some(format!(
-                    "difference = {d} contradicts relation = {relation:?}"
+                    "difference = {} contradicts relation = {relation:?}",
+                    d.shown()
                 ));
             }
         }
@@ -281,7 +283,7 @@ impl Claim {
 
     /// The values the claim's per-seed number can take: the metric's domain, or for a
     /// change since an epoch the differences of two of its values.
-    fn value_domain(&self) -> std::ops::RangeInclusive<f64> {
+    pub fn value_domain(&self) -> std::ops::RangeInclusive<f64> {
         let metric = self.metric();
         match (self.since_epoch, metric) {
             (Some(_), Metric::Loss) => -f64::MAX..=f64::MAX,
@@ -302,24 +304,31 @@ impl Claim {
         };
         if let Some((what, v)) = claimed.filter(|(_, v)| outside(*v)) {
             return Some(format!(
-                "{what} {v} is outside the domain of {metric} ({}..={})",
-                domain.start(),
-                domain.end()
+                "{what} {} is outside the domain of {metric} ({}..={})",
+                v.shown(),
+                domain.start().shown(),
+                domain.end().shown()
             ));
         }
         if let Some(s) = self.spread.filter(|s| !(s.is_finite() && *s >= 0.0)) {
-            return Some(format!("claimed spread {s} must be a finite number >= 0"));
+            return Some(format!(
+                "claimed spread {} must be a finite number >= 0",
+                s.shown()
+            ));
         }
         let width = self.metric().width();
         if let Some(d) = self.difference.filter(|d| !(-width..=width).contains(d)) {
             return Some(format!(
-                "claimed difference {d} is larger than {metric} can differ by ({width})"
+                "claimed difference {} is larger than {metric} can differ by ({})",
+                d.shown(),
+                width.shown()
             ));
         }
         if self.margin > width {
             return Some(format!(
-                "margin = {} is larger than {metric} can differ by ({width})",
-                self.margin
+                "margin = {} is larger than {metric} can differ by ({})",
+                self.margin.shown(),
+                width.shown()
             ));
         }
         None
@@ -395,6 +404,9 @@ fn one_run() -> usize {
     1
 }
 
+/// The largest claim file read (the report's is 20 kB).
+pub const MAX_CLAIM_FILE_BYTES: u64 = 16 << 20;
+
 /// A claim file that cannot be read at all.
 #[derive(Debug, thiserror::Error)]
 pub enum ClaimError {
@@ -446,9 +458,11 @@ impl ParsedFile {
     /// Reads a claim file; a file that is not TOML at all, or has unknown top-level keys, is
     /// an error naming the line.
     pub fn read(path: &Path) -> Result<Self, ClaimError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ClaimError::Io {
-            path: path.to_owned(),
-            source,
+        let text = crate::fsutil::read_capped(path, MAX_CLAIM_FILE_BYTES).map_err(|source| {
+            ClaimError::Io {
+                path: path.to_owned(),
+                source,
+            }
         })?;
         let mut file = Self::parse(&text).map_err(|e| ClaimError::File {
             path: path.to_owned(),
@@ -462,7 +476,8 @@ impl ParsedFile {
 
     /// Parses claim-file text; relative paths in it are read from the current folder.
     pub fn parse(text: &str) -> Result<Self, ClaimError> {
-        let raw: RawFile = toml::from_str(text).map_err(|e| ClaimError::Toml(toml_error(&e)))?;
+        let raw: RawFile = toml::from_str(text)
+            .map_err(|e| ClaimError::Toml(crate::text::toml_error(text, &e)))?;
         let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
         let mut seen = std::collections::HashSet::new();
         let mut claims = Vec::new();
@@ -480,11 +495,6 @@ impl ParsedFile {
             claims,
         })
     }
-}
-
-/// A TOML error on one line.
-pub fn toml_error(e: &toml::de::Error) -> String {
-    e.to_string().trim().replace('\n', " ")
 }
 
 /// One `[[claim]]` table (at `line`), with the file's margin when it gives none, expanded
@@ -509,7 +519,7 @@ fn parse_claim(
     };
     let claim: Claim = table
         .try_into()
-        .map_err(|e: toml::de::Error| fail(toml_error(&e)))?;
+        .map_err(|e: toml::de::Error| fail(crate::text::shorten(e.message(), 300)))?;
     if claim.id.is_empty() || claim.id.len() > 200 || claim.id.chars().any(char::is_control) {
         return Err(fail(
             "the id must be 1 to 200 characters on one line, without control characters".into(),

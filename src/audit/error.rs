@@ -64,6 +64,22 @@ pub enum AuditError {
     LeftToShards(usize),
 }
 
+impl AuditError {
+    /// Whether this is a requirement the machine or the data at hand lacks (CUDA, memory,
+    /// the full set, the weights, a shard's share), rather than something wrong.
+    pub fn is_requirement(&self) -> bool {
+        matches!(
+            self,
+            AuditError::NeedsCuda
+                | AuditError::NeedsMemory { .. }
+                | AuditError::NeedsPretrained(_)
+                | AuditError::NeedsFullData { .. }
+                | AuditError::TooBig(_)
+                | AuditError::LeftToShards(_)
+        )
+    }
+}
+
 /// The error when `device` has less than `gib` GiB of memory; none when it has enough or
 /// its memory cannot be read (then the requirement is only noted in the claim file).
 pub fn memory_shortfall(gib: f64, device: Device) -> Option<AuditError> {

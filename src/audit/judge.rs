@@ -42,6 +42,7 @@ pub fn judged(
                 verdict: Verdict::NotRun {
                     why: why.to_string(),
                 },
+                broken: !why.is_requirement(),
                 ..result
             };
         }

@@ -127,27 +127,44 @@ pub fn table(results: &[ClaimResult]) -> String {
 fn markdown(results: &[ClaimResult], settings: &Settings) -> String {
     let mut md = format!(
         "# Audit\n\nSource: {}\n\nStatistics: {}. The interval is the (1 - 2 level) interval of measured minus claimed (for a relative claim without a claimed difference: of the effect in the claimed direction); REPRODUCED means it lies inside +-margin, NOT REPRODUCED that it lies outside.\n\n| {} |\n|{}\n",
-        settings.source,
+        md_cell(&settings.source),
         settings.describe(),
         HEADERS.join(" | "),
         "---|".repeat(HEADERS.len())
     );
     for r in results {
         let c = cells(r);
+        let cells: Vec<String> = c.iter().map(|x| md_cell(x)).collect();
         let _ = writeln!(
             md,
             "| {} | {} | {} | {} |",
-            r.id,
+            md_cell(&r.id),
             r.verdict.label(),
-            c.join(" | "),
-            r.verdict.why().replace('|', "/")
+            cells.join(" | "),
+            md_cell(r.verdict.why())
         );
     }
     md.push_str("\n## Claims\n\n");
     for r in results {
-        let _ = writeln!(md, "- **{}**: {}", r.id, r.sentence);
+        let _ = writeln!(md, "- **{}**: {}", md_cell(&r.id), md_cell(&r.sentence));
     }
     md
+}
+
+/// `text` as one cell of a Markdown table: no line breaks, no cell separator, and no raw
+/// HTML (GitHub renders HTML inside Markdown).
+fn md_cell(text: &str) -> String {
+    html_escape(text)
+        .replace(['\n', '\r'], " ")
+        .replace('|', "\\|")
+}
+
+/// `text` with HTML's special characters escaped.
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 fn verdict_colour(v: &Verdict) -> &'static str {
@@ -204,7 +221,7 @@ fn forest_plot(results: &[ClaimResult]) -> String {
             svg,
             "<text x=\"4\" y=\"{}\">{}</text><text x=\"{}\" y=\"{}\" fill=\"{colour}\">{}</text>",
             y + 4.0,
-            r.id.replace('<', "&lt;"),
+            html_escape(&r.id),
             label_w + plot_w + 8.0,
             y + 4.0,
             r.verdict.label()
@@ -257,7 +274,7 @@ fn html(results: &[ClaimResult], out: &Path, md_table: &str, settings: &Settings
     let _ = write!(
         html,
         "<p>{}</p><p>Each row: the shaded band is the claim's margin (for a claimed direction, everything below the smallest effect of interest); the line is the reproduction's interval, the dot its estimate; a grey bar is the claim's own 95% interval when it gives runs and spread. Green REPRODUCED, red NOT REPRODUCED, amber INCONCLUSIVE, grey NOT RUN.</p>{}",
-        settings.describe(),
+        html_escape(&settings.describe()),
         forest_plot(results)
     );
     let _ = write!(
@@ -269,9 +286,9 @@ fn html(results: &[ClaimResult], out: &Path, md_table: &str, settings: &Settings
         let _ = write!(
             html,
             "<h2>{} &mdash; {}</h2><p>{}</p><div class=\"runs\">",
-            r.id,
+            html_escape(&r.id),
             r.verdict.label(),
-            r.verdict.why().replace('<', "&lt;")
+            html_escape(r.verdict.why())
         );
         for run in &r.runs {
             if let Ok(m) = RunDir::open(&out.join(run)).manifest() {
@@ -291,16 +308,29 @@ fn html(results: &[ClaimResult], out: &Path, md_table: &str, settings: &Settings
 }
 
 /// Writes `audit.json`, `audit.md` and `audit.html` into `out`.
-pub fn write(out: &Path, results: &[ClaimResult], settings: &Settings) -> std::io::Result<()> {
+pub fn write(out: &Path, results: &[ClaimResult], settings: &Settings) -> Result<(), OutputError> {
     let json = serde_json::json!({ "settings": settings, "claims": results });
-    let text = serde_json::to_string_pretty(&json).map_err(std::io::Error::other)?;
-    write_atomic(&out.join("audit.json"), text.as_bytes())?;
-    write_atomic(
-        &out.join("audit.md"),
-        markdown(results, settings).as_bytes(),
-    )?;
-    write_atomic(
-        &out.join("audit.html"),
-        html(results, out, &table(results), settings).as_bytes(),
-    )
+    let text = serde_json::to_string_pretty(&json).map_err(std::io::Error::other);
+    let files = [
+        ("audit.json", text),
+        ("audit.md", Ok(markdown(results, settings))),
+        (
+            "audit.html",
+            Ok(html(results, out, &table(results), settings)),
+        ),
+    ];
+    for (name, text) in files {
+        let path = out.join(name);
+        text.and_then(|t| write_atomic(&path, t.as_bytes()))
+            .map_err(|source| OutputError { path, source })?;
+    }
+    Ok(())
+}
+
+/// An audit file that could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("writing {}: {source}", path.display())]
+pub struct OutputError {
+    pub path: std::path::PathBuf,
+    pub source: std::io::Error,
 }

@@ -157,7 +157,7 @@ fn make(arch: Arch, stem: &Path, replaces: &Path) -> Result<StandIn, StandInErro
     let tensors: Vec<(String, tch::Tensor)> = model.vs.variables().into_iter().collect();
     let staging = crate::fsutil::temporary_for(&safetensors);
     tch::Tensor::write_safetensors(&tensors, &staging)
-        .map_err(|e| fail(&safetensors, e.to_string()))?;
+        .map_err(|e| fail(&safetensors, crate::runtime::tch_message(&e)))?;
     let outcome = match crate::python::torch_save_state_dict(&staging, &pth, &name_of(arch)) {
         Ok(()) => Ok(StandIn {
             replaces: replaces.to_owned(),

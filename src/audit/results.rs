@@ -1,11 +1,15 @@
 //! Per-seed values from anywhere (PyTorch, W&B, MLflow exports), for `audit --results`:
 //! a CSV with the columns `claim,seed,value` and, for relative claims, `than` (the
 //! compared run's value for the same seed). A value that is not finite (`nan`, `inf`)
-//! marks a diverged seed.
+//! marks a diverged seed. Read with the `csv` crate (quoting, a byte-order mark, `#`
+//! comments), in one pass: a million rows take about a second.
 
-use super::claims::Claim;
-use std::collections::BTreeMap;
+use super::claims::{Claim, Form, ParsedFile};
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
+
+/// The largest results file read.
+pub const MAX_RESULTS_BYTES: u64 = 512 << 20;
 
 /// One row: a seed's value of a claim's metric.
 #[derive(Debug, Clone, PartialEq)]
@@ -13,6 +17,8 @@ pub struct Row {
     pub seed: String,
     pub value: f64,
     pub than: Option<f64>,
+    /// Its line in the file, for messages.
+    pub line: u64,
 }
 
 /// A claim's per-seed values, from its trained runs or from a results file.
@@ -38,15 +44,15 @@ pub struct Results {
 /// A results file that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ResultsError {
-    #[error("{path}: {source}")]
+    #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path}, line {line}: {message}")]
+    #[error("{}, line {line}: {message}", path.display())]
     Line {
         path: PathBuf,
-        line: usize,
+        line: u64,
         message: String,
     },
     #[error("{} has no rows for this claim", .0.display())]
@@ -55,76 +61,61 @@ pub enum ResultsError {
     NoThan(PathBuf),
 }
 
+const HEADER: &str = "claim,seed,value or claim,seed,value,than";
+
 impl Results {
-    /// Reads a results CSV; errors name the file and line.
+    /// Reads a results CSV (at most [`MAX_RESULTS_BYTES`]); errors name the file and line.
     pub fn read(path: &Path) -> Result<Self, ResultsError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ResultsError::Io {
-            path: path.to_owned(),
-            source,
+        let text = crate::fsutil::read_capped(path, MAX_RESULTS_BYTES).map_err(|source| {
+            ResultsError::Io {
+                path: path.to_owned(),
+                source,
+            }
         })?;
         Self::parse(&text, path)
     }
 
     /// Parses results CSV text (`path` names it in errors).
     pub fn parse(text: &str, path: &Path) -> Result<Self, ResultsError> {
-        let fail = |line: usize, message: String| ResultsError::Line {
+        let fail = |line: u64, message: String| ResultsError::Line {
             path: path.to_owned(),
             line,
             message,
         };
-        let mut lines = text
-            .lines()
-            .enumerate()
-            .map(|(i, l)| (i + 1, l.trim()))
-            .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'));
-        let Some((header_line, header)) = lines.next() else {
-            return Err(fail(
-                1,
-                "empty: expected the header claim,seed,value[,than]".into(),
-            ));
+        let mut reader = csv::ReaderBuilder::new()
+            .trim(csv::Trim::All)
+            .comment(Some(b'#'))
+            .flexible(true)
+            .from_reader(text.as_bytes());
+        let header_line = |r: &csv::Reader<&[u8]>| r.position().line().max(1);
+        let columns: Vec<String> = match reader.headers() {
+            Ok(h) if !h.is_empty() => h.iter().map(str::to_owned).collect(),
+            Ok(_) => return Err(fail(1, format!("empty: expected the header {HEADER}"))),
+            Err(e) => return Err(fail(header_line(&reader), e.to_string())),
         };
-        let columns: Vec<&str> = header.split(',').map(str::trim).collect();
-        let with_than = match columns.as_slice() {
+        let with_than = match columns.iter().map(String::as_str).collect::<Vec<_>>()[..] {
             ["claim", "seed", "value"] => false,
             ["claim", "seed", "value", "than"] => true,
             _ => {
-                return Err(fail(
-                    header_line,
-                    format!(
-                        "header {header:?}: expected claim,seed,value or claim,seed,value,than"
-                    ),
-                ));
+                let found = crate::text::shorten(&columns.join(","), 80);
+                return Err(fail(1, format!("header {found:?}: expected {HEADER}")));
             }
-        };
-        let number = |line: usize, name: &str, text: &str| -> Result<f64, ResultsError> {
-            text.parse::<f64>()
-                .map_err(|_| fail(line, format!("{name} {text:?} is not a number")))
         };
         let mut rows: BTreeMap<String, Vec<Row>> = BTreeMap::new();
-        for (line, text) in lines {
-            let fields: Vec<&str> = text.split(',').map(str::trim).collect();
-            if fields.len() != columns.len() {
-                return Err(fail(
-                    line,
-                    format!("{} fields, the header has {}", fields.len(), columns.len()),
-                ));
+        let mut seen: HashSet<(String, String)> = HashSet::new();
+        for record in reader.records() {
+            let record = record.map_err(|e| {
+                let line = e.position().map_or(0, |p| p.line());
+                fail(line, e.to_string())
+            })?;
+            let line = record.position().map_or(0, |p| p.line());
+            let row = parse_row(&record, with_than, line).map_err(|m| fail(line, m))?;
+            let claim = record[0].to_owned();
+            if !seen.insert((claim.clone(), row.seed.clone())) {
+                let message = format!("claim {:?} has seed {:?} twice", claim, row.seed);
+                return Err(fail(line, message));
             }
-            let than = match (with_than, fields.get(3)) {
-                (true, Some(t)) if !t.is_empty() => Some(number(line, "than", t)?),
-                _ => None,
-            };
-            let seeds = rows.entry(fields[0].to_owned()).or_default();
-            if seeds.iter().any(|r| r.seed == fields[1]) {
-                return Err(fail(
-                    line,
-                    format!("claim {:?} has seed {:?} twice", fields[0], fields[1]),
-                ));
-            }
-            seeds.push(Row {
-                seed: fields[1].to_owned(),
-                value: number(line, "value", fields[2])?,
-                than,
-            });
+            rows.entry(claim).or_default().push(row);
         }
         Ok(Self {
             path: path.to_owned(),
@@ -132,17 +123,59 @@ impl Results {
         })
     }
 
+    /// Refuses rows whose claim id is not a claim of `file`, naming the first one's line.
+    pub fn check_ids(&self, file: &ParsedFile) -> Result<(), ResultsError> {
+        let known = |id: &str| {
+            file.claims.iter().any(|c| match c {
+                Ok(claim) => claim.id == id,
+                Err(unparsed) => unparsed.id == id,
+            })
+        };
+        match self.rows.iter().find(|(id, _)| !known(id)) {
+            Some((id, rows)) => Err(ResultsError::Line {
+                path: self.path.clone(),
+                line: rows[0].line,
+                message: format!(
+                    "claim {:?} is not a claim of the claim file",
+                    crate::text::shorten(id, 80)
+                ),
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// A claim's values and, for a relative claim, the compared run's; or why it cannot
-    /// be judged. A file names no run folders and no test-set size (the claim's
-    /// `test_images` is used).
+    /// be judged (no rows, a missing `than`, a value outside the metric's domain). A file
+    /// names no run folders and no test-set size (the claim's `test_images` is used).
     pub fn values(&self, claim: &Claim) -> Result<SeedValues, ResultsError> {
         let rows = self
             .rows
             .get(&claim.id)
             .ok_or_else(|| ResultsError::NoRows(self.path.clone()))?;
-        let other = match claim.relation {
-            None => None,
-            Some(_) => Some(
+        let domain = claim.value_domain();
+        let relative = matches!(claim.form(), Ok(Form::Difference(_) | Form::Effect(_)))
+            && claim.than.is_some();
+        for row in rows {
+            let outside = [Some(row.value), row.than]
+                .into_iter()
+                .flatten()
+                .find(|v| v.is_finite() && !domain.contains(v));
+            if let Some(v) = outside {
+                return Err(ResultsError::Line {
+                    path: self.path.clone(),
+                    line: row.line,
+                    message: format!(
+                        "{v} is outside the domain of {} ({}..={})",
+                        claim.metric().name(),
+                        domain.start(),
+                        domain.end()
+                    ),
+                });
+            }
+        }
+        let other = match relative {
+            false => None,
+            true => Some(
                 rows.iter()
                     .map(|r| r.than)
                     .collect::<Option<Vec<f64>>>()
@@ -156,4 +189,30 @@ impl Results {
             test_images: None,
         })
     }
+}
+
+/// One record's seed, value and `than`.
+fn parse_row(record: &csv::StringRecord, with_than: bool, line: u64) -> Result<Row, String> {
+    let width = if with_than { 4 } else { 3 };
+    if record.len() != width {
+        return Err(format!("{} fields, the header has {width}", record.len()));
+    }
+    let number = |name: &str, text: &str| -> Result<f64, String> {
+        text.parse::<f64>().map_err(|_| {
+            format!(
+                "{name} {:?} is not a number",
+                crate::text::shorten(text, 40)
+            )
+        })
+    };
+    let than = match record.get(3) {
+        Some(t) if with_than && !t.is_empty() => Some(number("than", t)?),
+        _ => None,
+    };
+    Ok(Row {
+        seed: record[1].to_owned(),
+        value: number("value", &record[2])?,
+        than,
+        line,
+    })
 }

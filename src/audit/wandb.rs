@@ -8,6 +8,9 @@
 use super::claims::{Metric, ParsedFile};
 use std::fmt::Write;
 
+/// The largest summary file read (a real one is a few kilobytes).
+pub const MAX_SUMMARY_BYTES: u64 = 64 << 20;
+
 /// The summary keys read, with the metric and split each claims.
 const KEYS: [(&str, Metric, &str); 7] = [
     ("val acc", Metric::Accuracy, "test"),

@@ -246,7 +246,7 @@ impl AugmentConfig {
     /// Reads a config from TOML text (unknown keys rejected, the line named) and validates it.
     pub fn from_toml(text: &str) -> Result<Self, AugmentError> {
         let config: Self = toml::from_str(text)
-            .map_err(|e| AugmentError::Toml(e.to_string().trim().replace('\n', " ")))?;
+            .map_err(|e| AugmentError::Toml(crate::text::toml_error(text, &e)))?;
         config.validate()?;
         Ok(config)
     }

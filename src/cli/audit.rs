@@ -167,6 +167,9 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| default_out(&claims, suffix));
     let results_file = args.results.as_deref().map(Results::read).transpose()?;
+    if let Some(results) = &results_file {
+        results.check_ids(&file)?;
+    }
     let options = options(&args, &file, out.clone(), results_file)?;
     let mut audit = Audit::new(&file, &options);
     let unknown = audit.unknown_ids();
@@ -181,6 +184,7 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
         return print_plan(&claims, &mut audit, &options);
     }
     create(&out)?;
+    let _lock = cifar_repro::fsutil::lock_folder(&out)?;
     // A shard's record is written first too, so that a shard killed midway names the runs
     // it left undone.
     let record = match args.shard {
@@ -326,6 +330,8 @@ fn finish_shard(mut record: ShardRecord, options: &AuditOptions) -> anyhow::Resu
 fn merge(args: MergeArgs, device: DeviceChoice) -> anyhow::Result<ExitCode> {
     let first_claims = ShardRecord::read(&args.shards[0])?.claims;
     let out = args.out.unwrap_or_else(|| default_out(&first_claims, ""));
+    create(&out)?;
+    let _lock = cifar_repro::fsutil::lock_folder(&out)?;
     let (first, copied) = shard::merge(&args.shards, &out)?;
     for (dir, n) in args.shards.iter().zip(copied) {
         tracing::info!("{n} runs copied from {}", dir.display());
@@ -362,25 +368,27 @@ fn settings(file: &ParsedFile, options: &AuditOptions, results: Option<&Path>) -
     }
 }
 
-/// Writes the audit's files and table; exit 1 when a claim is NOT REPRODUCED or FAILED.
+/// Prints the verdicts, then writes the audit's files. Exit 2 when a claim could not be
+/// judged because something is wrong (a bad claim, unreadable data, a run that failed: not
+/// a requirement this machine lacks), else 1 when a claim is NOT REPRODUCED or FAILED.
 fn finish(out: &Path, results: &[ClaimResult], settings: Settings) -> anyhow::Result<ExitCode> {
-    cifar_repro::audit::output::write(out, results, &settings)
-        .with_context(|| format!("writing the audit's files into {}", out.display()))?;
     println!("{}", settings.describe());
     print!("{}", cifar_repro::audit::output::table(results));
+    cifar_repro::audit::output::write(out, results, &settings)?;
     println!(
         "written: {0}/audit.json, {0}/audit.md, {0}/audit.html",
         out.display()
     );
+    let broken = settings.rehearsal.is_none() && results.iter().any(|r| r.broken);
     let failed = results.iter().any(|r| {
         matches!(
             r.verdict,
             Verdict::NotReproduced { .. } | Verdict::Failed { .. }
         )
     });
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
+    Ok(match (broken, failed) {
+        (true, _) => ExitCode::from(2),
+        (false, true) => ExitCode::FAILURE,
+        (false, false) => ExitCode::SUCCESS,
     })
 }

@@ -51,7 +51,8 @@ pub fn run(args: AugmentArgs) -> anyhow::Result<ExitCode> {
     let config = match (&args.preset, &args.config) {
         (Some(name), _) => AugmentConfig::preset(name)?,
         (None, Some(path)) => {
-            let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
+            let text = cifar_repro::fsutil::read_capped(path, 1 << 20)
+                .with_context(|| path.display().to_string())?;
             AugmentConfig::from_toml(&text).with_context(|| path.display().to_string())?
         }
         (None, None) => bail!("give --preset NAME or --config FILE"),
@@ -110,7 +111,7 @@ pub fn run(args: AugmentArgs) -> anyhow::Result<ExitCode> {
     )?;
     with_atomic(&out.join("batch.safetensors"), |tmp| {
         Tensor::write_safetensors(&[("input", &input), ("output", &output)], tmp)
-            .map_err(anyhow::Error::from)
+            .map_err(|e| anyhow::anyhow!(cifar_repro::runtime::tch_message(&e)))
     })?;
     let (mean, std) = config.normalize.values();
     let side = output.size()[2];

@@ -41,8 +41,11 @@ fn parse_margin(text: &str) -> Result<f64, String> {
 
 pub fn run(command: ClaimsCommand) -> anyhow::Result<ExitCode> {
     let ClaimsCommand::FromWandb(args) = command;
-    let summary = std::fs::read_to_string(&args.summary)
-        .with_context(|| args.summary.display().to_string())?;
+    let summary = cifar_repro::fsutil::read_capped(
+        &args.summary,
+        cifar_repro::audit::wandb::MAX_SUMMARY_BYTES,
+    )
+    .with_context(|| args.summary.display().to_string())?;
     let margins = Margins {
         proportion: args.margin,
         loss: args.loss_margin,

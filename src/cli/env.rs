@@ -20,11 +20,12 @@ pub struct EnvArgs {
 }
 
 pub fn run(args: EnvArgs) -> anyhow::Result<ExitCode> {
+    // Checked before anything touches libtorch: a thread pool of 99,999 is not started.
+    cifar_repro::config::check_threads(args.threads)?;
     let flags = args
         .determinism
         .map(|mode| cifar_repro::determinism::flags::apply(mode, args.threads));
     if args.threads > 0 {
-        cifar_repro::config::check_threads(args.threads)?;
         tch::set_num_threads(args.threads as i32);
     }
     let info = RuntimeInfo::current();

@@ -83,7 +83,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// An error and its causes on one line, without repeating a cause its parent already quotes.
+/// The longest error line printed: a message quoting a huge input is cut.
+const MAX_ERROR_CHARS: usize = 2_000;
+
+/// An error and its causes on one line, without repeating a cause its parent already
+/// quotes, cut to [`MAX_ERROR_CHARS`].
 pub fn one_line(err: &anyhow::Error) -> String {
     let mut line = String::new();
     for cause in err.chain() {
@@ -95,5 +99,5 @@ pub fn one_line(err: &anyhow::Error) -> String {
             line.push_str(&text);
         }
     }
-    line.replace('\n', " ")
+    cifar_repro::text::shorten(&line.replace('\n', " "), MAX_ERROR_CHARS)
 }

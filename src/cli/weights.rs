@@ -69,7 +69,8 @@ pub fn run(command: WeightsCommand) -> anyhow::Result<ExitCode> {
             let mut vars: Vec<(String, tch::Tensor)> = model.vs.variables().into_iter().collect();
             vars.sort_by(|a, b| a.0.cmp(&b.0));
             cifar_repro::fsutil::with_atomic(&args.out, |tmp| {
-                tch::Tensor::write_safetensors(&vars, tmp).map_err(anyhow::Error::from)
+                tch::Tensor::write_safetensors(&vars, tmp)
+                    .map_err(|e| anyhow::anyhow!(cifar_repro::runtime::tch_message(&e)))
             })?;
             println!("{}: {} tensors", args.out.display(), vars.len());
             Ok(ExitCode::SUCCESS)

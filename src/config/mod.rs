@@ -8,6 +8,7 @@ pub use crate::determinism::Determinism;
 
 mod presets;
 mod resolve;
+pub use crate::model::MAX_WIDTH;
 use crate::model::{MemoryFormat, ModelConfig, Precision};
 use crate::optim::{OptimConfig, Schedule};
 pub use presets::TRAIN_PRESETS;
@@ -143,7 +144,7 @@ impl TrainConfig {
     /// Reads a config file's TOML; errors name the key and line.
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
         let config: Self = toml::from_str(text)
-            .map_err(|e| ConfigError::Toml(e.to_string().trim().replace('\n', " ")))?;
+            .map_err(|e| ConfigError::Toml(crate::text::toml_error(text, &e)))?;
         config.validate()?;
         Ok(config)
     }
@@ -178,50 +179,12 @@ impl TrainConfig {
             in_range("loop.test_limit", limit, 1..=usize::MAX)?;
         }
         check_threads(r.threads).map_err(|e| ConfigError::Invalid(e.to_string()))?;
-        in_range("model.width", self.model.width, 1..=MAX_WIDTH)?;
-        in_range("model.classes", self.model.classes, 10..=100_000)?;
-        let o = &self.optim;
-        in_range("optim.lr", o.lr, f64::MIN_POSITIVE..=10.0)?;
-        in_range("optim.weight_decay", o.weight_decay, 0.0..=1.0)?;
-        in_range("optim.momentum", o.momentum, 0.0..=0.999_999)?;
-        in_range("optim.betas[0]", o.betas[0], 0.0..=0.999_999)?;
-        in_range("optim.betas[1]", o.betas[1], 0.0..=0.999_999_999)?;
-        in_range("optim.eps", o.eps, f64::MIN_POSITIVE..=1.0)?;
-        match &self.schedule {
-            Schedule::Constant => {}
-            Schedule::Step { step_epochs, gamma } => {
-                in_range("schedule.step_epochs", *step_epochs, 1..=r.epochs.max(1))?;
-                in_range("schedule.gamma", *gamma, f64::MIN_POSITIVE..=1.0)?;
-            }
-            Schedule::MultiStep { milestones, gamma } => {
-                for m in milestones {
-                    in_range("schedule.milestones[]", *m, 1..=r.epochs)?;
-                }
-                in_range("schedule.gamma", *gamma, f64::MIN_POSITIVE..=1.0)?;
-            }
-            Schedule::Cosine {
-                warmup_epochs,
-                min_lr,
-            } => {
-                in_range(
-                    "schedule.warmup_epochs",
-                    *warmup_epochs,
-                    0.0..=r.epochs as f64,
-                )?;
-                in_range("schedule.min_lr", *min_lr, 0.0..=o.lr)?;
-            }
-            Schedule::OneCycle {
-                max_lr,
-                pct_start,
-                div_factor,
-                final_div_factor,
-            } => {
-                in_range("schedule.max_lr", *max_lr, f64::MIN_POSITIVE..=10.0)?;
-                in_range("schedule.pct_start", *pct_start, 0.0..=1.0)?;
-                in_range("schedule.div_factor", *div_factor, 1.0..=1e9)?;
-                in_range("schedule.final_div_factor", *final_div_factor, 1.0..=1e9)?;
-            }
-        }
+        let invalid = |e: &dyn std::fmt::Display| ConfigError::Invalid(e.to_string());
+        self.model.validate().map_err(|e| invalid(&e))?;
+        self.optim.validate().map_err(|e| invalid(&e))?;
+        self.schedule
+            .validate(r.epochs, self.optim.lr)
+            .map_err(|e| invalid(&e))?;
         Ok(())
     }
 
@@ -244,38 +207,47 @@ impl TrainConfig {
     /// slots per parameter, plus the larger of what a training step keeps for its batch
     /// and what evaluation holds (a few of its largest layer's outputs per image).
     pub fn estimated_training_bytes(&self) -> u64 {
+        self.memory_peak().0
+    }
+
+    /// The estimated peak bytes, and whether a training step or an evaluation batch
+    /// reaches it (each named with its batch size).
+    pub fn memory_peak(&self) -> (u64, String) {
         let side = self.augment.output_side();
         let footprint = self.model.footprint(side);
         let train = (self.run.batch_size as u64).saturating_mul(footprint.activations_per_image);
         let eval = (self.run.eval_batch_size as u64)
             .saturating_mul(footprint.largest_activation.saturating_mul(3));
-        4u64.saturating_mul(
-            footprint
-                .parameters
-                .saturating_mul(4)
-                .saturating_add(train.max(eval)),
-        )
+        let bytes = |activations: u64| {
+            4u64.saturating_mul(
+                footprint
+                    .parameters
+                    .saturating_mul(4)
+                    .saturating_add(activations),
+            )
+        };
+        match train >= eval {
+            true => (
+                bytes(train),
+                format!("a training step of batch {}", self.run.batch_size),
+            ),
+            false => (
+                bytes(eval),
+                format!(
+                    "an evaluation batch of {} (loop.eval_batch_size)",
+                    self.run.eval_batch_size
+                ),
+            ),
+        }
     }
 }
 
-/// The widest first stage a config may ask for (torchvision uses 64; wide ResNets 640).
-pub const MAX_WIDTH: i64 = 1024;
-
-/// `Err` naming `key`, its value and the allowed range, when `value` is outside `range`
-/// (NaN is outside every range).
-fn in_range<T: PartialOrd + std::fmt::Display>(
+fn in_range<T: crate::text::Shown>(
     key: &str,
     value: T,
     range: std::ops::RangeInclusive<T>,
 ) -> Result<(), ConfigError> {
-    if range.contains(&value) {
-        return Ok(());
-    }
-    Err(ConfigError::Invalid(format!(
-        "{key} = {value} is out of range: allowed {}..={}",
-        range.start(),
-        range.end()
-    )))
+    crate::text::in_range(key, value, range).map_err(ConfigError::Invalid)
 }
 
 /// A thread count above the cores this process may use.

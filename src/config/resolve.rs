@@ -124,8 +124,12 @@ pub fn recipe_difference(a: &TrainConfig, b: &TrainConfig) -> Option<(String, St
     }
 }
 
-/// Resolves `source`: a config file (any existing file, or a name ending in `.toml`),
-/// relative to `base_dir`, or else a preset name. `overrides` (TOML keys as in a config
+/// The largest run config read (a real one is a few kilobytes).
+const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// Resolves `source`: a config file (a name ending in `.toml`, relative to `base_dir`), or
+/// else a preset name. Nothing but a `.toml` file is ever read, and what is read is
+/// refused, when it is not a run config, without quoting it. `overrides` (TOML keys as in a config
 /// file, e.g. `loop.seed`) are merged over it key by key before it is parsed and checked.
 pub fn resolve(
     source: &str,
@@ -133,8 +137,9 @@ pub fn resolve(
     overrides: &toml::Table,
 ) -> Result<Resolved, ConfigError> {
     let path = base_dir.join(source);
-    if path.is_file() || source.ends_with(".toml") {
-        let text = std::fs::read_to_string(&path).map_err(|e| file_error(&path, e))?;
+    if source.ends_with(".toml") {
+        let text = crate::fsutil::read_capped(&path, MAX_CONFIG_BYTES)
+            .map_err(|e| file_error(&path, e))?;
         let name = path
             .file_stem()
             .map_or("run".into(), |s| s.to_string_lossy().into_owned());
@@ -180,8 +185,8 @@ fn with_overrides(text: &str, overrides: &toml::Table) -> Result<TrainConfig, Co
     if overrides.is_empty() {
         return TrainConfig::from_toml(text);
     }
-    let mut table: toml::Table = toml::from_str(text)
-        .map_err(|e| ConfigError::Toml(e.to_string().trim().replace('\n', " ")))?;
+    let mut table: toml::Table =
+        toml::from_str(text).map_err(|e| ConfigError::Toml(crate::text::toml_error(text, &e)))?;
     merge(&mut table, overrides);
     let text = toml::to_string(&table).map_err(|e| ConfigError::Serialize(e.to_string()))?;
     TrainConfig::from_toml(&text)

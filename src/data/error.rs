@@ -15,6 +15,10 @@ pub enum DataError {
     MissingFile(String),
     #[error("{0}: empty file")]
     Empty(String),
+    #[error(
+        "{file}: larger than {max} bytes, the size of an official batch file (10,000 records); not a CIFAR-10 file"
+    )]
+    TooLarge { file: String, max: u64 },
     #[error("{file}: size {size} bytes is not a whole number of 3,073-byte records")]
     BadSize { file: String, size: usize },
     #[error("{file}: record {record} has label {label}, but CIFAR-10 labels are 0..9")]

@@ -2,6 +2,7 @@
 //! `.tar.gz` archive itself, read without unpacking.
 
 use super::DataError;
+use super::batch::RECORD_BYTES;
 use flate2::read::GzDecoder;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -91,13 +92,43 @@ fn read_folder(path: &Path) -> Result<RawFiles, DataError> {
         if !file.is_file() {
             return Err(DataError::MissingFile(file.display().to_string()));
         }
-        let bytes = std::fs::read(&file).map_err(|e| DataError::io(&file, e))?;
-        files.insert(name, (file.display().to_string(), bytes));
+        let name_shown = file.display().to_string();
+        let opened = std::fs::File::open(&file).map_err(|e| DataError::io(&file, e))?;
+        let bytes = read_bounded(opened).map_err(|e| match e {
+            Bounded::TooLarge => DataError::TooLarge {
+                file: name_shown.clone(),
+                max: MAX_FILE_BYTES,
+            },
+            Bounded::Io(e) => DataError::io(&file, e),
+        })?;
+        files.insert(name, (name_shown, bytes));
     }
     Ok(RawFiles {
         kind: SourceKind::Folder,
         files,
     })
+}
+
+/// The largest file of a set read: an official batch file, 10,000 records of 3,073 bytes.
+pub const MAX_FILE_BYTES: u64 = 10_000 * RECORD_BYTES as u64;
+
+enum Bounded {
+    TooLarge,
+    Io(std::io::Error),
+}
+
+/// At most [`MAX_FILE_BYTES`] from `reader`: never more is held in memory, so an archive
+/// member that inflates to gigabytes is refused after 30 MB.
+fn read_bounded(reader: impl Read) -> Result<Vec<u8>, Bounded> {
+    let mut bytes = Vec::new();
+    reader
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(Bounded::Io)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(Bounded::TooLarge);
+    }
+    Ok(bytes)
 }
 
 fn read_archive(path: &Path) -> Result<RawFiles, DataError> {
@@ -123,12 +154,15 @@ pub fn read_archive_from(path: &Path, reader: impl Read) -> Result<RawFiles, Dat
         else {
             continue;
         };
-        let mut bytes = Vec::with_capacity(entry.size().min(1 << 28) as usize);
-        entry.read_to_end(&mut bytes).map_err(corrupt)?;
-        files.insert(
-            name,
-            (format!("{}:{}", path.display(), member.display()), bytes),
-        );
+        let shown = format!("{}:{}", path.display(), member.display());
+        let bytes = read_bounded(&mut entry).map_err(|e| match e {
+            Bounded::TooLarge => DataError::TooLarge {
+                file: shown.clone(),
+                max: MAX_FILE_BYTES,
+            },
+            Bounded::Io(e) => corrupt(e),
+        })?;
+        files.insert(name, (shown, bytes));
     }
     // Read to the end so the gzip trailer's CRC-32 is checked: corruption inside the
     // compressed pixels can otherwise decode to wrong bytes without any error.

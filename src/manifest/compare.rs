@@ -296,7 +296,7 @@ fn epoch_difference(x: &EpochRecord, y: &EpochRecord) -> Option<FirstDifference>
         );
         return at(None, Stage::Weights, detail);
     }
-    if x.train != y.train || x.test != y.test {
+    if !same(&x.train, &y.train) || !same(&x.test, &y.test) {
         let detail = format!(
             "test accuracy {} vs {}, loss {} vs {}",
             x.test.accuracy, y.test.accuracy, x.test.loss, y.test.loss
@@ -304,6 +304,15 @@ fn epoch_difference(x: &EpochRecord, y: &EpochRecord) -> Option<FirstDifference>
         return at(None, Stage::Metrics, detail);
     }
     None
+}
+
+/// Whether two records are the same as written (NaN equals NaN: a diverged run's loss is
+/// the same in two identical runs).
+fn same<T: Serialize>(a: &T, b: &T) -> bool {
+    match (serde_json::to_value(a), serde_json::to_value(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
 }
 
 /// Where `a` and `b` first differ, and how many epochs were compared to find it.

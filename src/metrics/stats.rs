@@ -103,8 +103,14 @@ pub fn clopper_pearson(k: u64, n: u64, alpha: f64) -> [f64; 2] {
 
 /// The CDF of Student's t with `df` degrees of freedom.
 pub fn student_t_cdf(t: f64, df: f64) -> f64 {
-    // P(|T| < |t|) = I_x(1/2, df/2) with x = t^2 / (df + t^2): exact near 0.
-    let half = 0.5 * inc_beta(0.5, df / 2.0, t * t / (df + t * t));
+    // P(|T| < |t|) = I_x(1/2, df/2) with x = t^2 / (df + t^2): exact near 0. Past 1e150
+    // t^2 overflows: x is 1 to every digit an f64 has, and so is the cdf's distance from 0.5.
+    let x = if t.abs() > 1e150 {
+        1.0
+    } else {
+        t * t / (df + t * t)
+    };
+    let half = 0.5 * inc_beta(0.5, df / 2.0, x);
     if t >= 0.0 { 0.5 + half } else { 0.5 - half }
 }
 
@@ -118,6 +124,14 @@ pub fn student_t_quantile(p: f64, df: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_t_cdf_is_0_or_1_far_out_and_never_nan() {
+        for t in [1e200, f64::MAX, f64::INFINITY] {
+            assert_eq!(student_t_cdf(t, 4.0), 1.0);
+            assert_eq!(student_t_cdf(-t, 4.0), 0.0);
+        }
+    }
 
     #[test]
     fn clopper_pearson_matches_published_values() {

@@ -174,7 +174,16 @@ pub struct Footprint {
     pub largest_activation: u64,
 }
 
+/// The widest first stage a config may ask for (torchvision uses 64; wide ResNets 640).
+pub const MAX_WIDTH: i64 = 1024;
+
 impl ModelConfig {
+    /// Checks every number against its range, naming the key.
+    pub fn validate(&self) -> Result<(), String> {
+        crate::text::in_range("model.width", self.width, 1..=MAX_WIDTH)?;
+        crate::text::in_range("model.classes", self.classes, 10..=100_000)
+    }
+
     /// The footprint on `side` x `side` inputs, walked over the same architecture as
     /// [`super::ResNet::new`] builds (saturating, so absurd widths cannot overflow).
     pub fn footprint(&self, side: i64) -> Footprint {

@@ -7,7 +7,7 @@ mod pretrained;
 mod resnet;
 
 pub use compute::{Autocast, MemoryFormat, Precision};
-pub use config::{Arch, Footprint, Freeze, ModelConfig, Pool, Stem};
+pub use config::{Arch, Footprint, Freeze, MAX_WIDTH, ModelConfig, Pool, Stem};
 pub use pretrained::{KNOWN_WEIGHTS, KnownWeights, TORCHVISION_BASE_URL, UnknownWeights};
 pub use resnet::ResNet;
 

@@ -76,6 +76,19 @@ pub struct OptimConfig {
     pub eps: f64,
 }
 
+impl OptimConfig {
+    /// Checks every number against its range, naming the key.
+    pub fn validate(&self) -> Result<(), String> {
+        use crate::text::in_range;
+        in_range("optim.lr", self.lr, f64::MIN_POSITIVE..=10.0)?;
+        in_range("optim.weight_decay", self.weight_decay, 0.0..=1.0)?;
+        in_range("optim.momentum", self.momentum, 0.0..=0.999_999)?;
+        in_range("optim.betas[0]", self.betas[0], 0.0..=0.999_999)?;
+        in_range("optim.betas[1]", self.betas[1], 0.0..=0.999_999_999)?;
+        in_range("optim.eps", self.eps, f64::MIN_POSITIVE..=1.0)
+    }
+}
+
 /// An optimiser's state for a fixed list of parameters (in the order given at creation).
 #[derive(Debug)]
 pub struct Optimizer {

@@ -33,6 +33,48 @@ pub enum Schedule {
 }
 
 impl Schedule {
+    /// Checks every number against its range for a run of `epochs` epochs at base rate
+    /// `lr`, naming the key.
+    pub fn validate(&self, epochs: usize, lr: f64) -> Result<(), String> {
+        use crate::text::in_range;
+        let rate = || f64::MIN_POSITIVE..=1.0;
+        match self {
+            Schedule::Constant => Ok(()),
+            Schedule::Step { step_epochs, gamma } => {
+                in_range("schedule.step_epochs", *step_epochs, 1..=epochs.max(1))?;
+                in_range("schedule.gamma", *gamma, rate())
+            }
+            Schedule::MultiStep { milestones, gamma } => {
+                for m in milestones {
+                    in_range("schedule.milestones[]", *m, 1..=epochs)?;
+                }
+                in_range("schedule.gamma", *gamma, rate())
+            }
+            Schedule::Cosine {
+                warmup_epochs,
+                min_lr,
+            } => {
+                in_range(
+                    "schedule.warmup_epochs",
+                    *warmup_epochs,
+                    0.0..=epochs as f64,
+                )?;
+                in_range("schedule.min_lr", *min_lr, 0.0..=lr)
+            }
+            Schedule::OneCycle {
+                max_lr,
+                pct_start,
+                div_factor,
+                final_div_factor,
+            } => {
+                in_range("schedule.max_lr", *max_lr, f64::MIN_POSITIVE..=10.0)?;
+                in_range("schedule.pct_start", *pct_start, 0.0..=1.0)?;
+                in_range("schedule.div_factor", *div_factor, 1.0..=1e9)?;
+                in_range("schedule.final_div_factor", *final_div_factor, 1.0..=1e9)
+            }
+        }
+    }
+
     /// The learning rate of optimiser step `step` (0-based), with `base` the optimiser's
     /// rate and `steps_per_epoch`, `total_steps` the run's shape.
     pub fn lr(&self, base: f64, step: usize, steps_per_epoch: usize, total_steps: usize) -> f64 {

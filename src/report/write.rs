@@ -88,16 +88,22 @@ pub fn write_report(
     let path = dir.report_file(ReportFile::MisclassifiedImages);
     with_atomic(&path, |tmp| {
         Tensor::write_safetensors(&[("images", &images.contiguous())], tmp)
-            .map_err(|e| file_error(&path)(e.to_string()))
+            .map_err(|e| file_error(&path)(crate::runtime::tch_message(&e)))
     })?;
     render_files(dir, manifest, classes, examples, images)
 }
 
 /// Re-renders the report of the run in `dir` from its own files (the folder checked as
 /// every reader checks it).
+/// A run that stopped early (it diverged) has no misclassified examples: its report shows
+/// what it recorded.
 pub fn rerender(dir: &RunDir) -> Result<(), ReportError> {
     let manifest = dir.manifest()?;
     let path = dir.report_file(ReportFile::MisclassifiedJson);
+    if !path.exists() && manifest.status != crate::manifest::RunStatus::Completed {
+        let none = Tensor::zeros([0, 3, 32, 32], (Kind::Uint8, tch::Device::Cpu));
+        return render_files(dir, &manifest, &[], &[], &none);
+    }
     let text = std::fs::read_to_string(&path).map_err(|e| file_error(&path)(e.to_string()))?;
     let file: MisclassifiedFile =
         serde_json::from_str(&text).map_err(|e| file_error(&path)(e.to_string()))?;

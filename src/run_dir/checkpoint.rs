@@ -112,7 +112,7 @@ impl Checkpoint {
             message,
         };
         let saved: HashMap<String, Tensor> = Tensor::read_safetensors(&path)
-            .map_err(|e| fail(e.to_string()))?
+            .map_err(|e| fail(crate::runtime::tch_message(&e)))?
             .into_iter()
             .collect();
         optimizer
@@ -148,7 +148,7 @@ pub(super) fn save(
             .into_iter()
             .map(|(n, t)| (n, t.contiguous()))
             .collect();
-        Tensor::write_safetensors(&tensors, path).map_err(|e| err(e.to_string()))
+        Tensor::write_safetensors(&tensors, path).map_err(|e| err(crate::runtime::tch_message(&e)))
     };
     write(model.vs.variables().into_iter().collect(), &model_path)?;
     write(optimizer.state_tensors(params), &optim_path)?;

@@ -62,14 +62,14 @@ pub enum TrainError {
     #[error("reading a tensor back from libtorch: {0}")]
     Tensor(#[from] tch::TchError),
     #[error(
-        "this run needs about {needed_gib:.1} GiB for a training step (model.width {width}, {side}x{side} images, batch {batch}) but the machine has {available_gib:.1} GiB available; lower model.width, loop.batch_size or the image size"
+        "this run needs about {needed_gib:.1} GiB at its peak, {what} (model.width {width}, {side}x{side} images), but the machine has {available_gib:.1} GiB available; lower model.width, the batch or the image size"
     )]
     TooBig {
         needed_gib: f64,
         available_gib: f64,
         width: i64,
         side: i64,
-        batch: usize,
+        what: String,
     },
     #[error(transparent)]
     Record(#[from] super::replay::RecordError),

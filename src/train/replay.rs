@@ -44,7 +44,8 @@ pub struct Recorder {
 
 fn write(path: &Path, tensors: &[(String, Tensor)]) -> Result<(), RecordError> {
     with_atomic(path, |tmp| {
-        Tensor::write_safetensors(tensors, tmp).map_err(std::io::Error::other)
+        Tensor::write_safetensors(tensors, tmp)
+            .map_err(|e| std::io::Error::other(crate::runtime::tch_message(&e)))
     })
     .map_err(|e| RecordError {
         path: path.to_owned(),

@@ -77,7 +77,7 @@ pub fn check_memory(config: &TrainConfig, device: Device) -> Result<(), TrainErr
     let (Device::Cpu, Some(available)) = (device, crate::runtime::available_memory_bytes()) else {
         return Ok(());
     };
-    let needed = config.estimated_training_bytes();
+    let (needed, what) = config.memory_peak();
     if needed <= available {
         return Ok(());
     }
@@ -87,7 +87,7 @@ pub fn check_memory(config: &TrainConfig, device: Device) -> Result<(), TrainErr
         available_gib: available as f64 / GIB,
         width: config.model.width,
         side: config.augment.output_side(),
-        batch: config.run.batch_size.max(config.run.eval_batch_size),
+        what,
     })
 }
 

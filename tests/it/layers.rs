@@ -6,7 +6,7 @@ use std::path::Path;
 
 /// Bottom first. The binary (`src/main.rs`, `src/cli/`) sits above them all.
 const LAYERS: [&[&str]; 9] = [
-    &["ffi", "hash", "fsutil"],
+    &["ffi", "hash", "fsutil", "text"],
     &["runtime", "download", "pth", "python"],
     &["data", "determinism", "metrics"],
     &["model", "optim", "augment"],

@@ -13,6 +13,7 @@ mod data_bad_input;
 mod data_fetch;
 mod data_load;
 mod env;
+mod hostile;
 mod layers;
 mod model;
 mod optim;

@@ -285,7 +285,11 @@ fn a_run_too_big_for_the_machine_is_refused_with_its_estimate() {
     );
     assert_one_line_error(
         &out,
-        &["GiB for a training step", "available", "lower model.width"],
+        &[
+            "GiB at its peak, a training step of batch 65536",
+            "available",
+            "lower model.width",
+        ],
     );
 }
 

@@ -1,0 +1,99 @@
+//! Messages about what a user wrote, bounded and on one line: TOML errors that name the
+//! line and column without quoting the file (so a file named by mistake, or by a hostile
+//! claim file, is refused without its content being published), and quotes cut short.
+
+/// `text` cut to at most `max` characters, with "…" where it was cut: for echoing what a
+/// user gave in a message without echoing megabytes.
+pub fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
+/// A TOML error in `text` on one line: "line L, column C: ...". When `text` is not TOML at
+/// all nothing of it is quoted ("not valid TOML"); when it is TOML but not what was
+/// expected, the parser's message (which names keys and values) is kept, cut short.
+pub fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let place = e.span().map(|span| {
+        let before = &text[..span.start.min(text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        format!("line {line}, column {column}: ")
+    });
+    let what = match toml::from_str::<toml::Table>(text) {
+        Err(_) => "not valid TOML".to_owned(),
+        Ok(_) => shorten(&e.message().replace('\n', " "), 300),
+    };
+    format!("{}{what}", place.unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_that_is_not_toml_is_named_without_its_content() {
+        let secret = "root:$6$secret-hash:19000:0:99999:7:::\n";
+        let e = toml::from_str::<toml::Table>(secret).unwrap_err();
+        let message = toml_error(secret, &e);
+        assert!(
+            message.starts_with("line 1, column") && !message.contains("secret"),
+            "{message}"
+        );
+        #[derive(serde::Deserialize, Debug)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Config {
+            epochs: u32,
+        }
+        let text = "epochs = 1\nepoch = 2\n";
+        let e = toml::from_str::<Config>(text).unwrap_err();
+        let message = toml_error(text, &e);
+        assert!(
+            message.starts_with("line 2, column 1") && message.contains("`epoch`"),
+            "{message}"
+        );
+        assert_eq!(shorten(&"x".repeat(10_000), 5), "xxxxx…");
+    }
+}
+
+/// A number as a message shows it: floats far from 1 in exponent form (`2.2e-308`, not
+/// 300 digits), everything else as Rust prints it.
+pub trait Shown: PartialOrd + Copy {
+    fn shown(self) -> String;
+}
+
+impl Shown for f64 {
+    fn shown(self) -> String {
+        let a = self.abs();
+        if a != 0.0 && a.is_finite() && !(1e-4..1e9).contains(&a) {
+            format!("{self:e}")
+        } else {
+            format!("{self}")
+        }
+    }
+}
+
+macro_rules! shown_as_display {
+    ($($t:ty),*) => {$(impl Shown for $t { fn shown(self) -> String { self.to_string() } })*};
+}
+shown_as_display!(u8, usize, u64, i64);
+
+/// Err naming `key`, its value and the allowed range, when `value` is outside `range`
+/// (NaN is outside every range).
+pub fn in_range<T: Shown>(
+    key: &str,
+    value: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<(), String> {
+    if range.contains(&value) {
+        return Ok(());
+    }
+    Err(format!(
+        "{key} = {} is out of range: allowed {}..={}",
+        value.shown(),
+        range.start().shown(),
+        range.end().shown()
+    ))
+}

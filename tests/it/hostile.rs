@@ -1,0 +1,738 @@
+//! What a user types, edits or kills: every input of the reliability issue, each refused by
+//! name or read whole, never a folder the tool cannot read, never data lost. Numbered as
+//! the issue numbers them.
+
+use crate::common::{ALL_FILES, assert_one_line_error, cli, cli_command, golden_data, pack_tar_gz};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// The quickstart config cut to 1 epoch of 3 steps, 1 thread, with `edits` applied.
+fn config(dir: &Path, name: &str, edits: &[(&str, &str)]) -> PathBuf {
+    let printed = cli(&["train", "--config", "quickstart", "--print-config"]);
+    let mut text = String::from_utf8(printed.stdout)
+        .unwrap()
+        .replace("epochs = 6", "epochs = 1")
+        .replace("batch_size = 64", "batch_size = 32\ntrain_limit = 96")
+        .replace("threads = 0", "threads = 1");
+    for (from, to) in edits {
+        assert!(text.contains(from), "{from} not in the config");
+        text = text.replace(from, to);
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn train(config: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    let data = golden_data();
+    let mut args = vec!["train", "--config", config.to_str().unwrap()];
+    args.extend([
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    args.extend_from_slice(extra);
+    cli(&args)
+}
+
+fn ok(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn manifest(run: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap()
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A claim file of one absolute accuracy claim on `run`, with `extra` lines in the claim.
+fn claim_file(dir: &Path, run: &str, extra: &str) -> PathBuf {
+    let path = dir.join("claims.toml");
+    let text = format!(
+        "seed = 2\nmargin = 0.5\n[[claim]]\nid = \"acc\"\nsentence = \"s\"\nrun = \"{run}\"\nmetric = \"accuracy\"\nvalue = 0.1\n{extra}\n"
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn audit(claims: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    let data = golden_data();
+    let mut args = vec!["audit", claims.to_str().unwrap()];
+    if !extra.contains(&"--seeds") {
+        args.extend(["--seeds", "1"]);
+    }
+    args.extend([
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    args.extend_from_slice(extra);
+    cli(&args)
+}
+
+#[test]
+fn item_01_a_nan_loss_marks_the_run_diverged_and_every_command_reads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let wild = config(
+        dir.path(),
+        "wild.toml",
+        &[
+            ("name = \"adam\"", "name = \"sgd\""),
+            ("lr = 0.002", "lr = 10.0"),
+            ("epochs = 1", "epochs = 2"),
+        ],
+    );
+    let run = dir.path().join("run");
+    // The reliability issue's recipe: batch 64, 128 images, 2 epochs, SGD at 10.
+    let out = train(&wild, &run, &["--train-limit", "128", "--batch-size", "64"]);
+    assert!(!out.status.success(), "a diverged run exits non-zero");
+    assert!(
+        stderr(&out).contains("the run diverged at epoch"),
+        "{}",
+        stderr(&out)
+    );
+    let m = manifest(&run);
+    assert_eq!(m["status"], "diverged");
+    let loss = &m["diverged"]["loss"];
+    assert!(loss == "NaN" || loss == "inf" || loss == "-inf", "{loss}");
+    // Every command reads it.
+    let (same, text) = crate::common::verify(&run, &run);
+    assert!(same, "{text}");
+    ok(&cli(&["report", "--run", run.to_str().unwrap()]));
+    let eval = cli(&["eval", "--run", run.to_str().unwrap()]);
+    assert!(
+        !stderr(&eval).contains("not a cifar-repro manifest"),
+        "{}",
+        stderr(&eval)
+    );
+    let resume = cli(&["train", "--resume", run.to_str().unwrap()]);
+    assert_one_line_error(&resume, &["diverged", "cannot be continued"]);
+    // The audit counts it without retraining, even when two claims read it.
+    std::fs::copy(&wild, dir.path().join("wild2.toml")).unwrap();
+    let claims = dir.path().join("claims.toml");
+    std::fs::write(&claims, "seed = 2\nmargin = 0.5\n[[claim]]\nid = \"a\"\nsentence = \"s\"\nrun = \"wild.toml\"\noverrides = { loop = { train_limit = 128, batch_size = 64 } }\nmetric = \"accuracy\"\nvalue = 0.1\n[[claim]]\nid = \"b\"\nsentence = \"s\"\nrun = \"wild.toml\"\noverrides = { loop = { train_limit = 128, batch_size = 64 } }\nmetric = \"loss\"\nvalue = 2.0\n").unwrap();
+    let folder = dir.path().join("audit");
+    let first = audit(&claims, &folder, &["--seeds", "2"]);
+    assert_eq!(
+        stderr(&first).matches(": training ").count(),
+        2,
+        "{}",
+        stderr(&first)
+    );
+    let again = audit(&claims, &folder, &["--seeds", "2"]);
+    assert_eq!(
+        stderr(&again).matches(": training ").count(),
+        0,
+        "{}",
+        stderr(&again)
+    );
+}
+
+#[test]
+fn item_02_too_many_threads_are_refused_before_any_is_started() {
+    let out = cli(&["env", "--determinism", "strict", "--threads", "99999"]);
+    assert_one_line_error(&out, &["99999", "out of range"]);
+}
+
+#[test]
+fn item_03_results_are_read_as_csv_with_quoting_a_bom_and_duplicates_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let claims = claim_file(dir.path(), "quickstart", "");
+    let csv = dir.path().join("r.csv");
+    let mut text = String::from(
+        "\u{feff}claim,seed,value\n\"acc\", \"1\", 0.11\n# a comment\nacc,\"two, quoted\",0.09\n",
+    );
+    for i in 3..50_000 {
+        text.push_str(&format!("acc,{i},0.1{}\n", i % 7));
+    }
+    std::fs::write(&csv, &text).unwrap();
+    let out = cli(&[
+        "audit",
+        claims.to_str().unwrap(),
+        "--results",
+        csv.to_str().unwrap(),
+        "--out",
+        dir.path().join("o").to_str().unwrap(),
+    ]);
+    ok(&out);
+    let result: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("o/audit.json")).unwrap())
+            .unwrap();
+    assert_eq!(result["claims"][0]["summary"]["n"], 49_999);
+    text.push_str("acc,17,0.1\n");
+    std::fs::write(&csv, &text).unwrap();
+    let out = cli(&[
+        "audit",
+        claims.to_str().unwrap(),
+        "--results",
+        csv.to_str().unwrap(),
+        "--out",
+        dir.path().join("o").to_str().unwrap(),
+    ]);
+    assert_one_line_error(&out, &["r.csv, line 50002", "seed \"17\" twice"]);
+}
+
+#[test]
+fn item_04_an_edited_manifest_is_refused_by_eval_verify_resume_and_the_audit() {
+    let dir = tempfile::tempdir().unwrap();
+    let claims = claim_file(dir.path(), "run.toml", "");
+    config(dir.path(), "run.toml", &[]);
+    let folder = dir.path().join("audit");
+    ok(&audit(&claims, &folder, &[]));
+    let result: Value =
+        serde_json::from_str(&std::fs::read_to_string(folder.join("audit.json")).unwrap()).unwrap();
+    let run = folder.join(result["claims"][0]["runs"][0].as_str().unwrap());
+    let path = run.join("manifest.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut edited: Value = serde_json::from_str(&text).unwrap();
+    edited["epochs"][0]["test"]["accuracy"] = 0.99.into();
+    edited["final_test"]["accuracy"] = 0.99.into();
+    std::fs::write(&path, serde_json::to_string_pretty(&edited).unwrap()).unwrap();
+    let needles = ["manifest.json", "edited"];
+    assert_one_line_error(&cli(&["eval", "--run", run.to_str().unwrap()]), &needles);
+    assert_one_line_error(
+        &cli(&["verify", run.to_str().unwrap(), run.to_str().unwrap()]),
+        &needles,
+    );
+    assert_one_line_error(
+        &cli(&["train", "--resume", run.to_str().unwrap()]),
+        &needles,
+    );
+    let again = audit(&claims, &folder, &[]);
+    assert_eq!(again.status.code(), Some(2), "{}", stderr(&again));
+    let result: Value =
+        serde_json::from_str(&std::fs::read_to_string(folder.join("audit.json")).unwrap()).unwrap();
+    let why = result["claims"][0]["why"].as_str().unwrap();
+    assert!(
+        why.contains("manifest.json") && why.contains("edited"),
+        "{why}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        serde_json::to_string_pretty(&edited).unwrap(),
+        "the edited folder is evidence: it is kept"
+    );
+    // eval recomputes every metric: a run whose record is true passes.
+    let fresh = dir.path().join("fresh");
+    ok(&train(&dir.path().join("run.toml"), &fresh, &[]));
+    ok(&cli(&["eval", "--run", fresh.to_str().unwrap()]));
+}
+
+#[test]
+fn item_05_overwrite_clears_only_what_cifar_repro_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let quick = config(dir.path(), "q.toml", &[]);
+    let foreign = dir.path().join("foreign");
+    std::fs::create_dir_all(&foreign).unwrap();
+    std::fs::write(foreign.join("manifest.json"), "{}").unwrap();
+    std::fs::write(foreign.join("precious.txt"), "x").unwrap();
+    assert_one_line_error(
+        &train(&quick, &foreign, &["--overwrite"]),
+        &["not a cifar-repro run folder"],
+    );
+    assert!(foreign.join("precious.txt").exists());
+    let run = dir.path().join("run");
+    ok(&train(&quick, &run, &[]));
+    std::fs::write(run.join("precious.txt"), "x").unwrap();
+    assert_one_line_error(
+        &train(&quick, &run, &["--overwrite"]),
+        &["precious.txt", "did not write"],
+    );
+    assert!(run.join("precious.txt").exists());
+    std::fs::remove_file(run.join("precious.txt")).unwrap();
+    ok(&train(&quick, &run, &["--overwrite"]));
+}
+
+#[test]
+fn item_06_verify_ignores_how_the_data_path_is_spelled() {
+    let dir = tempfile::tempdir().unwrap();
+    let quick = config(dir.path(), "q.toml", &[]);
+    let data = golden_data();
+    let archive = dir.path().join("cifar-10-binary.tar.gz");
+    pack_tar_gz(&data.join("cifar-10-batches-bin"), &archive, &ALL_FILES);
+    let spellings = [
+        data.display().to_string(),
+        format!("{}/", data.display()),
+        format!("{}/./cifar-10-batches-bin", data.display()),
+        archive.display().to_string(),
+    ];
+    let runs: Vec<PathBuf> = spellings
+        .iter()
+        .enumerate()
+        .map(|(i, spelling)| {
+            let out = dir.path().join(format!("r{i}"));
+            ok(&cli(&[
+                "train",
+                "--config",
+                quick.to_str().unwrap(),
+                "--data",
+                spelling,
+                "--out",
+                out.to_str().unwrap(),
+            ]));
+            out
+        })
+        .collect();
+    for other in &runs[1..] {
+        let (same, text) = crate::common::verify(&runs[0], other);
+        assert!(same, "{}: {text}", other.display());
+    }
+}
+
+#[test]
+fn item_07_resume_refuses_an_edited_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let quick = config(dir.path(), "q.toml", &[("epochs = 1", "epochs = 2")]);
+    let run = dir.path().join("run");
+    crate::common::killed_before_rename(
+        &[
+            "train",
+            "--config",
+            quick.to_str().unwrap(),
+            "--data",
+            golden_data().to_str().unwrap(),
+            "--out",
+            run.to_str().unwrap(),
+        ],
+        "manifest.json@3",
+    );
+    let path = run.join("config.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("lr = 0.002", "lr = 0.5")).unwrap();
+    assert_one_line_error(
+        &cli(&["train", "--resume", run.to_str().unwrap()]),
+        &["config.toml", "not the config the manifest records"],
+    );
+}
+
+#[test]
+fn item_08_a_run_killed_before_its_first_checkpoint_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let quick = config(dir.path(), "q.toml", &[]);
+    let (straight, run) = (dir.path().join("straight"), dir.path().join("run"));
+    ok(&train(&quick, &straight, &[]));
+    crate::common::killed_before_rename(
+        &[
+            "train",
+            "--config",
+            quick.to_str().unwrap(),
+            "--data",
+            golden_data().to_str().unwrap(),
+            "--out",
+            run.to_str().unwrap(),
+        ],
+        "epoch-0001",
+    );
+    let blocked = train(&quick, &run, &[]);
+    assert_one_line_error(&blocked, &["exists and is not empty", "train --resume"]);
+    let resumed = cli(&["train", "--resume", run.to_str().unwrap()]);
+    ok(&resumed);
+    assert!(
+        stderr(&resumed).contains("starts over"),
+        "{}",
+        stderr(&resumed)
+    );
+    let (same, text) = crate::common::verify(&straight, &run);
+    assert!(same, "{text}");
+}
+
+#[test]
+fn item_09_a_claim_file_cannot_publish_another_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("shadow"),
+        "root:SECRETLINE:19000:0:99999:7:::\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("shadow.toml"),
+        "root:SECRETLINE:19000:0:99999:7:::\n",
+    )
+    .unwrap();
+    for run in ["shadow", "shadow.toml", "../../../../../../etc/shadow"] {
+        let claims = claim_file(dir.path(), run, "");
+        let folder = dir.path().join(format!("out-{}", run.len()));
+        let out = audit(&claims, &folder, &[]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            !stdout.contains("SECRETLINE") && !stderr(&out).contains("SECRETLINE"),
+            "{stdout}"
+        );
+        for file in ["audit.json", "audit.md", "audit.html"] {
+            let text = std::fs::read_to_string(folder.join(file)).unwrap();
+            assert!(
+                !text.contains("SECRETLINE") && !text.contains("root:"),
+                "{run}: {file}"
+            );
+        }
+        assert!(stdout.contains("NOT RUN"), "{stdout}");
+    }
+}
+
+#[test]
+fn item_10_a_refused_train_leaves_no_folder_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let huge = config(dir.path(), "huge.toml", &[("width = 16", "width = 1024")]);
+    let quick = config(dir.path(), "q.toml", &[]);
+    let cases: [(&Path, &[&str], &[&str]); 2] = [
+        (
+            &huge,
+            &["--batch-size", "8192", "--train-limit", "8192"],
+            &["GiB at its peak", "a training step of batch 8192"],
+        ),
+        (
+            &quick,
+            &["--batch-size", "2048", "--train-limit", "2048"],
+            &["make no full batch"],
+        ),
+    ];
+    for (i, (config, flags, needles)) in cases.into_iter().enumerate() {
+        let out = dir.path().join(format!("r{i}"));
+        assert_one_line_error(&train(config, &out, flags), needles);
+        assert!(!out.exists(), "case {i} left {}", out.display());
+        ok(&train(&quick, &out, &[]));
+    }
+}
+
+#[test]
+fn item_11_an_unknown_only_id_is_refused_and_the_audit_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    config(dir.path(), "run.toml", &[]);
+    let claims = claim_file(dir.path(), "run.toml", "");
+    let folder = dir.path().join("audit");
+    ok(&audit(&claims, &folder, &[]));
+    let before = std::fs::read_to_string(folder.join("audit.json")).unwrap();
+    assert_one_line_error(
+        &audit(&claims, &folder, &["--only", "nope"]),
+        &["--only", "nope", "not a claim id"],
+    );
+    assert_eq!(
+        std::fs::read_to_string(folder.join("audit.json")).unwrap(),
+        before
+    );
+}
+
+#[test]
+fn item_12_unbounded_inputs_are_refused_with_their_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = config(
+        dir.path(),
+        "big.toml",
+        &[("lr = 0.002", &format!("lr = \"{}\"", "x".repeat(900_000)))],
+    );
+    let out = train(&big, &dir.path().join("r"), &[]);
+    assert!(
+        !out.status.success() && stderr(&out).len() < 3_000,
+        "{} bytes of error",
+        stderr(&out).len()
+    );
+    assert_one_line_error(
+        &cli(&["audit", "/dev/zero"]),
+        &["/dev/zero", "larger than the 16 MiB"],
+    );
+    let claims = claim_file(dir.path(), "quickstart", "");
+    let out = cli(&[
+        "audit",
+        claims.to_str().unwrap(),
+        "--results",
+        "/dev/zero",
+        "--out",
+        dir.path().join("o").to_str().unwrap(),
+    ]);
+    assert_one_line_error(&out, &["/dev/zero", "larger than the 512 MiB"]);
+    assert_one_line_error(
+        &cli(&["claims", "from-wandb", "/dev/zero", "--run", "quickstart"]),
+        &["/dev/zero", "larger than the 64 MiB"],
+    );
+    // An archive member that inflates past an official batch file's size.
+    let batches = dir.path().join("b");
+    std::fs::create_dir_all(&batches).unwrap();
+    for name in ALL_FILES {
+        std::fs::copy(
+            golden_data().join("cifar-10-batches-bin").join(name),
+            batches.join(name),
+        )
+        .unwrap();
+    }
+    std::fs::write(batches.join("data_batch_1.bin"), vec![0u8; 31_000_000]).unwrap();
+    let archive = dir.path().join("bomb.tar.gz");
+    pack_tar_gz(&batches, &archive, &ALL_FILES);
+    assert_one_line_error(
+        &cli(&["data", "verify", archive.to_str().unwrap()]),
+        &["data_batch_1.bin", "larger than 30730000 bytes"],
+    );
+}
+
+#[test]
+fn item_13_audit_outputs_are_escaped_checked_exit_codes_and_locks() {
+    let dir = tempfile::tempdir().unwrap();
+    // Markdown and HTML from ids and sentences; a newline in an id is refused.
+    let claims = dir.path().join("c.toml");
+    std::fs::write(&claims, "seed = 1\nmargin = 0.5\n[[claim]]\nid = \"<b>bold</b> | pipe\"\nsentence = \"a | b <script>x</script>\"\nrun = \"quickstart\"\nmetric = \"accuracy\"\nvalue = 0.1\n[[claim]]\nid = \"two\\nlines\"\nsentence = \"s\"\nrun = \"quickstart\"\nmetric = \"accuracy\"\nvalue = 0.1\n").unwrap();
+    let csv = dir.path().join("r.csv");
+    std::fs::write(
+        &csv,
+        "claim,seed,value\n\"<b>bold</b> | pipe\",1,0.1\n\"<b>bold</b> | pipe\",2,0.12\n",
+    )
+    .unwrap();
+    let folder = dir.path().join("o");
+    let out = cli(&[
+        "audit",
+        claims.to_str().unwrap(),
+        "--results",
+        csv.to_str().unwrap(),
+        "--out",
+        folder.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a claim that cannot be parsed is broken: {}",
+        stderr(&out)
+    );
+    let md = std::fs::read_to_string(folder.join("audit.md")).unwrap();
+    assert!(!md.contains("<b>") && !md.contains("<script>"), "{md}");
+    let table_rows = md.lines().filter(|l| l.starts_with("| ")).count();
+    assert_eq!(table_rows, 3, "header and two claims: {md}");
+    assert!(md.contains("without control characters"), "{md}");
+    let html = std::fs::read_to_string(folder.join("audit.html")).unwrap();
+    assert!(!html.contains("<b>bold") && !html.contains("<script>"));
+    // --results: a value outside the metric's domain, an id not in the file.
+    let plain = claim_file(dir.path(), "quickstart", "");
+    std::fs::write(&csv, "claim,seed,value\nacc,1,1.5\nacc,2,0.1\n").unwrap();
+    let out = cli(&[
+        "audit",
+        plain.to_str().unwrap(),
+        "--results",
+        csv.to_str().unwrap(),
+        "--out",
+        folder.to_str().unwrap(),
+    ]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("line 2: 1.5 is outside the domain of accuracy")
+    );
+    std::fs::write(&csv, "claim,seed,value\nacc,1,0.1\nother,1,0.1\n").unwrap();
+    let out = cli(&[
+        "audit",
+        plain.to_str().unwrap(),
+        "--results",
+        csv.to_str().unwrap(),
+        "--out",
+        folder.to_str().unwrap(),
+    ]);
+    assert_one_line_error(
+        &out,
+        &["line 3", "\"other\" is not a claim of the claim file"],
+    );
+    // A margin wider than the metric can differ, and one that overflows the arithmetic.
+    let wide = claim_file(dir.path(), "quickstart", "margin = 1e200");
+    std::fs::write(&csv, "claim,seed,value\nacc,1,0.1\nacc,2,0.12\n").unwrap();
+    let out = cli(&[
+        "audit",
+        wide.to_str().unwrap(),
+        "--results",
+        csv.to_str().unwrap(),
+        "--out",
+        folder.to_str().unwrap(),
+    ]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("margin = 1e200 is larger than accuracy can differ by")
+    );
+    // Corrupt data: every claim NOT RUN because something is wrong, exit 2.
+    let corrupt = dir.path().join("corrupt");
+    crate::common::copy_golden(&corrupt);
+    std::fs::write(
+        corrupt.join("cifar-10-batches-bin/test_batch.bin"),
+        b"short",
+    )
+    .unwrap();
+    let out = cli(&[
+        "audit",
+        plain.to_str().unwrap(),
+        "--data",
+        corrupt.to_str().unwrap(),
+        "--out",
+        folder.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // A second audit on a folder in use is refused, naming the first one's pid.
+    let _held = cifar_repro::fsutil::lock_folder(&folder).unwrap();
+    let out = cli(&[
+        "audit",
+        plain.to_str().unwrap(),
+        "--results",
+        csv.to_str().unwrap(),
+        "--out",
+        folder.to_str().unwrap(),
+    ]);
+    assert_one_line_error(
+        &out,
+        &[
+            "in use by another cifar-repro",
+            &format!("pid {}", std::process::id()),
+        ],
+    );
+}
+
+/// A tmpfs of `kib` KiB at a fresh folder, when this process may mount one (root); none
+/// elsewhere (the test then says so and checks nothing).
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: &Path, kib: usize) -> Option<Self> {
+        let at = dir.join("disk");
+        std::fs::create_dir_all(&at).ok()?;
+        let done = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={kib}k"),
+                "tmpfs",
+                at.to_str()?,
+            ])
+            .status()
+            .ok()?;
+        done.success().then_some(Self(at))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn item_14_messages_name_the_file_and_read_as_sentences() {
+    let dir = tempfile::tempdir().unwrap();
+    let quick = config(dir.path(), "q.toml", &[]);
+    // Floats far from 1 in exponent form.
+    let tiny = config(dir.path(), "tiny.toml", &[("lr = 0.002", "lr = 1e-320")]);
+    let out = train(&tiny, &dir.path().join("t"), &[]);
+    assert_one_line_error(
+        &out,
+        &["optim.lr = 1e-320", "allowed 2.2250738585072014e-308..=10"],
+    );
+    // An unfinished run is named as such by verify; eval names its epoch, not "final".
+    let (done, part) = (dir.path().join("done"), dir.path().join("part"));
+    let two = config(dir.path(), "two.toml", &[("epochs = 1", "epochs = 2")]);
+    ok(&train(&two, &done, &[]));
+    crate::common::killed_before_rename(
+        &[
+            "train",
+            "--config",
+            two.to_str().unwrap(),
+            "--data",
+            golden_data().to_str().unwrap(),
+            "--out",
+            part.to_str().unwrap(),
+        ],
+        "manifest.json@3",
+    );
+    let (_, text) = crate::common::verify(&done, &part);
+    assert!(
+        text.contains("one run is unfinished") && !text.contains("deterministic kernel"),
+        "{text}"
+    );
+    let eval = cli(&["eval", "--run", part.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&eval.stdout);
+    assert!(
+        stdout.contains("epoch 1 (the run is not completed)") && !stdout.contains("final"),
+        "{stdout}"
+    );
+    // A full disk: a sentence naming the file, never Rust's debug text; verdicts printed.
+    let Some(disk) = SmallDisk::mount(dir.path(), 600) else {
+        eprintln!(
+            "item 14: no tmpfs could be mounted (not root): the full-disk messages are not checked here"
+        );
+        return;
+    };
+    let out = train(&quick, &disk.0.join("run"), &[]);
+    assert_one_line_error(&out, &["No space left on device", "model.safetensors"]);
+    assert!(!stderr(&out).contains("IoError(Os"), "{}", stderr(&out));
+    let claims = claim_file(dir.path(), "quickstart", "");
+    let csv = dir.path().join("r.csv");
+    std::fs::write(&csv, "claim,seed,value\nacc,1,0.1\nacc,2,0.12\n").unwrap();
+    std::fs::remove_dir_all(disk.0.join("run")).unwrap();
+    // Room for the lock and a page or two of the audit's files, not for all of them.
+    std::fs::write(disk.0.join("filler"), vec![0u8; 588 * 1024]).unwrap();
+    let folder = disk.0.join("audit");
+    let out = cli_command(&[
+        "audit",
+        claims.to_str().unwrap(),
+        "--results",
+        csv.to_str().unwrap(),
+        "--out",
+        folder.to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("acc "),
+        "the verdicts are printed first"
+    );
+    assert!(
+        !out.status.success() && stderr(&out).contains("audit"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// A real sealed manifest, to damage.
+fn sealed_manifest() -> &'static str {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let quick = config(dir.path(), "q.toml", &[]);
+        let run = dir.path().join("run");
+        ok(&train(&quick, &run, &[]));
+        std::fs::read_to_string(run.join("manifest.json")).unwrap()
+    })
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, ..Default::default() })]
+
+    /// A manifest with a field set to null, removed, or made huge is refused, never a
+    /// panic; the untouched one reads.
+    #[test]
+    fn a_damaged_manifest_is_refused_never_a_panic(pick in 0usize..10_000, how in 0u8..3) {
+        use cifar_repro::manifest::Manifest;
+        let text = sealed_manifest();
+        assert!(Manifest::from_sealed_json(text).is_ok());
+        let mut value: Value = serde_json::from_str(text).unwrap();
+        let keys: Vec<String> = value.as_object().unwrap().keys().cloned().collect();
+        let key = &keys[pick % keys.len()];
+        let object = value.as_object_mut().unwrap();
+        match how {
+            0 => { object.insert(key.clone(), Value::Null); }
+            1 => { object.remove(key); }
+            _ => { object.insert(key.clone(), Value::String("9".repeat(1 << 20))); }
+        }
+        let damaged = serde_json::to_string(&value).unwrap();
+        proptest::prop_assert!(Manifest::from_sealed_json(&damaged).is_err(), "{key}");
+    }
+
+    /// Any text given as a results CSV is read or refused, never a panic.
+    #[test]
+    fn any_results_text_is_read_or_refused(text in "\u{feff}?[a-z,\"#\\n 0-9.\\-]{0,400}") {
+        let _ = cifar_repro::audit::Results::parse(&text, Path::new("p.csv"));
+    }
+}
