@@ -325,7 +325,9 @@ fn shards_train_whole_chains_and_merge_to_the_unsharded_audit() {
         "second.toml",
         "init_from = { run = \"first.toml\" }\n",
     );
-    tiny_config(dir.path(), "other.toml", "description = \"other\"\n");
+    let other = tiny_config(dir.path(), "other.toml", "");
+    let text = std::fs::read_to_string(&other).unwrap();
+    std::fs::write(&other, text.replace("lr = 0.002", "lr = 0.001")).unwrap();
     let claims = claim_file(
         dir.path(),
         &[("second", "second.toml"), ("other", "other.toml")],
