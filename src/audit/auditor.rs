@@ -85,9 +85,21 @@ pub struct ClaimResult {
     /// Every seed's value (for a relative claim: the difference); null for a diverged seed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub values: Vec<Option<f64>>,
-    /// Seeds left out because their metric was not finite (at most one per claim).
+    /// Seeds left out because their metric was not finite (at most `max_failures`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dropped_seeds: Vec<usize>,
+    /// Seeds that failed and what was done with each.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failures: Option<super::judge::Failures>,
+    /// Where an absolute claim's value sits among the seeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<super::insight::Placement>,
+    /// How often a relative claim's run beats the other.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub superiority: Option<super::insight::Superiority>,
+    /// The test set's own noise on the claim's metric.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_set: Option<super::insight::TestSetNoise>,
     /// The tests behind the verdict.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence: Option<Evidence>,
@@ -121,6 +133,10 @@ impl ClaimResult {
             summary: None,
             values: Vec::new(),
             dropped_seeds: Vec::new(),
+            failures: None,
+            placement: None,
+            superiority: None,
+            test_set: None,
             evidence: None,
             level: None,
             interval: None,
@@ -513,6 +529,7 @@ impl<'a> Audit<'a> {
                 claim,
                 results.values(claim).map_err(AuditError::from),
                 result,
+                self.judging(),
             );
         }
         let runs = match self.claims.get(&claim.id).cloned() {
@@ -531,7 +548,14 @@ impl<'a> Audit<'a> {
             return self.reproducible(claim, &runs, twin, observer, result);
         }
         let measured = self.seed_values(claim, &runs, observer);
-        judge::judged(claim, measured, result)
+        judge::judged(claim, measured, result, self.judging())
+    }
+
+    fn judging(&self) -> judge::Judging {
+        judge::Judging {
+            alpha: self.options.decision.alpha,
+            root: self.file.seed,
+        }
     }
 
     /// The per-seed values of a claim from its runs, training those not finished.
@@ -553,6 +577,10 @@ impl<'a> Audit<'a> {
                 .collect()
         });
         self.check_outcomes(mine.iter().chain(other.iter().flatten()))?;
+        let mut seed_check = check_seeds(&mine, self.file.seed)?;
+        if let Some(other) = &other {
+            seed_check = check_seeds(other, self.file.seed)?;
+        }
         let epochs = self.epochs_read(claim, runs.full_epochs);
         let values = |outcomes: &[Outcome]| -> Result<Vec<f64>, AuditError> {
             outcomes
@@ -575,6 +603,7 @@ impl<'a> Audit<'a> {
                 .map(|&n| self.graph.nodes[n].folder.clone())
                 .collect(),
             test_images,
+            seed_check: Some(seed_check),
         })
     }
 
@@ -809,6 +838,44 @@ fn manifest_of(outcome: &Outcome) -> Option<&Manifest> {
         Outcome::Finished(m) | Outcome::Diverged(m) => Some(m),
         _ => None,
     }
+}
+
+/// Checks that the replicates of one run used distinct seeds for every stream, each the
+/// seed tree's (MLPerf's seed checker): the run seed of replicate i is the claim file's
+/// `audit/seed/i`, the seeds differ, and the init stream is each seed's (the data-order
+/// and augmentation streams derive from the same seed, and the manifest names them).
+fn check_seeds(outcomes: &[Outcome], root: u64) -> Result<String, AuditError> {
+    use crate::determinism::stream_names;
+    let manifests: Vec<(usize, &Manifest)> = outcomes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, o)| manifest_of(o).map(|m| (i, m)))
+        .collect();
+    let fail = |why: String| Err(AuditError::SeedCheck(why));
+    for (i, m) in &manifests {
+        let seed = m.config.run.seed;
+        if seed != run_seed(root, *i) || m.seeds.root != seed {
+            return fail(format!(
+                "replicate {} ran with seed {seed}, not the seed tree's {}",
+                i + 1,
+                run_seed(root, *i)
+            ));
+        }
+        if m.seeds.init_torch_seed != Some(SeedTree::new(seed).seed(stream_names::INIT)) {
+            return fail(format!(
+                "replicate {}'s init stream is not its seed's",
+                i + 1
+            ));
+        }
+    }
+    let roots: HashSet<u64> = manifests.iter().map(|(_, m)| m.seeds.root).collect();
+    if roots.len() != manifests.len() {
+        return fail("two replicates share a seed".into());
+    }
+    Ok(format!(
+        "seeds checked: {} replicates, each stream's seed distinct and the seed tree's of root {root}",
+        manifests.len()
+    ))
 }
 
 /// The epochs (1-based) a claim reads its metric at, or its change since.

@@ -132,6 +132,12 @@ pub struct Claim {
     /// Their standard deviation; required when `runs` > 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spread: Option<f64>,
+    /// How many seeds may fail (diverge) before the claim is NOT RUN: 1 unless the claim or
+    /// the file says otherwise (MLPerf's ResNet rule). Within it a failed seed is dropped,
+    /// or, when the claim's own run failed in a relative claim with a direction, counted as
+    /// the least favourable difference observed.
+    #[serde(default = "one_run")]
+    pub max_failures: usize,
     /// The equivalence margin: the smallest difference that matters (for a relative claim
     /// without `difference`, the smallest effect of interest). The file's `margin` when
     /// the claim gives none.
@@ -240,6 +246,12 @@ impl Claim {
             return Some(format!(
                 "runs = {} is out of range: allowed 1..=1000000",
                 self.runs
+            ));
+        }
+        if self.max_failures > 1000 {
+            return Some(format!(
+                "max_failures = {} is out of range: allowed 0..=1000",
+                self.max_failures
             ));
         }
         if self.runs > 1 && self.spread.is_none() {
@@ -451,6 +463,9 @@ struct RawFile {
     /// The margin of every claim that gives none.
     #[serde(default)]
     margin: Option<f64>,
+    /// The `max_failures` of every claim that gives none.
+    #[serde(default)]
+    max_failures: Option<i64>,
     claim: Vec<toml::Spanned<toml::Table>>,
 }
 
@@ -483,7 +498,11 @@ impl ParsedFile {
         let mut claims = Vec::new();
         for spanned in raw.claim {
             let line = line_of(spanned.span().start);
-            match parse_claim(spanned.into_inner(), raw.margin, line, &mut seen) {
+            let defaults = Defaults {
+                margin: raw.margin,
+                max_failures: raw.max_failures,
+            };
+            match parse_claim(spanned.into_inner(), defaults, line, &mut seen) {
                 Ok(readings) => claims.extend(readings.into_iter().map(Ok)),
                 Err(unparsed) => claims.push(Err(unparsed)),
             }
@@ -497,16 +516,26 @@ impl ParsedFile {
     }
 }
 
-/// One `[[claim]]` table (at `line`), with the file's margin when it gives none, expanded
-/// into its readings.
+/// What a claim file gives every claim that gives none of its own.
+#[derive(Clone, Copy)]
+struct Defaults {
+    margin: Option<f64>,
+    max_failures: Option<i64>,
+}
+
+/// One `[[claim]]` table (at `line`), with the file's defaults where it gives none,
+/// expanded into its readings.
 fn parse_claim(
     mut table: toml::Table,
-    file_margin: Option<f64>,
+    defaults: Defaults,
     line: usize,
     seen: &mut std::collections::HashSet<String>,
 ) -> Result<Vec<Claim>, UnparsedClaim> {
-    if let (false, Some(margin)) = (table.contains_key("margin"), file_margin) {
+    if let (false, Some(margin)) = (table.contains_key("margin"), defaults.margin) {
         table.insert("margin".into(), toml::Value::Float(margin));
+    }
+    if let (false, Some(n)) = (table.contains_key("max_failures"), defaults.max_failures) {
+        table.insert("max_failures".into(), toml::Value::Integer(n));
     }
     let id = table
         .get("id")

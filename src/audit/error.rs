@@ -58,6 +58,8 @@ pub enum AuditError {
     Manifest(String),
     #[error("the claim reads epoch {epoch}, but its run has {epochs}")]
     NoEpoch { epoch: usize, epochs: usize },
+    #[error("the seed check failed: {0}")]
+    SeedCheck(String),
     #[error("{0} of its runs are in none of the merged folders (did every shard finish?)")]
     NotMerged(usize),
     #[error("{0} of its runs are left to other shards")]

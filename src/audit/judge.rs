@@ -6,7 +6,9 @@ use super::claims::{Claim, Form, Metric, MetricSplit};
 use super::error::AuditError;
 use super::results::SeedValues;
 use super::verdict::{self, Claimed, Decision, Evidence, Summary, Verdict};
+use crate::determinism::{SeedTree, stream_names};
 use crate::manifest::{EpochRecord, Manifest, compare};
+use serde::{Deserialize, Serialize};
 
 /// A claim's metric in one epoch's record.
 pub fn metric_value(epoch: &EpochRecord, metric: Metric, split: MetricSplit) -> f64 {
@@ -24,18 +26,23 @@ pub fn metric_value(epoch: &EpochRecord, metric: Metric, split: MetricSplit) -> 
     }
 }
 
-/// `result` with the evidence that `measured` gives about `claim` (or why there is none).
+/// What a judgement needs besides the values: the level the insights are read at and the
+/// seed tree their bootstrap draws from.
+#[derive(Debug, Clone, Copy)]
+pub struct Judging {
+    pub alpha: f64,
+    pub root: u64,
+}
+
+/// `result` with the evidence that `measured` gives about `claim` (or why there is none),
+/// and what an auditor asks next beside it.
 pub fn judged(
     claim: &Claim,
     measured: Result<SeedValues, AuditError>,
     result: ClaimResult,
+    judging: Judging,
 ) -> ClaimResult {
-    let SeedValues {
-        mine,
-        other,
-        runs,
-        test_images,
-    } = match measured {
+    let measured = match measured {
         Ok(m) => m,
         Err(why) => {
             return ClaimResult {
@@ -47,58 +54,241 @@ pub fn judged(
             };
         }
     };
-    let values: Vec<f64> = match &other {
-        Some(other) => mine.iter().zip(other).map(|(a, b)| a - b).collect(),
-        None => mine,
-    };
+    let seeds = SeedsOf::new(&measured);
+    let mut notes = result.notes.clone();
+    notes.extend(measured.seed_check.clone());
     let result = ClaimResult {
-        values: values.iter().map(|v| v.is_finite().then_some(*v)).collect(),
-        runs,
+        values: seeds
+            .values
+            .iter()
+            .map(|v| v.is_finite().then_some(*v))
+            .collect(),
+        runs: measured.runs.clone(),
+        notes,
         ..result
     };
-    match judge(claim, &values, test_images) {
-        Ok((evidence, summary, dropped_seeds)) => ClaimResult {
-            evidence: Some(evidence),
-            summary: Some(summary),
-            dropped_seeds,
-            ..result
-        },
+    let (kept, failures) = match seeds.accounted(claim) {
+        Ok(accounted) => accounted,
+        Err(verdict) => return ClaimResult { verdict, ..result },
+    };
+    let result = ClaimResult {
+        dropped_seeds: failures.dropped.clone(),
+        failures: (!failures.failed.is_empty()).then_some(failures),
+        ..result
+    };
+    match evidence_of(claim, &kept, measured.test_images) {
+        Ok((evidence, summary)) => {
+            let insights = insights(claim, &kept, &measured, &evidence, judging);
+            ClaimResult {
+                evidence: Some(evidence),
+                summary: Some(summary),
+                ..insights.apply(result)
+            }
+        }
         Err(verdict) => ClaimResult { verdict, ..result },
     }
 }
 
-/// The evidence `values` (one per seed; for a relative claim the paired differences) give
-/// about `claim`, with the summary of the seeds kept and the seeds dropped; or the verdict
-/// when no test can be made. A non-finite value marks a diverged seed: one is dropped and
-/// reported, more make the claim NOT RUN.
-fn judge(
-    claim: &Claim,
-    values: &[f64],
-    test_images: Option<u64>,
-) -> Result<(Evidence, Summary, Vec<usize>), Verdict> {
-    let dropped: Vec<usize> = (0..values.len())
-        .filter(|&i| !values[i].is_finite())
-        .collect();
-    if dropped.len() > 1 {
-        return Err(Verdict::NotRun {
-            why: format!(
-                "{} of {} seeds diverged (metric not finite): at most one is dropped",
-                dropped.len(),
-                values.len()
-            ),
-        });
+/// Seeds that failed (a diverged run, a metric that is not finite) and what was done
+/// with each, under the claim's `max_failures`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Failures {
+    /// Seed indices that failed, on either side.
+    pub failed: Vec<usize>,
+    /// Those left out.
+    pub dropped: Vec<usize>,
+    /// Those whose claim's own run failed in a relative claim with a claimed direction:
+    /// counted as the least favourable difference observed (MLPerf counts a run that does
+    /// not converge as the worst result).
+    pub counted_as_worst: Vec<usize>,
+    pub allowed: usize,
+}
+
+impl Failures {
+    /// "1 of 5 seeds failed (seed 3): dropped".
+    pub fn describe(&self, seeds: usize) -> String {
+        let list = |v: &[usize]| {
+            v.iter()
+                .map(|i| (i + 1).to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut text = format!(
+            "{} of {seeds} seeds failed (seed {})",
+            self.failed.len(),
+            list(&self.failed)
+        );
+        if !self.dropped.is_empty() {
+            text.push_str(&format!("; dropped: {}", list(&self.dropped)));
+        }
+        if !self.counted_as_worst.is_empty() {
+            text.push_str(&format!(
+                "; counted as the worst observed difference: {}",
+                list(&self.counted_as_worst)
+            ));
+        }
+        text
     }
-    let kept: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+}
+
+/// A claim's per-seed values, and which side failed where.
+struct SeedsOf {
+    /// Per seed: the value (absolute) or this run minus the other (relative).
+    values: Vec<f64>,
+    /// Whether the claim's own run failed, per seed.
+    mine_failed: Vec<bool>,
+}
+
+impl SeedsOf {
+    fn new(measured: &SeedValues) -> Self {
+        let values = match &measured.other {
+            Some(other) => measured
+                .mine
+                .iter()
+                .zip(other)
+                .map(|(a, b)| a - b)
+                .collect(),
+            None => measured.mine.clone(),
+        };
+        let mine_failed = measured.mine.iter().map(|v| !v.is_finite()).collect();
+        Self {
+            values,
+            mine_failed,
+        }
+    }
+
+    /// The values the statistics read, after the failure rule: more failures than the
+    /// claim allows make it NOT RUN; in a relative claim with a direction a failure of the
+    /// claim's own run counts as the least favourable difference observed; any other
+    /// failure is dropped.
+    fn accounted(&self, claim: &Claim) -> Result<(Vec<f64>, Failures), Verdict> {
+        let failed: Vec<usize> = (0..self.values.len())
+            .filter(|&i| !self.values[i].is_finite())
+            .collect();
+        if failed.len() > claim.max_failures {
+            return Err(Verdict::NotRun {
+                why: format!(
+                    "{} of {} seeds diverged or failed (a metric that is not finite): more than max_failures = {}",
+                    failed.len(),
+                    self.values.len(),
+                    claim.max_failures
+                ),
+            });
+        }
+        let finite: Vec<f64> = self
+            .values
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite())
+            .collect();
+        let sign = super::insight::claimed_sign(claim);
+        let worst = sign.and_then(|s| {
+            finite
+                .iter()
+                .map(|v| s * v)
+                .min_by(f64::total_cmp)
+                .map(|w| s * w)
+        });
+        let mut kept = finite;
+        let (mut dropped, mut counted) = (Vec::new(), Vec::new());
+        for &i in &failed {
+            match (self.mine_failed[i] && claim.than.is_some(), worst) {
+                (true, Some(w)) => {
+                    kept.push(w);
+                    counted.push(i);
+                }
+                _ => dropped.push(i),
+            }
+        }
+        let failures = Failures {
+            failed,
+            dropped,
+            counted_as_worst: counted,
+            allowed: claim.max_failures,
+        };
+        Ok((kept, failures))
+    }
+}
+
+/// What an auditor asks next about one claim.
+#[derive(Default)]
+struct Insights {
+    placement: Option<super::insight::Placement>,
+    superiority: Option<super::insight::Superiority>,
+    test_set: Option<super::insight::TestSetNoise>,
+}
+
+impl Insights {
+    fn apply(self, result: ClaimResult) -> ClaimResult {
+        ClaimResult {
+            placement: self.placement,
+            superiority: self.superiority,
+            test_set: self.test_set,
+            ..result
+        }
+    }
+}
+
+fn insights(
+    claim: &Claim,
+    kept: &[f64],
+    measured: &SeedValues,
+    evidence: &Evidence,
+    judging: Judging,
+) -> Insights {
+    use super::insight::{claimed_sign, placement, superiority, test_set_noise};
+    let mut out = Insights::default();
+    if let Ok(Form::Value(value)) = claim.form() {
+        out.placement = Some(placement(
+            kept,
+            value,
+            evidence.sd,
+            claim.metric(),
+            claim.runs,
+            judging.alpha,
+        ));
+    }
+    if let Some(sign) = claimed_sign(claim) {
+        let signed: Vec<f64> = kept.iter().map(|d| sign * d).collect();
+        let mut stream = SeedTree::new(judging.root).stream(&stream_names::bootstrap(&claim.id));
+        out.superiority = Some(superiority(
+            &signed,
+            claim.margin,
+            evidence.sd,
+            judging.alpha,
+            &mut stream,
+        ));
+    }
+    let finite: Vec<f64> = measured
+        .mine
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .collect();
+    let mean = finite.iter().sum::<f64>() / finite.len().max(1) as f64;
+    let images = measured.test_images.or(claim.test_images).unwrap_or(10_000);
+    out.test_set = test_set_noise(claim, mean, images);
+    out
+}
+
+/// The evidence `kept` (the seeds' values after the failure rule; for a relative claim the
+/// paired differences) give about `claim`, with their summary; or the verdict when no test
+/// can be made.
+fn evidence_of(
+    claim: &Claim,
+    kept: &[f64],
+    test_images: Option<u64>,
+) -> Result<(Evidence, Summary), Verdict> {
     if kept.len() < 2 {
         return Err(Verdict::Inconclusive {
             why: format!(
                 "{} usable seed(s) give no spread; run at least 2 (--seeds)",
                 kept.len()
             ),
-            seeds_needed: Some(2 + dropped.len()),
+            seeds_needed: Some(2),
         });
     }
-    let summary = Summary::of(&kept);
+    let summary = Summary::of(kept);
     let test_images = test_images.or(claim.test_images).unwrap_or(10_000);
     let floor = claim.sd_floor(summary.mean, test_images);
     let claimed = |value| Claimed {
@@ -108,11 +298,11 @@ fn judge(
     };
     let evidence = match claim.form() {
         Ok(Form::Value(v) | Form::Difference(v)) => {
-            verdict::equivalence(&kept, claimed(v), claim.margin, floor)
+            verdict::equivalence(kept, claimed(v), claim.margin, floor)
         }
-        Ok(Form::Effect(relation)) => verdict::effect(&kept, relation, claim.margin, floor),
+        Ok(Form::Effect(relation)) => verdict::effect(kept, relation, claim.margin, floor),
         Ok(Form::Bound { relation, bound }) => {
-            verdict::bound(&kept, relation, bound, claim.margin, floor)
+            verdict::bound(kept, relation, bound, claim.margin, floor)
         }
         Ok(Form::Reproducible) | Err(_) => {
             return Err(Verdict::NotRun {
@@ -120,7 +310,7 @@ fn judge(
             });
         }
     };
-    Ok((evidence, summary, dropped))
+    Ok((evidence, summary))
 }
 
 /// Gives every claim with evidence its verdict, at the level `decision` leaves it.

@@ -4,6 +4,7 @@ mod auditor;
 pub mod claims;
 mod error;
 mod graph;
+pub mod insight;
 mod judge;
 pub mod output;
 mod plan;
@@ -20,6 +21,7 @@ pub use claims::{
 };
 pub use error::AuditError;
 pub use graph::run_key;
+pub use judge::Failures;
 pub use plan::{Cost, Estimate, MAX_TIMED_BATCH, Plan, PlannedRun};
 pub use results::{Results, ResultsError};
 pub use verdict::{Adjust, Decision, Evidence, Summary, Verdict};

@@ -32,6 +32,8 @@ pub struct SeedValues {
     pub runs: Vec<PathBuf>,
     /// Test images behind each value, when known.
     pub test_images: Option<u64>,
+    /// What the seed check found (for trained runs).
+    pub seed_check: Option<String>,
 }
 
 /// The rows of a results file, by claim id, in file order.
@@ -187,6 +189,7 @@ impl Results {
             other,
             runs: Vec::new(),
             test_images: None,
+            seed_check: None,
         })
     }
 }

@@ -21,6 +21,11 @@ pub fn audit_seed(i: usize) -> String {
     format!("audit/seed/{i}")
 }
 
+/// The bootstrap resamples of an audit's claim (its P(A>B) interval).
+pub fn bootstrap(claim: &str) -> String {
+    format!("audit/bootstrap/{claim}")
+}
+
 /// The streams a training run draws from, as its manifest records them (E: epoch, B: batch).
 pub fn recorded() -> Vec<String> {
     vec![INIT.to_owned(), order("E"), augment("E", "B")]

@@ -175,7 +175,9 @@ pub struct Manifest {
 pub enum ManifestError {
     #[error("not a cifar-repro manifest ({0})")]
     Parse(String),
-    #[error("has no digest of its content: written by a cifar-repro older than 0.2, or edited")]
+    #[error(
+        "has no digest of its content: written by a cifar-repro older than 0.2, or edited; remove the run folder to train it again"
+    )]
     Unsealed,
     #[error("does not match the digest of its content: it was edited after cifar-repro wrote it")]
     Tampered,

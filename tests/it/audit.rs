@@ -4,13 +4,14 @@ use crate::common::{assert_one_line_error, cli, golden_data, killed_before_renam
 use cifar_repro::audit::{ParsedFile, UnparsedClaim};
 use std::path::Path;
 
-/// The line of the printed verdict table that starts with claim `id` (empty when none).
+/// What the printed verdicts say of claim `id`: its table row and its reason line (the
+/// lines that start with the id), joined.
 fn verdict_line(stdout: &str, id: &str) -> String {
     stdout
         .lines()
-        .find(|l| l.starts_with(id))
-        .unwrap_or_default()
-        .to_owned()
+        .filter(|l| l.starts_with(&format!("{id} ")))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 const TINY: &str =
@@ -402,6 +403,28 @@ fn an_audit_of_values_from_anywhere_gives_verdicts_without_training() {
         html.contains("<svg") && html.contains("in margins"),
         "the forest plot leads"
     );
+    // A real table, and every claim with seeds gets its strip plot.
+    assert!(html.contains("<table") && html.contains("<thead"));
+    assert_eq!(html.matches("<div class=\"claim\"").count(), 4);
+    assert_eq!(
+        html.matches("each seed's").count(),
+        4,
+        "every claim with a seed's value"
+    );
+    // What an auditor asks next, in every output.
+    let md = std::fs::read_to_string(dir.path().join("audit/audit.md")).unwrap();
+    assert!(
+        md.contains("percentile of the seeds") && md.contains("P(the claimed way)"),
+        "{md}"
+    );
+    assert!(
+        json["claims"][2]["superiority"]["decision"]
+            .as_str()
+            .unwrap()
+            .contains("not significant")
+    );
+    assert!(json["claims"][0]["placement"]["predictive_percentile"].is_number());
+    assert!(stdout.contains("2 of 3 seeds diverged"));
 }
 
 #[test]

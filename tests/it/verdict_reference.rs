@@ -170,3 +170,45 @@ fn bound_claims_match_scipy_one_sided_t_tests() {
         );
     }
 }
+
+#[test]
+fn where_a_claim_sits_matches_scipy() {
+    use cifar_repro::audit::Metric;
+    use cifar_repro::audit::insight::placement;
+    for case in reference()["placement"].as_array().unwrap() {
+        let seeds = floats(&case["seeds"]);
+        let claimed = case["claimed"].as_f64().unwrap();
+        let sd = case["sd"].as_f64().unwrap();
+        let p = placement(&seeds, claimed, sd, Metric::Accuracy, 1, 0.05);
+        close(
+            p.predictive_percentile,
+            &case["predictive_percentile"],
+            1e-9,
+            "predictive",
+        );
+        close(
+            p.empirical_percentile,
+            &case["empirical_percentile"],
+            1e-12,
+            "empirical",
+        );
+    }
+}
+
+#[test]
+fn noether_and_the_margins_p_match_scipy() {
+    use cifar_repro::audit::insight::noether;
+    use cifar_repro::metrics::stats::normal_cdf;
+    for case in reference()["noether"].as_array().unwrap() {
+        if let Some(seeds) = case["seeds"].as_u64() {
+            let (p, a) = (case["p"].as_f64().unwrap(), case["alpha"].as_f64().unwrap());
+            assert_eq!(noether(p, a, a) as u64, seeds, "p {p}, alpha {a}");
+        } else {
+            let (m, sd) = (
+                case["margin"].as_f64().unwrap(),
+                case["sd"].as_f64().unwrap(),
+            );
+            close(normal_cdf(m / sd), &case["p"], 1e-12, "Phi(margin/sd)");
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! `audit.md`: a plain table that reads well in a pull-request comment, the reasons and
+//! the claims' sentences below it. Nothing from a claim file reaches it unescaped.
+
+use super::{Cells, Settings, remarks};
+use crate::audit::auditor::ClaimResult;
+use std::fmt::Write;
+
+/// `text` as one cell of a Markdown table: no line breaks, no cell separator, and no raw
+/// HTML (GitHub renders HTML inside Markdown).
+pub fn cell(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace(['\n', '\r'], " ")
+        .replace('|', "\\|")
+}
+
+pub fn render(results: &[ClaimResult], settings: &Settings) -> String {
+    let mut md = format!(
+        "# Audit\n\nSource: {}\n\nStatistics: {}. The interval is the (1 - 2 level) interval of measured minus claimed (for a relative claim without a claimed difference: of the effect in the claimed direction); REPRODUCED means it lies inside +-margin, NOT REPRODUCED that it lies outside.\n\n",
+        cell(&settings.source),
+        cell(&settings.describe()),
+    );
+    md.push_str("| claim | verdict | claimed | margin | mean | sd | n | interval | level |\n");
+    md.push_str("|---|---|---|---|---|---|---|---|---|\n");
+    for r in results {
+        let c = Cells::of(r);
+        let cells = [
+            &c.claimed,
+            &c.margin,
+            &c.mean,
+            &c.sd,
+            &c.n,
+            &c.interval,
+            &c.level,
+        ];
+        let joined: Vec<String> = cells.iter().map(|x| cell(x)).collect();
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} |",
+            cell(&r.id),
+            r.verdict.label(),
+            joined.join(" | ")
+        );
+    }
+    md.push_str("\n## Why\n\n");
+    for r in results {
+        let _ = writeln!(
+            md,
+            "- **{}** ({}): {}",
+            cell(&r.id),
+            r.verdict.label(),
+            cell(r.verdict.why())
+        );
+        for remark in remarks(r) {
+            let _ = writeln!(md, "  - {}", cell(&remark));
+        }
+    }
+    md.push_str("\n## Claims\n\n");
+    for r in results {
+        let _ = writeln!(md, "- **{}**: {}", cell(&r.id), cell(&r.sentence));
+    }
+    md
+}

@@ -1,0 +1,181 @@
+//! What an audit writes: a table for the terminal (with the reasons below it), and
+//! `audit.json`, `audit.md` (a plain table for a pull-request comment) and `audit.html`
+//! (a report a person reads: a table, the forest plot, each claim's seeds, each run
+//! group's learning curves).
+
+mod html;
+mod markdown;
+mod plots;
+mod terminal;
+
+pub use terminal::table;
+
+use super::auditor::ClaimResult;
+use super::claims::{Claim, Form, Relation};
+use super::verdict::Adjust;
+use crate::fsutil::write_atomic;
+use std::path::{Path, PathBuf};
+
+/// What the audit's files say about how it was run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Settings {
+    pub source: String,
+    /// Seeds per run (training audits), or the results file the values came from.
+    pub seeds: Option<usize>,
+    pub results: Option<String>,
+    pub alpha: f64,
+    pub adjust: Adjust,
+    /// A rehearsal's smoke scale, when this was one.
+    pub rehearsal: Option<String>,
+}
+
+impl Settings {
+    /// One line: where the values came from, alpha and the adjustment.
+    pub fn describe(&self) -> String {
+        let values = match (&self.results, self.seeds) {
+            (Some(file), _) => format!("per-seed values from {file}"),
+            (None, Some(n)) => format!("{n} seeds per run"),
+            (None, None) => "-".into(),
+        };
+        let adjust = match self.adjust {
+            Adjust::Holm => "Holm-adjusted across the file's claims",
+            Adjust::Unadjusted => "each claim on its own (no multiplicity adjustment)",
+        };
+        let rehearsal = match &self.rehearsal {
+            Some(scale) => format!("REHEARSAL ({scale}): the numbers mean nothing; "),
+            None => String::new(),
+        };
+        format!("{rehearsal}{values}; alpha {} ({adjust})", self.alpha)
+    }
+}
+
+/// What a claim claims, in a few words.
+fn claimed(c: &Claim) -> String {
+    let than = || c.than.as_ref().map_or("?", |t| t.run.as_str());
+    match c.form() {
+        Ok(Form::Value(v)) if c.runs > 1 => format!(
+            "{v:.4} (sd {:.4}, {} runs)",
+            c.spread.unwrap_or(f64::NAN),
+            c.runs
+        ),
+        Ok(Form::Value(v)) => format!("{v:.4}"),
+        Ok(Form::Difference(_)) if c.relation == Some(Relation::Same) => {
+            format!("same as {}", than())
+        }
+        Ok(Form::Difference(d)) => format!("{d:+.4} vs {}", than()),
+        Ok(Form::Effect(Relation::Greater)) => format!("greater than {}", than()),
+        Ok(Form::Effect(_)) => format!("less than {}", than()),
+        Ok(Form::Bound { relation, bound }) => {
+            let side = if relation == Relation::Less { "<" } else { ">" };
+            let of = match c.since_epoch {
+                Some(e) => format!("gain since epoch {e} "),
+                None => String::new(),
+            };
+            format!("{of}{side} {bound}")
+        }
+        Ok(Form::Reproducible) => "bit-identical rerun".into(),
+        Err(_) => "-".into(),
+    }
+}
+
+/// The cells every table shows for a claim.
+struct Cells {
+    claimed: String,
+    margin: String,
+    mean: String,
+    sd: String,
+    n: String,
+    interval: String,
+    level: String,
+}
+
+impl Cells {
+    fn of(r: &ClaimResult) -> Self {
+        let margin = match &r.claim {
+            Some(c) if c.form() != Ok(Form::Reproducible) => format!("{}", c.margin),
+            _ => "-".into(),
+        };
+        let (mean, sd, n) = match &r.summary {
+            Some(s) => (
+                format!("{:.4}", s.mean),
+                format!("{:.4}", s.std),
+                s.n.to_string(),
+            ),
+            None => ("-".into(), "-".into(), "-".into()),
+        };
+        Self {
+            claimed: r.claim.as_ref().map_or("-".into(), claimed),
+            margin,
+            mean,
+            sd,
+            n,
+            interval: r
+                .interval
+                .map_or("-".into(), |[a, b]| format!("{a:+.4} to {b:+.4}")),
+            level: r.level.map_or("-".into(), |l| format!("{l:.4}")),
+        }
+    }
+}
+
+/// What a reader is told about a claim beyond its verdict, one sentence each: failures,
+/// where the claim sits, P(A>B), the test set's noise, the claim's notes.
+fn remarks(r: &ClaimResult) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(f) = &r.failures {
+        out.push(f.describe(r.values.len()));
+    }
+    if let Some(p) = &r.placement {
+        out.push(format!(
+            "the claim sits at the {:.0}th percentile of the seeds ({:.0}th of one more run's predictive distribution); one more run reaches it or beyond with probability {:.3}",
+            p.empirical_percentile, p.predictive_percentile, p.tail
+        ));
+        out.extend(p.lucky.clone());
+    }
+    if let Some(s) = &r.superiority {
+        out.push(format!(
+            "P(the claimed way) {:.2}, {:.0}% bootstrap interval {:.2} to {:.2} ({} resamples): {}; Noether: {} seeds to show it at the margin's size, {} at P = 0.75",
+            s.probability,
+            100.0 * s.confidence,
+            s.interval[0],
+            s.interval[1],
+            s.resamples,
+            s.decision,
+            s.seeds_for_margin,
+            s.seeds_for_meaningful
+        ));
+    }
+    if let Some(t) = &r.test_set {
+        out.push(format!(
+            "test set: {} images, binomial standard error {:.4}",
+            t.images, t.se
+        ));
+        out.extend(t.warning.clone());
+    }
+    out.extend(r.notes.iter().cloned());
+    out
+}
+
+/// Writes `audit.json`, `audit.md` and `audit.html` into `out`.
+pub fn write(out: &Path, results: &[ClaimResult], settings: &Settings) -> Result<(), OutputError> {
+    let json = serde_json::json!({ "settings": settings, "claims": results });
+    let text = serde_json::to_string_pretty(&json).map_err(std::io::Error::other);
+    let files = [
+        ("audit.json", text),
+        ("audit.md", Ok(markdown::render(results, settings))),
+        ("audit.html", Ok(html::render(results, out, settings))),
+    ];
+    for (name, text) in files {
+        let path = out.join(name);
+        text.and_then(|t| write_atomic(&path, t.as_bytes()))
+            .map_err(|source| OutputError { path, source })?;
+    }
+    Ok(())
+}
+
+/// An audit file that could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("writing {}: {source}", path.display())]
+pub struct OutputError {
+    pub path: PathBuf,
+    pub source: std::io::Error,
+}
