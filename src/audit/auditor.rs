@@ -2,72 +2,20 @@
 //! their config's hash; a two-stage run after the run it starts from), each claim's
 //! per-seed values, then statistics and a verdict.
 
-use super::claims::{Claim, Form, MetricSplit, ParsedFile, RunSpec, UnparsedClaim};
+use super::claims::{Claim, Form, MetricSplit, ParsedFile, UnparsedClaim};
 use super::error::AuditError;
-use super::graph::RunGraph;
 use super::judge;
-use super::plan::{Plan, PlannedRun};
-use super::rehearse::{SmokeScale, StandIns};
-use super::results::{Results, SeedValues};
-use super::verdict::{Decision, Evidence, Summary, Verdict};
-use crate::config::{Resolved, TrainConfig};
-use crate::data::{Cifar10, DataError};
+use super::options::{AuditObserver, AuditOptions, Mode, Training, run_seed};
+use super::plan::Plan;
+use super::results::SeedValues;
+use super::runner::{Outcome, Runner, manifest_of, push_note, seeded};
+use super::verdict::{Evidence, Summary, Verdict};
+use crate::config::TrainConfig;
 use crate::determinism::SeedTree;
-use crate::manifest::{EpochRecord, Manifest, RunStatus};
-use crate::train::{Hooks, Observer, Prerequisite, RunDir, Start, TrainError, train};
+use crate::manifest::{EpochRecord, Manifest};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
-use std::rc::Rc;
-use tch::Device;
-
-/// Which of the runs an audit needs this process may train.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Training {
-    /// All of them (a single-machine audit).
-    All,
-    /// Part `index` (0-based) of `count` disjoint parts: the audit's chains of runs, in
-    /// the order the claims and seeds need them, dealt round-robin. Runs of other parts are
-    /// left alone (their claims come out NOT RUN until the parts are merged).
-    Shard { index: usize, count: usize },
-    /// None: every run must be finished already (`audit merge`).
-    MergeOnly,
-}
-
-/// How far an audit goes.
-#[derive(Debug)]
-pub enum Mode {
-    /// The real thing: the file's data, weights and requirements.
-    Real,
-    /// `--rehearse`: smoke scale, requirements waived, stand-ins for absent weights, the
-    /// vendored data for absent data (`data`).
-    Rehearsal {
-        scale: SmokeScale,
-        stand_ins: StandIns,
-        data: Option<PathBuf>,
-    },
-    /// The full-scale plan after a rehearsal: requirements waived, nothing trained, an
-    /// absent data set taken to be the full CIFAR-10.
-    Estimate,
-}
-
-/// How to audit.
-pub struct AuditOptions {
-    /// Overrides every run's data path.
-    pub data: Option<PathBuf>,
-    pub seeds: usize,
-    /// Audit only these claim ids.
-    pub only: Option<Vec<String>>,
-    pub out: PathBuf,
-    pub device: Device,
-    pub training: Training,
-    pub decision: Decision,
-    /// Per-seed values from elsewhere (`--results`): no run is trained.
-    pub results: Option<Results>,
-    /// Test hooks for every run trained.
-    pub hooks: Hooks,
-    pub mode: Mode,
-}
+use std::path::PathBuf;
 
 /// The outcome for one claim.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -147,17 +95,6 @@ impl ClaimResult {
     }
 }
 
-/// Progress of an audit.
-pub trait AuditObserver: Observer {
-    /// A run is about to start (or was found finished).
-    fn run(&mut self, claim: &str, seed_index: usize, folder: &Path, reused: bool);
-}
-
-/// The `i`-th run seed of an audit rooted at `root`.
-pub fn run_seed(root: u64, i: usize) -> u64 {
-    SeedTree::new(root).seed(&crate::determinism::stream_names::audit_seed(i)) as u64
-}
-
 /// The runs one claim reads, by index into the graph: per seed, its run's and (relative
 /// claims) the other run's; for a reproducibility claim the second run of the first seed.
 #[derive(Debug, Clone)]
@@ -170,28 +107,14 @@ struct ClaimRuns {
     notes: Vec<String>,
 }
 
-/// What became of one run.
-#[derive(Debug, Clone)]
-enum Outcome {
-    Finished(Rc<Manifest>),
-    Diverged(Rc<Manifest>),
-    /// Another shard's, or not merged.
-    Left,
-    Failed(String),
-}
-
 /// An audit of one claim file: its run graph, planned once, then run.
 pub struct Audit<'a> {
     file: &'a ParsedFile,
     options: &'a AuditOptions,
-    data: HashMap<PathBuf, Result<Rc<Cifar10>, Rc<DataError>>>,
-    graph: RunGraph,
+    runner: Runner<'a>,
     /// Per claim its runs, or why it cannot run and whether that is an error (rather than
     /// a requirement this machine lacks).
     claims: HashMap<String, Result<ClaimRuns, (String, bool)>>,
-    outcomes: HashMap<usize, Outcome>,
-    /// The runs this process may train (every one when `None`).
-    assigned: Option<HashSet<usize>>,
 }
 
 impl<'a> Audit<'a> {
@@ -200,11 +123,8 @@ impl<'a> Audit<'a> {
         let mut audit = Self {
             file,
             options,
-            data: HashMap::new(),
-            graph: RunGraph::default(),
+            runner: Runner::new(options, &file.base_dir),
             claims: HashMap::new(),
-            outcomes: HashMap::new(),
-            assigned: None,
         };
         if options.results.is_none() {
             for claim in audit.selected().into_iter().filter_map(|c| c.as_ref().ok()) {
@@ -215,7 +135,7 @@ impl<'a> Audit<'a> {
             }
         }
         if let Training::Shard { index, count } = options.training {
-            audit.assigned = Some(audit.graph.shard(index, count).into_iter().collect());
+            audit.runner.assign_shard(index, count);
         }
         audit
     }
@@ -257,94 +177,15 @@ impl<'a> Audit<'a> {
             .collect()
     }
 
-    fn load_data(&mut self, path: &Path) -> Result<Rc<Cifar10>, AuditError> {
-        self.data
-            .entry(path.to_owned())
-            .or_insert_with(|| Cifar10::load(path).map(Rc::new).map_err(Rc::new))
-            .clone()
-            .map_err(AuditError::Data)
-    }
-
-    /// A run spec's config with what the audit sets on every run: its data, the device
-    /// (auto), and a rehearsal's scale, data and stand-in weights.
-    fn resolve(&self, spec: &RunSpec, notes: &mut Vec<String>) -> Result<Resolved, AuditError> {
-        let mut resolved = spec.resolve(&self.file.base_dir)?;
-        self.adjust(&mut resolved.config, notes)?;
-        Ok(resolved)
-    }
-
-    fn adjust(&self, config: &mut TrainConfig, notes: &mut Vec<String>) -> Result<(), AuditError> {
-        if let Some(data) = &self.options.data {
-            config.data = data.clone();
-        }
-        config.run.device = crate::config::DeviceChoice::Auto;
-        let Mode::Rehearsal {
-            scale,
-            stand_ins,
-            data,
-        } = &self.options.mode
-        else {
-            return Ok(());
-        };
-        scale.apply(config);
-        if let (false, Some(vendored)) = (config.data.exists(), data) {
-            push_note(
-                notes,
-                format!(
-                    "{} is absent: the vendored slice {} stands in",
-                    config.data.display(),
-                    vendored.display()
-                ),
-            );
-            config.data = vendored.clone();
-        }
-        if let Some(path) = config.model.pretrained.clone().filter(|p| !p.is_file()) {
-            let stand_in = stand_ins.for_weights(config.model.arch, &path)?;
-            push_note(
-                notes,
-                format!(
-                    "{} is absent: STAND-IN weights {} ({})",
-                    path.display(),
-                    stand_in.path.display(),
-                    stand_in.made_by
-                ),
-            );
-            config.model.pretrained = Some(stand_in.path);
-        }
-        Ok(())
-    }
-
-    /// The configs of a run spec's chain (the run, then the runs it starts from), adjusted.
-    fn chain(
-        &self,
-        spec: &RunSpec,
-        notes: &mut Vec<String>,
-    ) -> Result<Vec<TrainConfig>, AuditError> {
-        let resolved = self.resolve(spec, notes)?;
-        let mut configs = vec![resolved.config.clone()];
-        for mut prerequisite in resolved.chain()? {
-            self.adjust(&mut prerequisite.config, notes)?;
-            push_note(
-                notes,
-                format!(
-                    "{} starts from the final weights of {} for the same seed",
-                    resolved.name, prerequisite.name
-                ),
-            );
-            configs.push(prerequisite.config);
-        }
-        Ok(configs)
-    }
-
     /// Adds a claim's runs to the graph, or says why the claim cannot run here.
     fn claim_runs(&mut self, claim: &Claim) -> Result<ClaimRuns, AuditError> {
         let mut notes = Vec::new();
         let form = claim.form().map_err(AuditError::Claim)?;
-        let mine = self.chain(&claim.run, &mut notes)?;
+        let mine = self.runner.chain(&claim.run, &mut notes)?;
         let other = claim
             .than
             .as_ref()
-            .map(|spec| self.chain(spec, &mut notes))
+            .map(|spec| self.runner.chain(spec, &mut notes))
             .transpose()?;
         for config in mine.iter().chain(other.iter().flatten()) {
             if let Some(why) = self.missing(claim, config, &mut notes) {
@@ -359,7 +200,10 @@ impl<'a> Audit<'a> {
         };
         let add = |audit: &mut Self, chain: &[TrainConfig], copy: usize| {
             (0..seeds)
-                .map(|i| audit.add_run(chain, i, copy, &claim.id))
+                .map(|i| {
+                    let seeded = seeded(chain, run_seed(audit.file.seed, i));
+                    audit.runner.add(&seeded, i, copy, &claim.id)
+                })
                 .collect::<Result<Vec<usize>, AuditError>>()
         };
         let mine_nodes = add(self, &mine, 0)?;
@@ -375,27 +219,6 @@ impl<'a> Audit<'a> {
             full_epochs,
             notes,
         })
-    }
-
-    /// Adds seed `i`'s run of `chain` to the graph.
-    fn add_run(
-        &mut self,
-        chain: &[TrainConfig],
-        i: usize,
-        copy: usize,
-        claim: &str,
-    ) -> Result<usize, AuditError> {
-        let seed = run_seed(self.file.seed, i);
-        let seeded: Vec<TrainConfig> = chain
-            .iter()
-            .map(|c| {
-                let mut c = c.clone();
-                c.run.seed = seed;
-                c
-            })
-            .collect();
-        let rehearsal = matches!(self.options.mode, Mode::Rehearsal { .. });
-        Ok(self.graph.add(&seeded, i, copy, rehearsal, claim)?)
     }
 
     /// What keeps a claim from running here, if anything; a rehearsal or an estimate
@@ -422,7 +245,7 @@ impl<'a> Audit<'a> {
         if let Some(path) = config.model.pretrained.as_ref().filter(|p| !p.is_file()) {
             unmet.push(AuditError::NeedsPretrained(path.clone()));
         }
-        match self.load_data(&config.data) {
+        match self.runner.load_data(&config.data) {
             Ok(data) if claim.requires.full_data && !data.is_full() => {
                 unmet.push(AuditError::NeedsFullData {
                     path: config.data.clone(),
@@ -460,44 +283,12 @@ impl<'a> Audit<'a> {
                 }
             }
         }
-        let nodes = self.graph.nodes.clone();
-        let runs = nodes
-            .iter()
-            .map(|node| {
-                let (train, test) = match self.load_data(&node.config.data) {
-                    Ok(d) => (d.train.len(), d.test.len()),
-                    Err(_) => (
-                        crate::data::FULL_TRAIN_RECORDS,
-                        crate::data::FULL_TEST_RECORDS,
-                    ),
-                };
-                let finished = RunDir::open(&self.options.out.join(&node.folder))
-                    .manifest()
-                    .is_ok_and(|m| m.status == RunStatus::Completed);
-                PlannedRun {
-                    key: node.key.clone(),
-                    folder: node.folder.clone(),
-                    claims: node.claims.clone(),
-                    seed_index: node.seed_index,
-                    copy: node.copy,
-                    starts_from: node.prerequisite.map(|p| nodes[p].folder.clone()),
-                    finished,
-                    steps: node.config.steps(train),
-                    eval_images: node.config.run.epochs * node.config.test_images_used(test),
-                    config: node.config.clone(),
-                }
-            })
-            .collect();
-        Plan { runs, not_run }
+        self.runner.plan(not_run)
     }
 
     /// The run folders part `index` of `count` trains (`runs/KEY`), in plan order.
     pub fn shard_runs(&self, index: usize, count: usize) -> Vec<PathBuf> {
-        self.graph
-            .shard(index, count)
-            .into_iter()
-            .map(|i| self.graph.nodes[i].folder.clone())
-            .collect()
+        self.runner.shard_runs(index, count)
     }
 
     /// Audits every selected claim, training what this process may and is not finished.
@@ -569,11 +360,11 @@ impl<'a> Audit<'a> {
         let mine: Vec<Outcome> = runs
             .mine
             .iter()
-            .map(|&n| self.outcome(n, &claim.id, observer))
+            .map(|&n| self.runner.outcome(n, &claim.id, observer))
             .collect();
         let other: Option<Vec<Outcome>> = runs.other.as_ref().map(|o| {
             o.iter()
-                .map(|&n| self.outcome(n, &claim.id, observer))
+                .map(|&n| self.runner.outcome(n, &claim.id, observer))
                 .collect()
         });
         self.check_outcomes(mine.iter().chain(other.iter().flatten()))?;
@@ -600,7 +391,7 @@ impl<'a> Audit<'a> {
             mine: values(&mine)?,
             other: other.as_deref().map(values).transpose()?,
             runs: folders
-                .map(|&n| self.graph.nodes[n].folder.clone())
+                .map(|&n| self.runner.node(n).folder.clone())
                 .collect(),
             test_images,
             seed_check: Some(seed_check),
@@ -648,11 +439,11 @@ impl<'a> Audit<'a> {
         observer: &mut dyn AuditObserver,
         result: ClaimResult,
     ) -> ClaimResult {
-        let first = self.outcome(runs.mine[0], &claim.id, observer);
-        let second = self.outcome(twin, &claim.id, observer);
+        let first = self.runner.outcome(runs.mine[0], &claim.id, observer);
+        let second = self.runner.outcome(twin, &claim.id, observer);
         let folders = vec![
-            self.graph.nodes[runs.mine[0]].folder.clone(),
-            self.graph.nodes[twin].folder.clone(),
+            self.runner.node(runs.mine[0]).folder.clone(),
+            self.runner.node(twin).folder.clone(),
         ];
         let result = ClaimResult {
             runs: folders,
@@ -674,169 +465,6 @@ impl<'a> Audit<'a> {
             verdict: judge::reproducibility(a, b),
             ..result
         }
-    }
-
-    /// What became of run `index`: found finished or diverged, trained here (after the
-    /// run it starts from), or left to another shard.
-    fn outcome(&mut self, index: usize, claim: &str, observer: &mut dyn AuditObserver) -> Outcome {
-        if let Some(known) = self.outcomes.get(&index) {
-            return known.clone();
-        }
-        let outcome = self.find_or_train(index, claim, observer);
-        self.outcomes.insert(index, outcome.clone());
-        outcome
-    }
-
-    fn find_or_train(
-        &mut self,
-        index: usize,
-        claim: &str,
-        observer: &mut dyn AuditObserver,
-    ) -> Outcome {
-        let node = self.graph.nodes[index].clone();
-        let folder = self.options.out.join(&node.folder);
-        let interrupted = match found(&folder, &node.config) {
-            Found::Finished(m) => {
-                observer.run(claim, node.seed_index, &folder, true);
-                return Outcome::Finished(Rc::new(m));
-            }
-            Found::Diverged(m) => {
-                observer.run(claim, node.seed_index, &folder, true);
-                return Outcome::Diverged(Rc::new(m));
-            }
-            Found::Refused(why) => return Outcome::Failed(why),
-            Found::Interrupted => true,
-            Found::Nothing => false,
-        };
-        let mine = self.options.training != Training::MergeOnly
-            && self.assigned.as_ref().is_none_or(|a| a.contains(&index));
-        if !mine || matches!(self.options.mode, Mode::Estimate) {
-            return Outcome::Left;
-        }
-        let init_from = match node.prerequisite {
-            None => None,
-            Some(p) => match self.outcome(p, claim, observer) {
-                Outcome::Finished(_) => Some(Prerequisite {
-                    dir: self.options.out.join(&self.graph.nodes[p].folder),
-                    expected: self.graph.nodes[p].config.clone(),
-                }),
-                Outcome::Left => return Outcome::Left,
-                Outcome::Diverged(m) => {
-                    return Outcome::Failed(format!(
-                        "its prerequisite {} diverged at epoch {}",
-                        self.graph.nodes[p].folder.display(),
-                        m.diverged.as_ref().map_or(0, |d| d.epoch + 1)
-                    ));
-                }
-                Outcome::Failed(why) => {
-                    return Outcome::Failed(format!("its prerequisite failed: {why}"));
-                }
-            },
-        };
-        observer.run(claim, node.seed_index, &folder, false);
-        let start = match interrupted {
-            true => Start::Resume,
-            false => Start::Fresh {
-                record_steps: 0,
-                init_from: init_from.map(Box::new),
-            },
-        };
-        match self.train(&node.config, &folder, start, observer) {
-            Ok(m) if m.status == RunStatus::Diverged => Outcome::Diverged(Rc::new(m)),
-            Ok(m) => Outcome::Finished(Rc::new(m)),
-            Err(e) => Outcome::Failed(format!(
-                "training {} (seed {}): {e}",
-                node.folder.display(),
-                node.seed_index + 1
-            )),
-        }
-    }
-
-    /// Trains `config` into `folder` from the start, or continues the interrupted run
-    /// there; a run that diverged comes back with its manifest marked so.
-    fn train(
-        &mut self,
-        config: &TrainConfig,
-        folder: &Path,
-        start: Start,
-        observer: &mut dyn AuditObserver,
-    ) -> Result<Manifest, AuditError> {
-        let data = self.load_data(&config.data)?;
-        let dir = match &start {
-            Start::Fresh { init_from, .. } => {
-                let prerequisite = init_from.as_deref();
-                crate::train::preflight(config, &data, self.options.device, prerequisite)
-                    .map_err(AuditError::Train)?;
-                let dir = RunDir::create(folder, true)?;
-                dir.write_config(config)?;
-                dir
-            }
-            Start::Resume => RunDir::open(folder),
-        };
-        match train(
-            config,
-            &data,
-            &dir,
-            self.options.device,
-            start,
-            &self.options.hooks,
-            observer,
-        ) {
-            Ok(finished) => Ok(finished.manifest),
-            Err(TrainError::Diverged { .. }) => Ok(dir
-                .manifest()
-                .map_err(|e| AuditError::Manifest(e.to_string()))?),
-            Err(e) => Err(AuditError::Train(e)),
-        }
-    }
-}
-
-/// What an audit folder holds for a run.
-enum Found {
-    Finished(Manifest),
-    Diverged(Manifest),
-    /// A run of this config that stopped midway: continued, not started over.
-    Interrupted,
-    /// Nothing yet (or a folder a run was about to start in).
-    Nothing,
-    /// A folder that is not whole and true, or holds another config's run: refused by
-    /// name, never overwritten.
-    Refused(String),
-}
-
-fn found(folder: &Path, config: &TrainConfig) -> Found {
-    let dir = RunDir::open(folder);
-    let manifest = match dir.manifest_if_written() {
-        Ok(Some(m)) => m,
-        Ok(None) => return Found::Nothing,
-        Err(e) => return Found::Refused(format!("reusing {}: {e}", folder.display())),
-    };
-    let expected = config
-        .to_toml()
-        .map(|t| crate::hash::sha256_hex(t.as_bytes()));
-    if expected.as_deref().ok() != Some(manifest.config_sha256.as_str()) {
-        return Found::Refused(format!(
-            "{} holds a run of another config than its key names; refusing to reuse or replace it",
-            folder.display()
-        ));
-    }
-    match manifest.status {
-        RunStatus::Completed => Found::Finished(manifest),
-        RunStatus::Diverged => Found::Diverged(manifest),
-        RunStatus::Running => Found::Interrupted,
-    }
-}
-
-fn push_note(notes: &mut Vec<String>, note: String) {
-    if !notes.contains(&note) {
-        notes.push(note);
-    }
-}
-
-fn manifest_of(outcome: &Outcome) -> Option<&Manifest> {
-    match outcome {
-        Outcome::Finished(m) | Outcome::Diverged(m) => Some(m),
-        _ => None,
     }
 }
 

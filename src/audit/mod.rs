@@ -6,15 +6,18 @@ mod error;
 mod graph;
 pub mod insight;
 mod judge;
+mod options;
 pub mod output;
 mod plan;
 pub mod rehearse;
 pub mod results;
+pub mod runner;
 pub mod shard;
 pub mod verdict;
 pub mod wandb;
 
-pub use auditor::{Audit, AuditObserver, AuditOptions, ClaimResult, Mode, Training, run_seed};
+pub use auditor::{Audit, ClaimResult};
+pub use options::{AuditObserver, AuditOptions, Mode, Training, run_seed};
 pub use claims::{
     Claim, ClaimError, Form, Metric, MetricSplit, ParsedFile, Relation, Requires, RunSpec,
     UnparsedClaim,

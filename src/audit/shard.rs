@@ -1,7 +1,8 @@
 //! Scale-out: what one shard of an audit ran (`shard.json` in its folder), and gathering
 //! the shards' runs into one folder for `audit merge`.
 
-use super::auditor::{Audit, AuditOptions};
+use super::auditor::Audit;
+use super::options::AuditOptions;
 use crate::fsutil::write_atomic;
 use crate::hash::sha256_hex;
 use crate::run_dir::RunDir;

@@ -61,7 +61,8 @@ impl Pipeline {
         indices: &[usize],
     ) -> Result<Batch, AugmentError> {
         let mut stream = self.tree.stream(&stream_names::augment(epoch, index));
-        let params = draw_batch(&self.config, indices, &mut stream);
+        let mut mix = self.tree.stream(&stream_names::mix(epoch, index));
+        let params = draw_batch(&self.config, indices, &mut stream, &mut mix);
         let picked = Tensor::from_slice(&indices.iter().map(|&i| i as i64).collect::<Vec<_>>());
         let images = self
             .images

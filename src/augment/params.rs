@@ -113,16 +113,22 @@ pub struct BatchParams {
 }
 
 /// Draws one batch's parameters for the images `indices`, in a fixed order: per image
-/// crop (top, left), flip, jitter (order, then each enabled factor), erasing; then the
-/// batch's mix. The same stream state always gives the same parameters.
-pub fn draw_batch(config: &AugmentConfig, indices: &[usize], stream: &mut Stream) -> BatchParams {
+/// crop (top, left), flip, jitter (order, then each enabled factor), erasing, from
+/// `stream`; then the batch's mix from `mix` (its own stream, so that a variance study can
+/// vary it alone). The same stream states always give the same parameters.
+pub fn draw_batch(
+    config: &AugmentConfig,
+    indices: &[usize],
+    stream: &mut Stream,
+    mix: &mut Stream,
+) -> BatchParams {
     let images = indices
         .iter()
         .map(|&index| draw_image(config, index, stream))
         .collect();
     BatchParams {
         images,
-        mix: draw_mix(config, stream),
+        mix: draw_mix(config, mix),
     }
 }
 

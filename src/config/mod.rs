@@ -5,6 +5,7 @@
 
 use crate::augment::AugmentConfig;
 pub use crate::determinism::Determinism;
+use crate::determinism::SourceRoots;
 
 mod presets;
 mod resolve;
@@ -68,6 +69,14 @@ pub struct LoopConfig {
     /// Train on the first N training images only (quick runs); none: all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub train_limit: Option<usize>,
+    /// Roots of their own for some sources of randomness (`init`, `order`, `augment`,
+    /// `mix`), so that a variance study varies one while the rest keep `seed`'s.
+    #[serde(default, skip_serializing_if = "SourceRoots::is_empty")]
+    pub sources: SourceRoots,
+    /// Multiply one weight, drawn from this seed's `poke` stream, by 1 + 1e-3 right after
+    /// initialisation: the numerics arm of a variance study on a CPU.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poke: Option<u64>,
     /// Checkpoints kept: the newest and the ones before it, in case the newest is damaged
     /// (written only when not the default, 2).
     #[serde(default = "default_checkpoints_kept", skip_serializing_if = "is_two")]
@@ -175,6 +184,10 @@ impl TrainConfig {
             )));
         }
         in_range("loop.checkpoints_kept", r.checkpoints_kept, 1..=1000)?;
+        let seeds = [r.poke, r.sources.init, r.sources.order, r.sources.augment, r.sources.mix];
+        for seed in seeds.into_iter().flatten() {
+            in_range("loop.poke / loop.sources", seed, 0..=i64::MAX as u64)?;
+        }
         if let Some(limit) = r.test_limit {
             in_range("loop.test_limit", limit, 1..=usize::MAX)?;
         }

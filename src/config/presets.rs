@@ -61,6 +61,8 @@ fn run_loop(epochs: usize, batch_size: usize) -> LoopConfig {
         train_limit: None,
         test_limit: None,
         checkpoints_kept: default_checkpoints_kept(),
+        sources: Default::default(),
+        poke: None,
         memory_format: MemoryFormat::Contiguous,
         precision: Precision::Fp32,
     }

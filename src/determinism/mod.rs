@@ -8,4 +8,4 @@ pub mod stream_names;
 
 pub use flags::{Determinism, Flags};
 pub use numerics::NumericsClass;
-pub use seed_tree::{SeedTree, Stream};
+pub use seed_tree::{SeedTree, Source, SourceRoots, Stream};

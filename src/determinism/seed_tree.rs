@@ -9,23 +9,117 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+/// The sources of randomness a training run draws from, each a family of streams that a
+/// variance study can vary on its own (`stream_names` names them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// The initial weights (`init`).
+    Init,
+    /// Each epoch's data order (`order/...`).
+    Order,
+    /// Each batch's augmentation parameters (`augment/...`).
+    Augment,
+    /// Each batch's Mixup or CutMix (`mix/...`).
+    Mix,
+}
+
+impl Source {
+    /// Every source, in the order they are named.
+    pub const ALL: [Source; 4] = [Source::Init, Source::Order, Source::Augment, Source::Mix];
+
+    /// The source a stream belongs to, from its name's first part; none for the streams
+    /// outside training (an audit's seeds, its bootstrap).
+    pub fn of(name: &str) -> Option<Self> {
+        match name.split('/').next() {
+            Some("init") => Some(Source::Init),
+            Some("order") => Some(Source::Order),
+            Some("augment") => Some(Source::Augment),
+            Some("mix") => Some(Source::Mix),
+            _ => None,
+        }
+    }
+}
+
+/// Roots that replace the tree's for one source's streams (a variance study varies one
+/// source while the others keep the run's root). All absent in a normal run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceRoots {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub augment: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mix: Option<u64>,
+}
+
+impl SourceRoots {
+    /// The root `source` draws from, when it has its own.
+    pub fn get(&self, source: Source) -> Option<u64> {
+        match source {
+            Source::Init => self.init,
+            Source::Order => self.order,
+            Source::Augment => self.augment,
+            Source::Mix => self.mix,
+        }
+    }
+
+    /// These roots with `source`'s set to `root`.
+    pub fn with(mut self, source: Source, root: u64) -> Self {
+        let slot = match source {
+            Source::Init => &mut self.init,
+            Source::Order => &mut self.order,
+            Source::Augment => &mut self.augment,
+            Source::Mix => &mut self.mix,
+        };
+        *slot = Some(root);
+        self
+    }
+
+    /// Whether no source has a root of its own.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
 /// The root of all randomness in a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SeedTree {
     pub root: u64,
+    /// Roots of their own for some sources (a variance study); none in a normal run.
+    #[serde(default, skip_serializing_if = "SourceRoots::is_empty")]
+    pub sources: SourceRoots,
 }
 
 impl SeedTree {
     /// A tree with this root seed.
     pub fn new(root: u64) -> Self {
-        Self { root }
+        Self {
+            root,
+            sources: SourceRoots::default(),
+        }
+    }
+
+    /// A tree whose `sources` draw from roots of their own.
+    pub fn with_sources(root: u64, sources: SourceRoots) -> Self {
+        Self { root, sources }
+    }
+
+    /// The root the stream `name` draws from: its source's own, else the tree's.
+    pub fn root_of(&self, name: &str) -> u64 {
+        Source::of(name)
+            .and_then(|s| self.sources.get(s))
+            .unwrap_or(self.root)
     }
 
     /// The stream named `name`, e.g. `augment/epoch/3/batch/17`.
     pub fn stream(&self, name: &str) -> Stream {
         let mut hasher = Sha256::new();
         hasher.update(b"cifar-repro/seed-tree/v1\0");
-        hasher.update(self.root.to_le_bytes());
+        hasher.update(self.root_of(name).to_le_bytes());
         hasher.update(name.as_bytes());
         let digest = hasher.finalize();
         let mut state = [0u64; 4];

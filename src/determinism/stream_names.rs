@@ -16,6 +16,19 @@ pub fn augment(epoch: impl Display, batch: impl Display) -> String {
     format!("augment/epoch/{epoch}/batch/{batch}")
 }
 
+/// The Mixup or CutMix draw of one batch.
+pub fn mix(epoch: impl Display, batch: impl Display) -> String {
+    format!("mix/epoch/{epoch}/batch/{batch}")
+}
+
+/// Which weight a numerics "poke" multiplies (a variance study's numerics arm on a CPU).
+pub const POKE: &str = "poke";
+
+/// The seed of replicate `i` of a variance study's arm.
+pub fn variance_seed(i: usize) -> String {
+    format!("variance/seed/{i}")
+}
+
 /// The run seed of an audit's `i`-th seed.
 pub fn audit_seed(i: usize) -> String {
     format!("audit/seed/{i}")
@@ -28,5 +41,5 @@ pub fn bootstrap(claim: &str) -> String {
 
 /// The streams a training run draws from, as its manifest records them (E: epoch, B: batch).
 pub fn recorded() -> Vec<String> {
-    vec![INIT.to_owned(), order("E"), augment("E", "B")]
+    vec![INIT.to_owned(), order("E"), augment("E", "B"), mix("E", "B")]
 }

@@ -47,6 +47,21 @@ pub struct SeedRecord {
     /// initial weights. Absent in manifests older than the torchvision initialisation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init_torch_seed: Option<i64>,
+    /// Sources whose streams drew from a root of their own (a variance study's arm).
+    #[serde(default, skip_serializing_if = "crate::determinism::SourceRoots::is_empty")]
+    pub sources: crate::determinism::SourceRoots,
+    /// The one weight a numerics poke multiplied, and by what.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poke: Option<Poke>,
+}
+
+/// A numerics "poke": one weight multiplied by `factor` right after initialisation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Poke {
+    pub tensor: String,
+    /// The element's index in the tensor, flattened.
+    pub index: i64,
+    pub factor: f64,
 }
 
 /// Loss and a cheap weights digest at one step, to find a divergence inside an epoch.
@@ -65,8 +80,16 @@ pub struct EpochRecord {
     pub epoch: usize,
     /// SHA-256 of the epoch's data order (little-endian u64 indices).
     pub order_sha256: String,
-    /// SHA-256 of every batch's augmentation parameters (their JSON, in order).
+    /// SHA-256 of every batch's augmentation parameters (their JSON, in order), Mixup and
+    /// CutMix left out.
     pub augment_sha256: String,
+    /// SHA-256 of what the augmentation streams drew, without the images' indices (so the
+    /// data order does not move it) and without the mix (absent in older manifests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draws_sha256: Option<String>,
+    /// SHA-256 of every batch's Mixup or CutMix parameters, when the run mixes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mix_sha256: Option<String>,
     /// SHA-256 of every variable after the epoch.
     pub weights_sha256: String,
     /// Learning rate of the epoch's last step.
@@ -194,7 +217,7 @@ impl Manifest {
         determinism: Flags,
         numerics: NumericsClass,
     ) -> Result<Self, ConfigError> {
-        let tree = SeedTree::new(config.run.seed);
+        let tree = SeedTree::with_sources(config.run.seed, config.run.sources);
         Ok(Self {
             status: RunStatus::Running,
             config: config.clone(),
@@ -203,6 +226,8 @@ impl Manifest {
                 root: config.run.seed,
                 streams: stream_names::recorded(),
                 init_torch_seed: Some(tree.seed(stream_names::INIT)),
+                sources: config.run.sources,
+                poke: None,
             },
             runtime: RuntimeInfo::current(),
             numerics: Some(numerics),

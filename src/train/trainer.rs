@@ -152,6 +152,9 @@ pub struct Trainer<'a> {
 /// What one epoch's steps add up.
 struct EpochTally {
     augment_hash: Sha256,
+    draws_hash: Sha256,
+    /// The mix parameters' digest, when a batch mixed.
+    mix_hash: Option<Sha256>,
     tally: Tally,
     trace: Vec<TracePoint>,
     step_seconds: f64,
@@ -251,6 +254,7 @@ impl<'a> Trainer<'a> {
         manifest.resumed_at_epochs.push(state.epochs_done);
         manifest.init_from = previous.init_from;
         manifest.initial_weights_sha256 = previous.initial_weights_sha256;
+        manifest.seeds.poke = previous.seeds.poke;
         self.dir.rewrite_metrics(&manifest.epochs)?;
         self.global_step = state.global_step;
         observer.note(&format!(
@@ -277,11 +281,16 @@ impl<'a> Trainer<'a> {
         let started = Instant::now();
         check_runnable(config, data, device)?;
         let flags = crate::determinism::flags::apply(config.run.determinism, config.run.threads);
-        let tree = SeedTree::new(config.run.seed);
+        let tree = SeedTree::with_sources(config.run.seed, config.run.sources);
         let mut model = Model::new(&config.model, device, tree.seed(stream_names::INIT))?;
+        let fresh_run = fresh.is_some();
         let init_from = match fresh {
             Some(prerequisite) => start_from(config, data, &mut model, prerequisite)?,
             None => None,
+        };
+        let poked = match (fresh_run, config.run.poke) {
+            (true, Some(seed)) => poke(&model.trainable(), seed),
+            _ => None,
         };
         let initial_weights_sha256 = model.weights_sha256();
         model.set_memory_format(config.run.memory_format);
@@ -295,6 +304,7 @@ impl<'a> Trainer<'a> {
         let mut manifest = Manifest::start(config, data, train_used, device, flags, numerics)?;
         manifest.init_from = init_from;
         manifest.initial_weights_sha256 = Some(initial_weights_sha256);
+        manifest.seeds.poke = poked;
         warn_about(config, device, hooks);
         Ok(Self {
             config,
@@ -356,6 +366,8 @@ impl<'a> Trainer<'a> {
         };
         let mut tally = EpochTally {
             augment_hash: Sha256::new(),
+            draws_hash: Sha256::new(),
+            mix_hash: None,
             tally: Tally::new(NUM_CLASSES),
             trace: Vec::new(),
             step_seconds: 0.0,
@@ -375,6 +387,8 @@ impl<'a> Trainer<'a> {
             epoch,
             order_sha256: sha256_hex(&order_bytes),
             augment_sha256: hex(&tally.augment_hash.finalize()),
+            draws_sha256: Some(hex(&tally.draws_hash.finalize())),
+            mix_sha256: tally.mix_hash.map(|h| hex(&h.finalize())),
             weights_sha256: self.model.weights_sha256(),
             lr: tally.lr,
             steps: self.steps_per_epoch,
@@ -419,7 +433,14 @@ impl<'a> Trainer<'a> {
         let config = self.config;
         epoch_tally
             .augment_hash
-            .update(serde_json::to_vec(&batch.params).map_err(TrainError::Fingerprint)?);
+            .update(augment_fingerprint(&batch.params, true)?);
+        epoch_tally
+            .draws_hash
+            .update(augment_fingerprint(&batch.params, false)?);
+        if let Some(mix) = &batch.params.mix {
+            let bytes = serde_json::to_vec(mix).map_err(TrainError::Fingerprint)?;
+            epoch_tally.mix_hash.get_or_insert_with(Sha256::new).update(bytes);
+        }
         let step_started = Instant::now();
         let lr = config.schedule.lr(
             config.optim.lr,
@@ -698,6 +719,48 @@ fn warn_about(config: &TrainConfig, device: Device, hooks: &Hooks) {
             "one weight will be nudged after step {step} (fault injection, a test hook)"
         );
     }
+}
+
+/// The bytes a batch's augmentation fingerprint hashes: its parameters' JSON with the mix
+/// left out (for a run that does not mix, exactly the parameters' JSON), and without the
+/// images' indices unless `with_indices`.
+fn augment_fingerprint(
+    params: &crate::augment::BatchParams,
+    with_indices: bool,
+) -> Result<Vec<u8>, TrainError> {
+    let images = params
+        .images
+        .iter()
+        .map(|i| crate::augment::ImageParams {
+            index: if with_indices { i.index } else { 0 },
+            ..i.clone()
+        })
+        .collect();
+    let drawn = crate::augment::BatchParams { images, mix: None };
+    serde_json::to_vec(&drawn).map_err(TrainError::Fingerprint)
+}
+
+/// Multiplies one weight of `params`, drawn uniformly over all their elements from the
+/// `poke` stream of `seed`, by 1 + 1e-3.
+fn poke(params: &[(String, Tensor)], seed: u64) -> Option<crate::manifest::Poke> {
+    const FACTOR: f64 = 1.0 + 1e-3;
+    let total: i64 = params.iter().map(|(_, p)| p.numel() as i64).sum();
+    let mut stream = SeedTree::new(seed).stream(stream_names::POKE);
+    let mut at = stream.below(total.max(1) as u64) as i64;
+    let _guard = tch::no_grad_guard();
+    for (name, p) in params {
+        let n = p.numel() as i64;
+        if at < n {
+            let _ = p.flatten(0, -1).get(at).g_mul_scalar_(FACTOR);
+            return Some(crate::manifest::Poke {
+                tensor: name.clone(),
+                index: at,
+                factor: FACTOR,
+            });
+        }
+        at -= n;
+    }
+    None
 }
 
 /// A digest of every trainable weight that costs one reduction per tensor.

@@ -105,7 +105,7 @@ proptest! {
     #[test]
     fn shapes_dtypes_and_finiteness_are_kept(config in config_strategy(), seed in any::<u64>(), n in 1usize..6) {
         prop_assert!(config.validate().is_ok());
-        let batch = draw_batch(&config, &(0..n).collect::<Vec<_>>(), &mut SeedTree::new(seed).stream("p"));
+        let batch = draw_batch(&config, &(0..n).collect::<Vec<_>>(), &mut SeedTree::new(seed).stream("p"), &mut SeedTree::new(seed).stream("m"));
         let out = cpu::apply(&images(seed, n), &batch.images, 2).unwrap();
         let side = config.output_side();
         prop_assert_eq!(out.size(), vec![n as i64, 3, side, side]);
@@ -115,7 +115,7 @@ proptest! {
 
     #[test]
     fn cpu_and_device_backends_agree(config in config_strategy(), seed in any::<u64>(), n in 1usize..6) {
-        let batch = draw_batch(&config, &(0..n).collect::<Vec<_>>(), &mut SeedTree::new(seed).stream("p"));
+        let batch = draw_batch(&config, &(0..n).collect::<Vec<_>>(), &mut SeedTree::new(seed).stream("p"), &mut SeedTree::new(seed).stream("m"));
         let input = images(seed, n);
         let diff = max_diff(&cpu::apply(&input, &batch.images, 2).unwrap(), &device::apply(&input, &batch.images).unwrap());
         prop_assert!(diff <= 1e-5, "backends differ by {}", diff);
@@ -123,7 +123,7 @@ proptest! {
 
     #[test]
     fn same_seed_same_parameters_other_seed_other_parameters(config in config_strategy(), seed in any::<u64>()) {
-        let draw = |s: u64| draw_batch(&config, &[0, 1, 2, 3, 4, 5, 6, 7], &mut SeedTree::new(s).stream("augment/epoch/0/batch/0"));
+        let draw = |s: u64| draw_batch(&config, &[0, 1, 2, 3, 4, 5, 6, 7], &mut SeedTree::new(s).stream("augment/epoch/0/batch/0"), &mut SeedTree::new(s).stream("mix/epoch/0/batch/0"));
         prop_assert_eq!(draw(seed), draw(seed));
         let random = config.crop.as_ref().is_some_and(|c| c.padding > 0)
             || config.jitter.as_ref().is_some_and(|j| j.brightness > 0.0)
@@ -189,7 +189,7 @@ proptest! {
         };
         let n = 4;
         let BatchParams { images: params, mix: Some(mix_params) } =
-            draw_batch(&config, &[0, 1, 2, 3], &mut SeedTree::new(seed).stream("mix")) else { panic!("no mix drawn") };
+            draw_batch(&config, &[0, 1, 2, 3], &mut SeedTree::new(seed).stream("augment"), &mut SeedTree::new(seed).stream("mix")) else { panic!("no mix drawn") };
         let input = cpu::apply(&images(seed, n), &params, 1).unwrap();
         let labels = Tensor::from_slice(&[0i64, 3, 3, 9]);
         let (mixed, targets) = mix::apply(&input, &labels, &mix_params);

@@ -1,0 +1,368 @@
+//! The runs of an audit or a variance study: the graph of distinct runs (prerequisites
+//! first), each found finished in the folder, continued, or trained, at most once per
+//! process; the configs every run gets (the study's data, device and scale); the plan.
+
+use super::error::AuditError;
+use super::graph::{RunGraph, RunNode};
+use super::options::{AuditObserver, AuditOptions, Mode, Training};
+use super::plan::{Plan, PlannedRun};
+use super::claims::RunSpec;
+use crate::config::{Resolved, TrainConfig};
+use crate::data::{Cifar10, DataError};
+use crate::manifest::{Manifest, RunStatus};
+use crate::train::{Prerequisite, RunDir, Start, TrainError, train};
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+/// What became of one run.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Finished(Rc<Manifest>),
+    Diverged(Rc<Manifest>),
+    /// Another shard's, or not merged.
+    Left,
+    Failed(String),
+}
+
+
+/// The runs of one study and what became of them.
+pub struct Runner<'a> {
+    options: &'a AuditOptions,
+    /// The folder relative paths of run specs are read from.
+    base_dir: PathBuf,
+    data: HashMap<PathBuf, Result<Rc<Cifar10>, Rc<DataError>>>,
+    graph: RunGraph,
+    outcomes: HashMap<usize, Outcome>,
+    /// The runs this process may train (every one when `None`).
+    assigned: Option<HashSet<usize>>,
+}
+
+impl<'a> Runner<'a> {
+    pub fn new(options: &'a AuditOptions, base_dir: &Path) -> Self {
+        Self {
+            options,
+            base_dir: base_dir.to_owned(),
+            data: HashMap::new(),
+            graph: RunGraph::default(),
+            outcomes: HashMap::new(),
+            assigned: None,
+        }
+    }
+
+    pub fn options(&self) -> &'a AuditOptions {
+        self.options
+    }
+
+    /// Lets this process train only part `index` of `count` (whole chains, round-robin).
+    pub fn assign_shard(&mut self, index: usize, count: usize) {
+        self.assigned = Some(self.graph.shard(index, count).into_iter().collect());
+    }
+
+    /// Run `index` of the graph.
+    pub fn node(&self, index: usize) -> &RunNode {
+        &self.graph.nodes[index]
+    }
+
+    /// Adds a run of `chain` (the run, then the runs it starts from; seeds set) as
+    /// replicate `seed_index`, copy `copy`, read by `label`; returns its index.
+    pub fn add(&mut self, chain: &[TrainConfig], seed_index: usize, copy: usize, label: &str) -> Result<usize, AuditError> {
+        let rehearsal = matches!(self.options.mode, Mode::Rehearsal { .. });
+        Ok(self.graph.add(chain, seed_index, copy, rehearsal, label)?)
+    }
+
+    pub fn load_data(&mut self, path: &Path) -> Result<Rc<Cifar10>, AuditError> {
+        self.data
+            .entry(path.to_owned())
+            .or_insert_with(|| Cifar10::load(path).map(Rc::new).map_err(Rc::new))
+            .clone()
+            .map_err(AuditError::Data)
+    }
+
+    /// A run spec's config with what the audit sets on every run: its data, the device
+    /// (auto), and a rehearsal's scale, data and stand-in weights.
+    pub fn resolve(&self, spec: &RunSpec, notes: &mut Vec<String>) -> Result<Resolved, AuditError> {
+        let mut resolved = spec.resolve(&self.base_dir)?;
+        self.adjust(&mut resolved.config, notes)?;
+        Ok(resolved)
+    }
+
+    pub fn adjust(&self, config: &mut TrainConfig, notes: &mut Vec<String>) -> Result<(), AuditError> {
+        if let Some(data) = &self.options.data {
+            config.data = data.clone();
+        }
+        config.run.device = crate::config::DeviceChoice::Auto;
+        let Mode::Rehearsal {
+            scale,
+            stand_ins,
+            data,
+        } = &self.options.mode
+        else {
+            return Ok(());
+        };
+        scale.apply(config);
+        if let (false, Some(vendored)) = (config.data.exists(), data) {
+            push_note(
+                notes,
+                format!(
+                    "{} is absent: the vendored slice {} stands in",
+                    config.data.display(),
+                    vendored.display()
+                ),
+            );
+            config.data = vendored.clone();
+        }
+        if let Some(path) = config.model.pretrained.clone().filter(|p| !p.is_file()) {
+            let stand_in = stand_ins.for_weights(config.model.arch, &path)?;
+            push_note(
+                notes,
+                format!(
+                    "{} is absent: STAND-IN weights {} ({})",
+                    path.display(),
+                    stand_in.path.display(),
+                    stand_in.made_by
+                ),
+            );
+            config.model.pretrained = Some(stand_in.path);
+        }
+        Ok(())
+    }
+
+    /// The configs of a run spec's chain (the run, then the runs it starts from), adjusted.
+    pub fn chain(
+        &self,
+        spec: &RunSpec,
+        notes: &mut Vec<String>,
+    ) -> Result<Vec<TrainConfig>, AuditError> {
+        let resolved = self.resolve(spec, notes)?;
+        let mut configs = vec![resolved.config.clone()];
+        for mut prerequisite in resolved.chain()? {
+            self.adjust(&mut prerequisite.config, notes)?;
+            push_note(
+                notes,
+                format!(
+                    "{} starts from the final weights of {} for the same seed",
+                    resolved.name, prerequisite.name
+                ),
+            );
+            configs.push(prerequisite.config);
+        }
+        Ok(configs)
+    }
+
+    /// The distinct runs, in the order they were added, and the claims that cannot run.
+    pub fn plan(&mut self, not_run: Vec<(String, String)>) -> Plan {
+        let nodes = self.graph.nodes.clone();
+        let runs = nodes
+            .iter()
+            .map(|node| {
+                let (train, test) = match self.load_data(&node.config.data) {
+                    Ok(d) => (d.train.len(), d.test.len()),
+                    Err(_) => (
+                        crate::data::FULL_TRAIN_RECORDS,
+                        crate::data::FULL_TEST_RECORDS,
+                    ),
+                };
+                PlannedRun {
+                    key: node.key.clone(),
+                    folder: node.folder.clone(),
+                    claims: node.claims.clone(),
+                    seed_index: node.seed_index,
+                    copy: node.copy,
+                    starts_from: node.prerequisite.map(|p| nodes[p].folder.clone()),
+                    finished: RunDir::open(&self.options.out.join(&node.folder)).completed(),
+                    steps: node.config.steps(train),
+                    eval_images: node.config.run.epochs * node.config.test_images_used(test),
+                    config: node.config.clone(),
+                }
+            })
+            .collect();
+        Plan { runs, not_run }
+    }
+
+    /// The run folders part `index` of `count` trains (`runs/KEY`), in plan order.
+    pub fn shard_runs(&self, index: usize, count: usize) -> Vec<PathBuf> {
+        self.graph
+            .shard(index, count)
+            .into_iter()
+            .map(|i| self.graph.nodes[i].folder.clone())
+            .collect()
+    }
+
+    /// What became of run `index`: found finished or diverged, trained here (after the
+    /// run it starts from), or left to another shard.
+    pub fn outcome(&mut self, index: usize, claim: &str, observer: &mut dyn AuditObserver) -> Outcome {
+        if let Some(known) = self.outcomes.get(&index) {
+            return known.clone();
+        }
+        let outcome = self.find_or_train(index, claim, observer);
+        self.outcomes.insert(index, outcome.clone());
+        outcome
+    }
+
+    fn find_or_train(
+        &mut self,
+        index: usize,
+        claim: &str,
+        observer: &mut dyn AuditObserver,
+    ) -> Outcome {
+        let node = self.graph.nodes[index].clone();
+        let folder = self.options.out.join(&node.folder);
+        let interrupted = match found(&folder, &node.config) {
+            Found::Finished(m) => {
+                observer.run(claim, node.seed_index, &folder, true);
+                return Outcome::Finished(Rc::new(m));
+            }
+            Found::Diverged(m) => {
+                observer.run(claim, node.seed_index, &folder, true);
+                return Outcome::Diverged(Rc::new(m));
+            }
+            Found::Refused(why) => return Outcome::Failed(why),
+            Found::Interrupted => true,
+            Found::Nothing => false,
+        };
+        let mine = self.options.training != Training::MergeOnly
+            && self.assigned.as_ref().is_none_or(|a| a.contains(&index));
+        if !mine || matches!(self.options.mode, Mode::Estimate) {
+            return Outcome::Left;
+        }
+        let init_from = match node.prerequisite {
+            None => None,
+            Some(p) => match self.outcome(p, claim, observer) {
+                Outcome::Finished(_) => Some(Prerequisite {
+                    dir: self.options.out.join(&self.graph.nodes[p].folder),
+                    expected: self.graph.nodes[p].config.clone(),
+                }),
+                Outcome::Left => return Outcome::Left,
+                Outcome::Diverged(m) => {
+                    return Outcome::Failed(format!(
+                        "its prerequisite {} diverged at epoch {}",
+                        self.graph.nodes[p].folder.display(),
+                        m.diverged.as_ref().map_or(0, |d| d.epoch + 1)
+                    ));
+                }
+                Outcome::Failed(why) => {
+                    return Outcome::Failed(format!("its prerequisite failed: {why}"));
+                }
+            },
+        };
+        observer.run(claim, node.seed_index, &folder, false);
+        let start = match interrupted {
+            true => Start::Resume,
+            false => Start::Fresh {
+                record_steps: 0,
+                init_from: init_from.map(Box::new),
+            },
+        };
+        match self.train(&node.config, &folder, start, observer) {
+            Ok(m) if m.status == RunStatus::Diverged => Outcome::Diverged(Rc::new(m)),
+            Ok(m) => Outcome::Finished(Rc::new(m)),
+            Err(e) => Outcome::Failed(format!(
+                "training {} (seed {}): {e}",
+                node.folder.display(),
+                node.seed_index + 1
+            )),
+        }
+    }
+
+    /// Trains `config` into `folder` from the start, or continues the interrupted run
+    /// there; a run that diverged comes back with its manifest marked so.
+    fn train(
+        &mut self,
+        config: &TrainConfig,
+        folder: &Path,
+        start: Start,
+        observer: &mut dyn AuditObserver,
+    ) -> Result<Manifest, AuditError> {
+        let data = self.load_data(&config.data)?;
+        let dir = match &start {
+            Start::Fresh { init_from, .. } => {
+                let prerequisite = init_from.as_deref();
+                crate::train::preflight(config, &data, self.options.device, prerequisite)
+                    .map_err(AuditError::Train)?;
+                let dir = RunDir::create(folder, true)?;
+                dir.write_config(config)?;
+                dir
+            }
+            Start::Resume => RunDir::open(folder),
+        };
+        match train(
+            config,
+            &data,
+            &dir,
+            self.options.device,
+            start,
+            &self.options.hooks,
+            observer,
+        ) {
+            Ok(finished) => Ok(finished.manifest),
+            Err(TrainError::Diverged { .. }) => Ok(dir
+                .manifest()
+                .map_err(|e| AuditError::Manifest(e.to_string()))?),
+            Err(e) => Err(AuditError::Train(e)),
+        }
+    }
+}
+
+
+/// What an audit folder holds for a run.
+enum Found {
+    Finished(Manifest),
+    Diverged(Manifest),
+    /// A run of this config that stopped midway: continued, not started over.
+    Interrupted,
+    /// Nothing yet (or a folder a run was about to start in).
+    Nothing,
+    /// A folder that is not whole and true, or holds another config's run: refused by
+    /// name, never overwritten.
+    Refused(String),
+}
+
+fn found(folder: &Path, config: &TrainConfig) -> Found {
+    let dir = RunDir::open(folder);
+    let manifest = match dir.manifest_if_written() {
+        Ok(Some(m)) => m,
+        Ok(None) => return Found::Nothing,
+        Err(e) => return Found::Refused(format!("reusing {}: {e}", folder.display())),
+    };
+    let expected = config
+        .to_toml()
+        .map(|t| crate::hash::sha256_hex(t.as_bytes()));
+    if expected.as_deref().ok() != Some(manifest.config_sha256.as_str()) {
+        return Found::Refused(format!(
+            "{} holds a run of another config than its key names; refusing to reuse or replace it",
+            folder.display()
+        ));
+    }
+    match manifest.status {
+        RunStatus::Completed => Found::Finished(manifest),
+        RunStatus::Diverged => Found::Diverged(manifest),
+        RunStatus::Running => Found::Interrupted,
+    }
+}
+
+pub fn push_note(notes: &mut Vec<String>, note: String) {
+    if !notes.contains(&note) {
+        notes.push(note);
+    }
+}
+
+pub fn manifest_of(outcome: &Outcome) -> Option<&Manifest> {
+    match outcome {
+        Outcome::Finished(m) | Outcome::Diverged(m) => Some(m),
+        _ => None,
+    }
+}
+
+
+/// `chain` with every config's seed set to `seed`.
+pub fn seeded(chain: &[TrainConfig], seed: u64) -> Vec<TrainConfig> {
+    chain
+        .iter()
+        .map(|c| {
+            let mut c = c.clone();
+            c.run.seed = seed;
+            c
+        })
+        .collect()
+}
