@@ -24,8 +24,11 @@
 //! 7. [`run_dir`]: a run folder, the one owner of its files (checkpoints included), which
 //!    it refuses by name when they are not whole and true.
 //! 8. [`train`] runs a config into a run folder; [`report`] renders a finished run;
-//!    [`bench`](mod@bench) times the pieces.
+//!    [`bench`](mod@bench) times the pieces; [`program`] runs any training program (a
+//!    command) into a run folder of its own and records it.
 //! 9. [`audit`]: claims, runs over seeds, verdicts with stated error rates.
+//! 10. [`variance`]: one source of randomness varied at a time, and how much each moves
+//!     the final metrics (on the audit's run machinery).
 
 pub mod audit;
 pub mod augment;
@@ -41,6 +44,7 @@ pub mod manifest;
 pub mod metrics;
 pub mod model;
 pub mod optim;
+pub mod program;
 pub mod pth;
 pub mod python;
 pub mod report;
@@ -48,3 +52,4 @@ pub mod run_dir;
 pub mod runtime;
 pub mod text;
 pub mod train;
+pub mod variance;

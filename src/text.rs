@@ -97,3 +97,13 @@ pub fn in_range<T: Shown>(
         range.end().shown()
     ))
 }
+
+/// `text` as one cell of a Markdown table: no line breaks, no cell separator, and no raw
+/// HTML (GitHub renders HTML inside Markdown).
+pub fn markdown_cell(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace(['\n', '\r'], " ")
+        .replace('|', "\\|")
+}

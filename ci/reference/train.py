@@ -18,6 +18,10 @@ with `torch.manual_seed(seed)`.
 
 Prints one JSON line per seed (test accuracy, loss, macro F1, precision, recall, the
 final-epoch train accuracy and the train-test gap), then the mean and sd of each over seeds.
+With --out DIR (one seed), also writes DIR/metrics.json (that line), DIR/model.pt (the final
+state dict, torch.save) and DIR/epochs.jsonl (per epoch the data order's and the weights'
+digests and the train metrics, with python/cifar_repro_log.py): what a claim file's runner
+reads (golden/claims/quickstart-pytorch.toml).
 """
 import argparse
 import glob
@@ -34,8 +38,11 @@ import torch
 import torch.nn.functional as F
 from torchvision.transforms import v2
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "conformance"))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "conformance"))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "python"))
 from replay import build  # noqa: E402  (torchvision's ResNet at the config's width and stem)
+from cifar_repro_log import EpochLog  # noqa: E402
 
 NORMALIZE = {
     "cifar": ([0.4914, 0.4822, 0.4465], [0.2470, 0.2435, 0.2616]),
@@ -55,11 +62,13 @@ def read_split(folder, train):
 class Images(torch.utils.data.Dataset):
     def __init__(self, images, labels, transform):
         self.images, self.labels, self.transform = images, labels, transform
+        self.read = []  # the indices read, in order (seen only without worker processes)
 
     def __len__(self):
         return len(self.images)
 
     def __getitem__(self, i):
+        self.read.append(int(i))
         return self.transform(self.images[i]), self.labels[i]
 
 
@@ -120,22 +129,25 @@ def macro_scores(confusion):
     return [float(np.mean(x)) for x in (precision, recall, f1)]
 
 
-def run(config, data, seed, epochs, train_limit, workers):
+def run(config, data, seed, epochs, train_limit, workers, log=None):
     torch.manual_seed(seed)
     model = build(config["model"])
     images, labels = read_split(data, train=True)
     limit = train_limit or config["loop"].get("train_limit") or len(images)
     images, labels = images[:limit], labels[:limit]
     batch = config["loop"]["batch_size"]
+    dataset = Images(images, labels, transforms(config["augment"], train=True))
     loader = torch.utils.data.DataLoader(
-        Images(images, labels, transforms(config["augment"], train=True)), batch_size=batch, shuffle=True,
+        dataset, batch_size=batch, shuffle=True,
         num_workers=workers, drop_last=True, generator=torch.Generator().manual_seed(seed))
     opt = optimizer(model.parameters(), config["optim"])
     total = epochs * len(loader)
     step = 0
-    for _ in range(epochs):
+    for epoch in range(1, epochs + 1):
         model.train()
         correct = seen = 0
+        losses_sum = 0.0
+        dataset.read = []
         for x, y in loader:
             for group in opt.param_groups:
                 group["lr"] = learning_rate(config["schedule"], config["optim"]["lr"], step, len(loader), total)
@@ -147,7 +159,11 @@ def run(config, data, seed, epochs, train_limit, workers):
             step += 1
             correct += (logits.argmax(1) == y).sum().item()
             seen += len(y)
+            losses_sum += loss.item() * len(y)
         train_accuracy = correct / seen
+        if log is not None:
+            log.epoch(epoch, order=dataset.read if workers == 0 else None, weights=model.state_dict(),
+                      train_loss=losses_sum / seen, train_accuracy=train_accuracy)
     model.eval()
     test_images, test_labels = read_split(data, train=False)
     test = transforms(config["augment"], train=False)
@@ -165,7 +181,7 @@ def run(config, data, seed, epochs, train_limit, workers):
     precision, recall, f1 = macro_scores(confusion)
     return {"seed": seed, "test_accuracy": accuracy, "test_loss": sum(losses) / confusion.sum(),
             "test_macro_f1": f1, "test_macro_precision": precision, "test_macro_recall": recall,
-            "train_accuracy": train_accuracy, "train_test_gap": train_accuracy - accuracy}
+            "train_accuracy": train_accuracy, "train_test_gap": train_accuracy - accuracy}, model
 
 
 def main():
@@ -178,9 +194,12 @@ def main():
     parser.add_argument("--train-limit", type=int, default=None, help="train on the first N images only")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2, help="DataLoader worker processes")
+    parser.add_argument("--out", default=None, help="with one seed: write metrics.json, model.pt, epochs.jsonl here")
     args = parser.parse_args()
     if not 1 <= args.seeds <= 1000:
         raise SystemExit("--seeds must be in 1..=1000")
+    if args.out and args.seeds != 1:
+        raise SystemExit("--out takes one seed: give --seeds 1 --first-seed S")
     torch.set_num_threads(args.threads)
     config = tomllib.load(open(args.config, "rb"))
     data = args.data or config["data"]
@@ -188,10 +207,15 @@ def main():
     results = []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         started = time.time()
-        result = run(config, data, seed, epochs, args.train_limit, args.workers)
-        result["seconds"] = round(time.time() - started, 1)
-        results.append(result)
-        print(json.dumps(result), flush=True)
+        log = EpochLog(os.path.join(args.out, "epochs.jsonl")) if args.out else None
+        result, model = run(config, data, seed, epochs, args.train_limit, args.workers, log)
+        seconds = round(time.time() - started, 1)
+        if args.out:
+            with open(os.path.join(args.out, "metrics.json"), "w") as f:
+                json.dump(result, f, indent=1)
+            torch.save(model.state_dict(), os.path.join(args.out, "model.pt"))
+        results.append(dict(result, seconds=seconds))
+        print(json.dumps(results[-1]), flush=True)
     for key in ["test_accuracy", "test_macro_f1", "test_loss", "train_test_gap"]:
         values = [r[key] for r in results]
         sd = statistics.stdev(values) if len(values) > 1 else 0.0

@@ -7,12 +7,14 @@ use super::error::AuditError;
 use super::judge;
 use super::options::{AuditObserver, AuditOptions, Mode, Training, run_seed};
 use super::plan::Plan;
+use super::programs;
 use super::results::SeedValues;
 use super::runner::{Outcome, Runner, manifest_of, push_note, seeded};
 use super::verdict::{Evidence, Summary, Verdict};
 use crate::config::TrainConfig;
 use crate::determinism::SeedTree;
 use crate::manifest::{EpochRecord, Manifest};
+use crate::program::{ProgramRecord, ProgramRun, ProgramSpec};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -107,6 +109,13 @@ struct ClaimRuns {
     notes: Vec<String>,
 }
 
+/// A claim's run as the audit adds it: the config chain cifar-repro trains (the run,
+/// then the runs it starts from), or a runner's program.
+enum Recipe<'f> {
+    Train(Vec<TrainConfig>),
+    Program(String, &'f ProgramSpec),
+}
+
 /// An audit of one claim file: its run graph, planned once, then run.
 pub struct Audit<'a> {
     file: &'a ParsedFile,
@@ -181,29 +190,24 @@ impl<'a> Audit<'a> {
     fn claim_runs(&mut self, claim: &Claim) -> Result<ClaimRuns, AuditError> {
         let mut notes = Vec::new();
         let form = claim.form().map_err(AuditError::Claim)?;
-        let mine = self.runner.chain(&claim.run, &mut notes)?;
+        let mine = self.recipe(claim, &claim.run, &mut notes)?;
         let other = claim
             .than
             .as_ref()
-            .map(|spec| self.runner.chain(spec, &mut notes))
+            .map(|spec| self.recipe(claim, spec, &mut notes))
             .transpose()?;
-        for config in mine.iter().chain(other.iter().flatten()) {
-            if let Some(why) = self.missing(claim, config, &mut notes) {
-                return Err(why);
-            }
-        }
-        let full_epochs = claim.run.resolve(&self.file.base_dir)?.config.run.epochs;
+        let full_epochs = match &mine {
+            Recipe::Train(_) => claim.run.resolve(&self.file.base_dir)?.config.run.epochs,
+            Recipe::Program(..) => 0,
+        };
         let seeds = if form == Form::Reproducible {
             1
         } else {
             self.options.seeds
         };
-        let add = |audit: &mut Self, chain: &[TrainConfig], copy: usize| {
+        let add = |audit: &mut Self, recipe: &Recipe, copy: usize| {
             (0..seeds)
-                .map(|i| {
-                    let seeded = seeded(chain, run_seed(audit.file.seed, i));
-                    audit.runner.add(&seeded, i, copy, &claim.id)
-                })
+                .map(|i| audit.add(recipe, i, copy, &claim.id))
                 .collect::<Result<Vec<usize>, AuditError>>()
         };
         let mine_nodes = add(self, &mine, 0)?;
@@ -219,6 +223,63 @@ impl<'a> Audit<'a> {
             full_epochs,
             notes,
         })
+    }
+
+    /// What a run spec of `claim` is: a config chain (checked against what this machine
+    /// has), or a runner's program (when commands may run).
+    fn recipe(
+        &mut self,
+        claim: &Claim,
+        spec: &super::claims::RunSpec,
+        notes: &mut Vec<String>,
+    ) -> Result<Recipe<'a>, AuditError> {
+        let Some(name) = crate::program::runner_name(&spec.run) else {
+            let chain = self.runner.chain(spec, notes)?;
+            for config in &chain {
+                if let Some(why) = self.missing(claim, config, notes) {
+                    return Err(why);
+                }
+            }
+            return Ok(Recipe::Train(chain));
+        };
+        let file: &'a ParsedFile = self.file;
+        let runner = file
+            .runners
+            .get(name)
+            .ok_or_else(|| AuditError::Claim(format!("no [runners.{name}] in the file")))?;
+        if matches!(self.options.mode, Mode::Rehearsal { .. }) {
+            return Err(AuditError::NoProgramRehearsal(name.to_owned()));
+        }
+        if !self.options.allow_commands {
+            return Err(AuditError::CommandsNotAllowed(name.to_owned()));
+        }
+        if claim.requires.cuda && !self.options.device.is_cuda() {
+            return Err(AuditError::NeedsCuda);
+        }
+        Ok(Recipe::Program(name.to_owned(), runner))
+    }
+
+    /// Adds replicate `i` (copy `copy`) of a recipe for `claim`; returns its index.
+    fn add(
+        &mut self,
+        recipe: &Recipe,
+        i: usize,
+        copy: usize,
+        claim: &str,
+    ) -> Result<usize, AuditError> {
+        let seed = run_seed(self.file.seed, i);
+        match recipe {
+            Recipe::Train(chain) => self.runner.add(&seeded(chain, seed), i, copy, claim),
+            Recipe::Program(name, spec) => {
+                let device = if self.options.device.is_cuda() {
+                    "cuda"
+                } else {
+                    "cpu"
+                };
+                let run = ProgramRun::new(name, spec, &self.file.base_dir, seed, device)?;
+                Ok(self.runner.add_program(run, i, copy, claim))
+            }
+        }
     }
 
     /// What keeps a claim from running here, if anything; a rehearsal or an estimate
@@ -339,7 +400,28 @@ impl<'a> Audit<'a> {
             return self.reproducible(claim, &runs, twin, observer, result);
         }
         let measured = self.seed_values(claim, &runs, observer);
+        for note in self.program_failures(claim, &runs, observer) {
+            push_note(&mut result.notes, note);
+        }
         judge::judged(claim, measured, result, self.judging())
+    }
+
+    /// A note for each failed seed of a program among the claim's runs.
+    fn program_failures(
+        &mut self,
+        claim: &Claim,
+        runs: &ClaimRuns,
+        observer: &mut dyn AuditObserver,
+    ) -> Vec<String> {
+        let nodes = runs.mine.iter().chain(runs.other.iter().flatten());
+        nodes
+            .filter_map(|&n| match self.runner.outcome(n, &claim.id, observer) {
+                Outcome::Program(record) => {
+                    programs::failure_note(self.runner.node(n).seed_index, &record)
+                }
+                _ => None,
+            })
+            .collect()
     }
 
     fn judging(&self) -> judge::Judging {
@@ -458,13 +540,18 @@ impl<'a> Audit<'a> {
                 ..result
             };
         }
-        let (Some(a), Some(b)) = (manifest_of(&first), manifest_of(&second)) else {
-            return result;
+        let verdict = match (&first, &second) {
+            (Outcome::Program(a), Outcome::Program(b)) => {
+                let out = &self.options.out;
+                let folders = (out.join(&result.runs[0]), out.join(&result.runs[1]));
+                programs::reproducibility(a, b, (&folders.0, &folders.1))
+            }
+            _ => match (manifest_of(&first), manifest_of(&second)) {
+                (Some(a), Some(b)) => judge::reproducibility(a, b),
+                _ => return result,
+            },
         };
-        ClaimResult {
-            verdict: judge::reproducibility(a, b),
-            ..result
-        }
+        ClaimResult { verdict, ..result }
     }
 }
 
@@ -474,6 +561,17 @@ impl<'a> Audit<'a> {
 /// and augmentation streams derive from the same seed, and the manifest names them).
 fn check_seeds(outcomes: &[Outcome], root: u64) -> Result<String, AuditError> {
     use crate::determinism::stream_names;
+    let programs: Vec<(usize, &ProgramRecord)> = outcomes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, o)| match o {
+            Outcome::Program(record) => Some((i, &**record)),
+            _ => None,
+        })
+        .collect();
+    if !programs.is_empty() {
+        return programs::check_seeds(&programs, root);
+    }
     let manifests: Vec<(usize, &Manifest)> = outcomes
         .iter()
         .enumerate()
@@ -516,8 +614,10 @@ struct EpochsRead {
 /// The claim's number of one run: its metric after the last epoch (or `at`), or its
 /// change since `since`; NaN for a diverged run.
 fn value_of(claim: &Claim, outcome: &Outcome, epochs: EpochsRead) -> Result<f64, AuditError> {
-    let Outcome::Finished(manifest) = outcome else {
-        return Ok(f64::NAN);
+    let manifest = match outcome {
+        Outcome::Finished(manifest) => manifest,
+        Outcome::Program(record) => return programs::value(claim, record),
+        _ => return Ok(f64::NAN),
     };
     let record = |epoch: usize| -> Result<&EpochRecord, AuditError> {
         manifest.epochs.get(epoch - 1).ok_or(AuditError::NoEpoch {

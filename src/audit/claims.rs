@@ -3,8 +3,10 @@
 
 pub use crate::config::RunSpec;
 use crate::config::set_override;
+use crate::program::{ProgramSpec, runner_name};
 use crate::text::Shown;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Which number of a run a claim is about.
@@ -412,6 +414,79 @@ impl Claim {
     }
 }
 
+impl Claim {
+    /// The runs of the claim (its own, then `than`'s).
+    pub fn run_specs(&self) -> impl Iterator<Item = &RunSpec> {
+        std::iter::once(&self.run).chain(self.than.as_ref())
+    }
+
+    /// Whether a run of the claim is a program's.
+    pub fn runs_programs(&self) -> bool {
+        self.run_specs()
+            .any(|spec| runner_name(&spec.run).is_some())
+    }
+
+    /// What keeps a claim whose run names a runner from being audited: an unknown runner,
+    /// overrides or readings (a program takes no config keys), epochs (a program gives
+    /// final metrics), a metric the runner does not map.
+    fn runner_problem(&self, runners: &BTreeMap<String, ProgramSpec>) -> Option<String> {
+        for spec in self.run_specs() {
+            let Some(name) = runner_name(&spec.run) else {
+                continue;
+            };
+            let Some(runner) = runners.get(name) else {
+                return Some(format!(
+                    "no [runners.{name}] in the file (it has {})",
+                    runners.keys().cloned().collect::<Vec<_>>().join(", ")
+                ));
+            };
+            if spec.overrides.is_some() || self.interpretations.is_some() {
+                return Some(format!(
+                    "runner:{name} takes no overrides or interpretations: a program's own arguments are its config"
+                ));
+            }
+            if self.at_epoch.is_some() || self.since_epoch.is_some() {
+                return Some(format!(
+                    "runner:{name} gives final metrics only: at_epoch and since_epoch need cifar-repro's own runs"
+                ));
+            }
+            if let Err(problem) = self.program_metric(runner) {
+                return Some(format!("runner:{name}: {problem}"));
+            }
+        }
+        None
+    }
+
+    /// The keys of a program's metrics the claim reads (one, or the two a gap is computed
+    /// from when the runner maps no `train_test_gap`); none for a reproducibility claim.
+    pub fn program_metric(&self, runner: &ProgramSpec) -> Result<Vec<&'static str>, String> {
+        if self.reproducible {
+            return Ok(Vec::new());
+        }
+        let metric = self.metric();
+        let name = match (self.split, metric) {
+            (_, Metric::TrainTestGap) => "train_test_gap",
+            (MetricSplit::Test, m) => m.name(),
+            (MetricSplit::Train, Metric::Accuracy) => "train_accuracy",
+            (MetricSplit::Train, Metric::Loss) => "train_loss",
+            (MetricSplit::Train, m) => {
+                return Err(format!(
+                    "the train split's {} is not a program metric (train_accuracy and train_loss are)",
+                    m.name()
+                ));
+            }
+        };
+        let mapped = |key: &str| runner.metrics.keys.contains_key(key);
+        match name {
+            _ if mapped(name) => Ok(vec![name]),
+            "train_test_gap" if mapped("train_accuracy") && mapped("accuracy") => {
+                Ok(vec!["train_accuracy", "accuracy"])
+            }
+            _ => Err(format!("its `metrics` maps no {name}")),
+        }
+    }
+}
+
 fn one_run() -> usize {
     1
 }
@@ -431,6 +506,8 @@ pub enum ClaimError {
     File { path: PathBuf, message: String },
     #[error("{0}")]
     Toml(String),
+    #[error(transparent)]
+    Runner(#[from] crate::program::ProgramError),
 }
 
 /// A `[[claim]]` entry that cannot be judged: its id (`?` when unreadable) and why, naming
@@ -451,6 +528,8 @@ pub struct ParsedFile {
     pub base_dir: PathBuf,
     /// Each `[[claim]]` entry (one per reading when it has interpretations).
     pub claims: Vec<Result<Claim, UnparsedClaim>>,
+    /// The programs a claim's run may name (`run = "runner:NAME"`), by name.
+    pub runners: BTreeMap<String, ProgramSpec>,
 }
 
 #[derive(Deserialize)]
@@ -466,6 +545,8 @@ struct RawFile {
     /// The `max_failures` of every claim that gives none.
     #[serde(default)]
     max_failures: Option<i64>,
+    #[serde(default)]
+    runners: BTreeMap<String, ProgramSpec>,
     claim: Vec<toml::Spanned<toml::Table>>,
 }
 
@@ -493,6 +574,10 @@ impl ParsedFile {
     pub fn parse(text: &str) -> Result<Self, ClaimError> {
         let raw: RawFile = toml::from_str(text)
             .map_err(|e| ClaimError::Toml(crate::text::toml_error(text, &e)))?;
+        for (name, spec) in &raw.runners {
+            check_runner_name(name)?;
+            spec.validate(name)?;
+        }
         let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
         let mut seen = std::collections::HashSet::new();
         let mut claims = Vec::new();
@@ -502,7 +587,13 @@ impl ParsedFile {
                 margin: raw.margin,
                 max_failures: raw.max_failures,
             };
-            match parse_claim(spanned.into_inner(), defaults, line, &mut seen) {
+            match parse_claim(
+                spanned.into_inner(),
+                defaults,
+                line,
+                &mut seen,
+                &raw.runners,
+            ) {
                 Ok(readings) => claims.extend(readings.into_iter().map(Ok)),
                 Err(unparsed) => claims.push(Err(unparsed)),
             }
@@ -512,7 +603,23 @@ impl ParsedFile {
             seed: raw.seed,
             base_dir: PathBuf::from("."),
             claims,
+            runners: raw.runners,
         })
+    }
+}
+
+/// A runner's name: 1 to 64 letters, digits, `-` and `_`.
+fn check_runner_name(name: &str) -> Result<(), ClaimError> {
+    let fine = (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    match fine {
+        true => Ok(()),
+        false => Err(ClaimError::Toml(format!(
+            "runners.{:?}: a runner's name is 1 to 64 letters, digits, `-` and `_`",
+            crate::text::shorten(name, 80)
+        ))),
     }
 }
 
@@ -530,6 +637,7 @@ fn parse_claim(
     defaults: Defaults,
     line: usize,
     seen: &mut std::collections::HashSet<String>,
+    runners: &BTreeMap<String, ProgramSpec>,
 ) -> Result<Vec<Claim>, UnparsedClaim> {
     if let (false, Some(margin)) = (table.contains_key("margin"), defaults.margin) {
         table.insert("margin".into(), toml::Value::Float(margin));
@@ -558,6 +666,9 @@ fn parse_claim(
         return Err(fail("the id is used twice".into()));
     }
     if let Some(problem) = claim.shape_problem() {
+        return Err(fail(problem));
+    }
+    if let Some(problem) = claim.runner_problem(runners) {
         return Err(fail(problem));
     }
     claim.readings().map_err(fail)

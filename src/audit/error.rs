@@ -64,6 +64,16 @@ pub enum AuditError {
     NotMerged(usize),
     #[error("{0} of its runs are left to other shards")]
     LeftToShards(usize),
+    #[error(transparent)]
+    Program(#[from] crate::program::ProgramError),
+    #[error(
+        "runs the command of runner {0}, and commands run only with --allow-commands (a claim file that runs commands is code: read it first)"
+    )]
+    CommandsNotAllowed(String),
+    #[error(
+        "runs the command of runner {0}; a rehearsal cannot cut a program's scale, so audit it without --rehearse"
+    )]
+    NoProgramRehearsal(String),
 }
 
 impl AuditError {

@@ -4,7 +4,26 @@
 
 use crate::config::TrainConfig;
 use crate::hash::sha256_hex;
+use crate::program::ProgramRun;
 use std::path::PathBuf;
+
+/// What a run is: a config cifar-repro trains, or a program it runs.
+#[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // an audit holds a few hundred nodes at most
+pub enum Work {
+    Train(TrainConfig),
+    Program(ProgramRun),
+}
+
+impl Work {
+    /// The config, for a run cifar-repro trains.
+    pub fn config(&self) -> Option<&TrainConfig> {
+        match self {
+            Work::Train(config) => Some(config),
+            Work::Program(_) => None,
+        }
+    }
+}
 
 /// One run an audit needs.
 #[derive(Debug, Clone)]
@@ -13,8 +32,8 @@ pub struct RunNode {
     /// its copy and whether it is a rehearsal), and its folder `runs/KEY`.
     pub key: String,
     pub folder: PathBuf,
-    /// Its config, the seed set.
-    pub config: TrainConfig,
+    /// Its config (the seed set) or its program (the seed given).
+    pub work: Work,
     /// Which of the audit's seeds it is.
     pub seed_index: usize,
     /// 0, or 1 for the second run of the same seed a reproducibility claim compares.
@@ -44,13 +63,23 @@ pub fn run_key(
     if let Some(key) = prerequisite {
         text.push_str(&format!("\n# starts from run {key}\n"));
     }
+    Ok(key_of(text, copy, rehearsal))
+}
+
+/// The key of a run of a program: the SHA-256 of what its key covers (the command
+/// template, the inputs' digests, the seed and device), its copy and a rehearsal mark.
+pub fn program_key(run: &ProgramRun, copy: usize, rehearsal: bool) -> String {
+    key_of(format!("program {}\n", run.key_text()), copy, rehearsal)
+}
+
+fn key_of(mut text: String, copy: usize, rehearsal: bool) -> String {
     if copy > 0 {
         text.push_str(&format!("\n# copy {copy}\n"));
     }
     if rehearsal {
         text.push_str("\n# rehearsal\n");
     }
-    Ok(sha256_hex(text.as_bytes())[..16].to_owned())
+    sha256_hex(text.as_bytes())[..16].to_owned()
 }
 
 impl RunGraph {
@@ -69,28 +98,57 @@ impl RunGraph {
             let copy = if depth == 0 { copy } else { 0 };
             let prerequisite = below.map(|i| self.nodes[i].key.clone());
             let key = run_key(config, prerequisite.as_deref(), copy, rehearsal)?;
-            let index = match self.nodes.iter().position(|n| n.key == key) {
-                Some(i) => i,
-                None => {
-                    self.nodes.push(RunNode {
-                        folder: PathBuf::from("runs").join(&key),
-                        key,
-                        config: config.clone(),
-                        seed_index,
-                        copy,
-                        prerequisite: below,
-                        claims: Vec::new(),
-                    });
-                    self.nodes.len() - 1
-                }
+            let node = RunNode {
+                folder: PathBuf::from("runs").join(&key),
+                key,
+                work: Work::Train(config.clone()),
+                seed_index,
+                copy,
+                prerequisite: below,
+                claims: Vec::new(),
             };
-            let claims = &mut self.nodes[index].claims;
-            if !claims.iter().any(|c| c == claim) {
-                claims.push(claim.to_owned());
-            }
-            below = Some(index);
+            below = Some(self.insert(node, claim));
         }
         Ok(below.unwrap_or_default())
+    }
+
+    /// Adds replicate `seed_index`, copy `copy`, of a program for `claim`; returns its
+    /// index.
+    pub fn add_program(
+        &mut self,
+        run: ProgramRun,
+        seed_index: usize,
+        copy: usize,
+        rehearsal: bool,
+        claim: &str,
+    ) -> usize {
+        let key = program_key(&run, copy, rehearsal);
+        let node = RunNode {
+            folder: PathBuf::from("runs").join(&key),
+            key,
+            work: Work::Program(run),
+            seed_index,
+            copy,
+            prerequisite: None,
+            claims: Vec::new(),
+        };
+        self.insert(node, claim)
+    }
+
+    /// The index of the node with `node`'s key (added when new), now read by `claim`.
+    fn insert(&mut self, node: RunNode, claim: &str) -> usize {
+        let index = match self.nodes.iter().position(|n| n.key == node.key) {
+            Some(i) => i,
+            None => {
+                self.nodes.push(node);
+                self.nodes.len() - 1
+            }
+        };
+        let claims = &mut self.nodes[index].claims;
+        if !claims.iter().any(|c| c == claim) {
+            claims.push(claim.to_owned());
+        }
+        index
     }
 
     /// The runs in chains: each group holds runs linked by `init_from`, in the graph's

@@ -9,6 +9,7 @@ mod judge;
 mod options;
 pub mod output;
 mod plan;
+mod programs;
 pub mod rehearse;
 pub mod results;
 pub mod runner;
@@ -17,14 +18,14 @@ pub mod verdict;
 pub mod wandb;
 
 pub use auditor::{Audit, ClaimResult};
-pub use options::{AuditObserver, AuditOptions, Mode, Training, run_seed};
 pub use claims::{
     Claim, ClaimError, Form, Metric, MetricSplit, ParsedFile, Relation, Requires, RunSpec,
     UnparsedClaim,
 };
 pub use error::AuditError;
-pub use graph::run_key;
+pub use graph::{Work, run_key};
 pub use judge::Failures;
+pub use options::{AuditObserver, AuditOptions, Mode, Training, run_seed};
 pub use plan::{Cost, Estimate, MAX_TIMED_BATCH, Plan, PlannedRun};
 pub use results::{Results, ResultsError};
 pub use verdict::{Adjust, Decision, Evidence, Summary, Verdict};

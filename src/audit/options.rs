@@ -55,6 +55,9 @@ pub struct AuditOptions {
     /// Test hooks for every run trained.
     pub hooks: Hooks,
     pub mode: Mode,
+    /// Whether a claim's run may be a command (`runner:NAME`); without it such claims are
+    /// NOT RUN.
+    pub allow_commands: bool,
 }
 
 /// Progress of an audit.
@@ -67,4 +70,3 @@ pub trait AuditObserver: Observer {
 pub fn run_seed(root: u64, i: usize) -> u64 {
     SeedTree::new(root).seed(&crate::determinism::stream_names::audit_seed(i)) as u64
 }
-

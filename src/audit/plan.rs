@@ -2,8 +2,8 @@
 //! marked) and what the rest will cost here, from a few timed training steps and
 //! forward passes of each distinct model, size and setting.
 
+use super::graph::Work;
 use crate::bench::{StepBench, StepSpec, median_rate};
-use crate::config::TrainConfig;
 use crate::determinism::{Determinism, flags};
 use crate::model::ModelError;
 use std::path::PathBuf;
@@ -24,10 +24,12 @@ pub struct PlannedRun {
     pub starts_from: Option<PathBuf>,
     /// Finished already in the audit folder: reused, not trained.
     pub finished: bool,
-    /// Optimiser steps, and test images evaluated (after every epoch).
+    /// Optimiser steps, and test images evaluated (after every epoch); 0 for a program.
     pub steps: usize,
     pub eval_images: usize,
-    pub config: TrainConfig,
+    /// A finished program's wall time, what the estimate of its runner's other seeds is.
+    pub program_seconds: Option<f64>,
+    pub work: Work,
 }
 
 /// The runs an audit needs, and the claims it cannot run here, with why.
@@ -50,14 +52,21 @@ pub struct Cost {
 /// The estimate of a plan.
 #[derive(Debug, Clone)]
 pub struct Estimate {
-    /// Seconds per run, in the plan's order (0 for a finished one).
+    /// Seconds per run, in the plan's order (0 for a finished one; NaN for a program none
+    /// of whose seeds has run yet).
     pub run_seconds: Vec<f64>,
     pub costs: Vec<Cost>,
 }
 
 impl Estimate {
+    /// The seconds of the runs whose time is known.
     pub fn total_seconds(&self) -> f64 {
-        self.run_seconds.iter().sum()
+        self.run_seconds.iter().filter(|s| s.is_finite()).sum()
+    }
+
+    /// How many runs' time is unknown (programs none of whose seeds has run).
+    pub fn unknown(&self) -> usize {
+        self.run_seconds.iter().filter(|s| !s.is_finite()).count()
     }
 }
 
@@ -78,14 +87,21 @@ impl Plan {
         let mut costs: Vec<Cost> = Vec::new();
         let mut run_seconds = Vec::new();
         for run in &self.runs {
-            if run.finished {
-                run_seconds.push(0.0);
-                continue;
-            }
-            let mut spec = StepSpec::of_run(&run.config);
+            let config = match &run.work {
+                _ if run.finished => {
+                    run_seconds.push(0.0);
+                    continue;
+                }
+                Work::Program(program) => {
+                    run_seconds.push(self.program_seconds(&program.runner));
+                    continue;
+                }
+                Work::Train(config) => config,
+            };
+            let mut spec = StepSpec::of_run(config);
             let scale = spec.batch as f64 / spec.batch.clamp(1, MAX_TIMED_BATCH) as f64;
             spec.batch = spec.batch.min(MAX_TIMED_BATCH);
-            let (determinism, threads) = (run.config.run.determinism, run.config.run.threads);
+            let (determinism, threads) = (config.run.determinism, config.run.threads);
             let known = costs.iter().position(|c| {
                 c.spec == spec && c.determinism == determinism && c.threads == threads
             });
@@ -100,10 +116,24 @@ impl Plan {
                 run.steps as f64 * cost.seconds_per_step * scale
                     + run.eval_images as f64 * cost.seconds_per_eval_image
                     + SECONDS_PER_RUN
-                    + run.config.run.epochs as f64 * SECONDS_PER_EPOCH,
+                    + config.run.epochs as f64 * SECONDS_PER_EPOCH,
             );
         }
         Ok(Estimate { run_seconds, costs })
+    }
+
+    /// The mean wall time of the finished runs of `runner` (NaN when none has run).
+    fn program_seconds(&self, runner: &str) -> f64 {
+        let times: Vec<f64> = self
+            .runs
+            .iter()
+            .filter(|r| matches!(&r.work, Work::Program(p) if p.runner == runner))
+            .filter_map(|r| r.program_seconds)
+            .collect();
+        match times.len() {
+            0 => f64::NAN,
+            n => times.iter().sum::<f64>() / n as f64,
+        }
     }
 }
 

@@ -2,14 +2,15 @@
 //! first), each found finished in the folder, continued, or trained, at most once per
 //! process; the configs every run gets (the study's data, device and scale); the plan.
 
+use super::claims::RunSpec;
 use super::error::AuditError;
-use super::graph::{RunGraph, RunNode};
+use super::graph::{RunGraph, RunNode, Work};
 use super::options::{AuditObserver, AuditOptions, Mode, Training};
 use super::plan::{Plan, PlannedRun};
-use super::claims::RunSpec;
 use crate::config::{Resolved, TrainConfig};
 use crate::data::{Cifar10, DataError};
 use crate::manifest::{Manifest, RunStatus};
+use crate::program::{ProgramError, ProgramRecord, ProgramRun};
 use crate::train::{Prerequisite, RunDir, Start, TrainError, train};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -20,11 +21,12 @@ use std::rc::Rc;
 pub enum Outcome {
     Finished(Rc<Manifest>),
     Diverged(Rc<Manifest>),
+    /// A program's run that ended (completed, or failed: a failed seed).
+    Program(Rc<ProgramRecord>),
     /// Another shard's, or not merged.
     Left,
     Failed(String),
 }
-
 
 /// The runs of one study and what became of them.
 pub struct Runner<'a> {
@@ -66,9 +68,28 @@ impl<'a> Runner<'a> {
 
     /// Adds a run of `chain` (the run, then the runs it starts from; seeds set) as
     /// replicate `seed_index`, copy `copy`, read by `label`; returns its index.
-    pub fn add(&mut self, chain: &[TrainConfig], seed_index: usize, copy: usize, label: &str) -> Result<usize, AuditError> {
+    pub fn add(
+        &mut self,
+        chain: &[TrainConfig],
+        seed_index: usize,
+        copy: usize,
+        label: &str,
+    ) -> Result<usize, AuditError> {
         let rehearsal = matches!(self.options.mode, Mode::Rehearsal { .. });
         Ok(self.graph.add(chain, seed_index, copy, rehearsal, label)?)
+    }
+
+    /// Adds replicate `seed_index`, copy `copy`, of a program, read by `label`.
+    pub fn add_program(
+        &mut self,
+        run: ProgramRun,
+        seed_index: usize,
+        copy: usize,
+        label: &str,
+    ) -> usize {
+        let rehearsal = matches!(self.options.mode, Mode::Rehearsal { .. });
+        self.graph
+            .add_program(run, seed_index, copy, rehearsal, label)
     }
 
     pub fn load_data(&mut self, path: &Path) -> Result<Rc<Cifar10>, AuditError> {
@@ -87,7 +108,11 @@ impl<'a> Runner<'a> {
         Ok(resolved)
     }
 
-    pub fn adjust(&self, config: &mut TrainConfig, notes: &mut Vec<String>) -> Result<(), AuditError> {
+    pub fn adjust(
+        &self,
+        config: &mut TrainConfig,
+        notes: &mut Vec<String>,
+    ) -> Result<(), AuditError> {
         if let Some(data) = &self.options.data {
             config.data = data.clone();
         }
@@ -156,28 +181,48 @@ impl<'a> Runner<'a> {
         let runs = nodes
             .iter()
             .map(|node| {
-                let (train, test) = match self.load_data(&node.config.data) {
-                    Ok(d) => (d.train.len(), d.test.len()),
-                    Err(_) => (
-                        crate::data::FULL_TRAIN_RECORDS,
-                        crate::data::FULL_TEST_RECORDS,
-                    ),
-                };
-                PlannedRun {
+                let folder = self.options.out.join(&node.folder);
+                let mut run = PlannedRun {
                     key: node.key.clone(),
                     folder: node.folder.clone(),
                     claims: node.claims.clone(),
                     seed_index: node.seed_index,
                     copy: node.copy,
                     starts_from: node.prerequisite.map(|p| nodes[p].folder.clone()),
-                    finished: RunDir::open(&self.options.out.join(&node.folder)).completed(),
-                    steps: node.config.steps(train),
-                    eval_images: node.config.run.epochs * node.config.test_images_used(test),
-                    config: node.config.clone(),
+                    finished: false,
+                    steps: 0,
+                    eval_images: 0,
+                    program_seconds: None,
+                    work: node.work.clone(),
+                };
+                match &node.work {
+                    Work::Train(config) => {
+                        let (train, test) = self.split_sizes(&config.data);
+                        run.finished = RunDir::open(&folder).completed();
+                        run.steps = config.steps(train);
+                        run.eval_images = config.run.epochs * config.test_images_used(test);
+                    }
+                    Work::Program(program) => {
+                        let record = program.found(&folder).ok().flatten();
+                        run.finished = record.is_some();
+                        run.program_seconds = record.map(|r| r.wall_seconds);
+                    }
                 }
+                run
             })
             .collect();
         Plan { runs, not_run }
+    }
+
+    /// The train and test images of the data at `path` (the full set's when it is absent).
+    fn split_sizes(&mut self, path: &Path) -> (usize, usize) {
+        match self.load_data(path) {
+            Ok(d) => (d.train.len(), d.test.len()),
+            Err(_) => (
+                crate::data::FULL_TRAIN_RECORDS,
+                crate::data::FULL_TEST_RECORDS,
+            ),
+        }
     }
 
     /// The run folders part `index` of `count` trains (`runs/KEY`), in plan order.
@@ -191,7 +236,12 @@ impl<'a> Runner<'a> {
 
     /// What became of run `index`: found finished or diverged, trained here (after the
     /// run it starts from), or left to another shard.
-    pub fn outcome(&mut self, index: usize, claim: &str, observer: &mut dyn AuditObserver) -> Outcome {
+    pub fn outcome(
+        &mut self,
+        index: usize,
+        claim: &str,
+        observer: &mut dyn AuditObserver,
+    ) -> Outcome {
         if let Some(known) = self.outcomes.get(&index) {
             return known.clone();
         }
@@ -208,7 +258,11 @@ impl<'a> Runner<'a> {
     ) -> Outcome {
         let node = self.graph.nodes[index].clone();
         let folder = self.options.out.join(&node.folder);
-        let interrupted = match found(&folder, &node.config) {
+        let config = match &node.work {
+            Work::Train(config) => config,
+            Work::Program(program) => return self.run_program(&node, program, claim, observer),
+        };
+        let interrupted = match found(&folder, config) {
             Found::Finished(m) => {
                 observer.run(claim, node.seed_index, &folder, true);
                 return Outcome::Finished(Rc::new(m));
@@ -221,18 +275,19 @@ impl<'a> Runner<'a> {
             Found::Interrupted => true,
             Found::Nothing => false,
         };
-        let mine = self.options.training != Training::MergeOnly
-            && self.assigned.as_ref().is_none_or(|a| a.contains(&index));
-        if !mine || matches!(self.options.mode, Mode::Estimate) {
+        if !self.may_run(index) {
             return Outcome::Left;
         }
         let init_from = match node.prerequisite {
             None => None,
             Some(p) => match self.outcome(p, claim, observer) {
-                Outcome::Finished(_) => Some(Prerequisite {
-                    dir: self.options.out.join(&self.graph.nodes[p].folder),
-                    expected: self.graph.nodes[p].config.clone(),
-                }),
+                Outcome::Finished(_) => {
+                    let prerequisite = &self.graph.nodes[p];
+                    prerequisite.work.config().map(|expected| Prerequisite {
+                        dir: self.options.out.join(&prerequisite.folder),
+                        expected: expected.clone(),
+                    })
+                }
                 Outcome::Left => return Outcome::Left,
                 Outcome::Diverged(m) => {
                     return Outcome::Failed(format!(
@@ -244,6 +299,7 @@ impl<'a> Runner<'a> {
                 Outcome::Failed(why) => {
                     return Outcome::Failed(format!("its prerequisite failed: {why}"));
                 }
+                Outcome::Program(_) => None,
             },
         };
         observer.run(claim, node.seed_index, &folder, false);
@@ -254,7 +310,7 @@ impl<'a> Runner<'a> {
                 init_from: init_from.map(Box::new),
             },
         };
-        match self.train(&node.config, &folder, start, observer) {
+        match self.train(config, &folder, start, observer) {
             Ok(m) if m.status == RunStatus::Diverged => Outcome::Diverged(Rc::new(m)),
             Ok(m) => Outcome::Finished(Rc::new(m)),
             Err(e) => Outcome::Failed(format!(
@@ -262,6 +318,50 @@ impl<'a> Runner<'a> {
                 node.folder.display(),
                 node.seed_index + 1
             )),
+        }
+    }
+
+    /// Whether this process may start run `index`: not when merging, not another shard's,
+    /// not in a plan.
+    fn may_run(&self, index: usize) -> bool {
+        self.options.training != Training::MergeOnly
+            && self.assigned.as_ref().is_none_or(|a| a.contains(&index))
+            && !matches!(self.options.mode, Mode::Estimate)
+    }
+
+    /// A program's run: found ended in its folder, or run there from the start (what an
+    /// interrupted run left is cleared first).
+    fn run_program(
+        &mut self,
+        node: &RunNode,
+        program: &ProgramRun,
+        claim: &str,
+        observer: &mut dyn AuditObserver,
+    ) -> Outcome {
+        let index = self.graph.nodes.iter().position(|n| n.key == node.key);
+        let folder = self.options.out.join(&node.folder);
+        let failed = |e: ProgramError| {
+            Outcome::Failed(format!(
+                "{} (seed {}): {e}",
+                node.folder.display(),
+                node.seed_index + 1
+            ))
+        };
+        match program.found(&folder) {
+            Ok(Some(record)) => {
+                observer.run(claim, node.seed_index, &folder, true);
+                return Outcome::Program(Rc::new(record));
+            }
+            Ok(None) => {}
+            Err(e) => return failed(e),
+        }
+        if !index.is_some_and(|i| self.may_run(i)) {
+            return Outcome::Left;
+        }
+        observer.run(claim, node.seed_index, &folder, false);
+        match program.run_in(&folder) {
+            Ok(record) => Outcome::Program(Rc::new(record)),
+            Err(e) => failed(e),
         }
     }
 
@@ -303,7 +403,6 @@ impl<'a> Runner<'a> {
         }
     }
 }
-
 
 /// What an audit folder holds for a run.
 enum Found {
@@ -353,7 +452,6 @@ pub fn manifest_of(outcome: &Outcome) -> Option<&Manifest> {
         _ => None,
     }
 }
-
 
 /// `chain` with every config's seed set to `seed`.
 pub fn seeded(chain: &[TrainConfig], seed: u64) -> Vec<TrainConfig> {

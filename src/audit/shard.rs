@@ -1,8 +1,9 @@
-//! Scale-out: what one shard of an audit ran (`shard.json` in its folder), and gathering
-//! the shards' runs into one folder for `audit merge`.
+//! Scale-out: what one shard of an audit or a variance study ran (`shard.json` in its
+//! folder), and gathering the shards' runs into one folder for `audit merge` (or
+//! `variance merge`).
 
-use super::auditor::Audit;
 use super::options::AuditOptions;
+use crate::config::RunSpec;
 use crate::fsutil::write_atomic;
 use crate::hash::sha256_hex;
 use crate::run_dir::RunDir;
@@ -15,10 +16,16 @@ pub const SHARD_FILE: &str = "shard.json";
 /// One shard's settings and the runs it finished.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ShardRecord {
-    /// The claim file as given on the command line, and its SHA-256: a merge reads it from
-    /// the same place and refuses it if it changed.
-    pub claims: PathBuf,
-    pub claims_sha256: String,
+    /// The claim file (a variance study: its run) as given on the command line, and the
+    /// SHA-256 of what it holds (a study: of its runs' configs): a merge reads it from the
+    /// same place and refuses it if it changed.
+    #[serde(alias = "claims")]
+    pub source: PathBuf,
+    #[serde(alias = "claims_sha256")]
+    pub source_sha256: String,
+    /// A variance study's run and arms; absent for an audit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub study: Option<StudyRecord>,
     pub seeds: usize,
     pub only: Option<Vec<String>>,
     pub data: Option<PathBuf>,
@@ -32,29 +39,43 @@ pub struct ShardRecord {
     pub planned: Vec<PathBuf>,
 }
 
+/// What a variance study's shards share besides the audit's settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StudyRecord {
+    pub run: RunSpec,
+    pub arms: Vec<String>,
+}
+
+/// The SHA-256 of a claim file's bytes.
+pub fn file_sha256(path: &Path) -> Result<String, ShardError> {
+    Ok(sha256_hex(&std::fs::read(path).map_err(io(path))?))
+}
+
 impl ShardRecord {
-    /// The record of part `index` of `count` of `audit`, an audit of the claim file
-    /// `claims` with `options`: the runs it must finish, those finished already noted.
+    /// The record of part `index` of `count` of an audit (or study) of `source`, whose
+    /// content has digest `source_sha256`, with `options`: the runs it must finish
+    /// (`planned`), those finished already noted.
     pub fn start(
-        claims: &Path,
+        (source, source_sha256): (&Path, String),
+        study: Option<StudyRecord>,
         options: &AuditOptions,
-        audit: &Audit,
+        planned: Vec<PathBuf>,
         (index, count): (usize, usize),
-    ) -> Result<Self, ShardError> {
-        let text = std::fs::read(claims).map_err(io(claims))?;
+    ) -> Self {
         let mut record = ShardRecord {
-            claims: claims.to_owned(),
-            claims_sha256: sha256_hex(&text),
+            source: source.to_owned(),
+            source_sha256,
+            study,
             seeds: options.seeds,
             only: options.only.clone(),
             data: options.data.clone(),
             index,
             count,
             runs: Vec::new(),
-            planned: audit.shard_runs(index, count),
+            planned,
         };
         record.note_finished(&options.out);
-        Ok(record)
+        record
     }
 
     /// Sets `runs` to the planned runs finished in the shard's audit folder `dir`.
@@ -62,7 +83,7 @@ impl ShardRecord {
         self.runs = self
             .planned
             .iter()
-            .filter(|run| RunDir::open(&dir.join(run)).completed())
+            .filter(|run| run_finished(&dir.join(run)))
             .cloned()
             .collect();
     }
@@ -85,7 +106,9 @@ pub enum ShardError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path}: not a shard record ({message}); was it made by `audit --shard I/N`?")]
+    #[error(
+        "{path}: not a shard record ({message}); was it made by `audit --shard I/N` or `variance --shard I/N`?"
+    )]
     Bad { path: PathBuf, message: String },
     #[error("{0}")]
     Mismatch(String),
@@ -120,9 +143,20 @@ impl ShardRecord {
     }
 
     /// The settings every shard of one audit shares.
-    fn settings(&self) -> (&str, usize, &Option<Vec<String>>, &Option<PathBuf>, usize) {
+    #[allow(clippy::type_complexity)]
+    fn settings(
+        &self,
+    ) -> (
+        &str,
+        &Option<StudyRecord>,
+        usize,
+        &Option<Vec<String>>,
+        &Option<PathBuf>,
+        usize,
+    ) {
         (
-            &self.claims_sha256,
+            &self.source_sha256,
+            &self.study,
             self.seeds,
             &self.only,
             &self.data,
@@ -140,7 +174,7 @@ pub fn check_complete(records: &[(PathBuf, ShardRecord)]) -> Result<(), ShardErr
     for (dir, record) in records {
         if record.settings() != first.settings() {
             return Err(ShardError::Mismatch(format!(
-                "{} and {} are shards of different audits (claim file, --seeds, --only, --data or N differ)",
+                "{} and {} are shards of different audits (claim file or run, --sources, --seeds, --only, --data or N differ)",
                 first_dir.display(),
                 dir.display()
             )));
@@ -194,26 +228,31 @@ pub fn check_complete(records: &[(PathBuf, ShardRecord)]) -> Result<(), ShardErr
     Ok(())
 }
 
-/// Checks that `dirs` hold every shard of one audit, each finished, whose claim file is
-/// unchanged, and copies their runs into `out`; returns the first shard's record, whose
-/// settings the merged audit uses, and what was copied from each folder.
-pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<(ShardRecord, Vec<usize>), ShardError> {
+/// Checks that `dirs` hold every shard of one audit, each finished, whose source is
+/// unchanged (`digest` gives its digest now), and copies their runs into `out`; returns
+/// the first shard's record, whose settings the merged audit uses, and what was copied
+/// from each folder.
+pub fn merge(
+    dirs: &[PathBuf],
+    out: &Path,
+    digest: &dyn Fn(&ShardRecord) -> Result<String, String>,
+) -> Result<(ShardRecord, Vec<usize>), ShardError> {
     let records = dirs
         .iter()
         .map(|dir| Ok((dir.clone(), ShardRecord::read(dir)?)))
         .collect::<Result<Vec<_>, ShardError>>()?;
     check_complete(&records)?;
     let first = records[0].1.clone();
-    let text = std::fs::read(&first.claims).map_err(|e| {
+    let now = digest(&first).map_err(|e| {
         ShardError::Mismatch(format!(
-            "{}: the shards' claim file ({e}); run merge where the shards ran",
-            first.claims.display()
+            "{}: the shards' source ({e}); run merge where the shards ran",
+            first.source.display()
         ))
     })?;
-    if sha256_hex(&text) != first.claims_sha256 {
+    if now != first.source_sha256 {
         return Err(ShardError::Mismatch(format!(
-            "{} has changed since the shards ran; its verdicts would not match their runs",
-            first.claims.display()
+            "{} has changed since the shards ran; its results would not match their runs",
+            first.source.display()
         )));
     }
     std::fs::create_dir_all(out).map_err(io(out))?;
@@ -234,11 +273,11 @@ pub fn collect_runs(
     let mut copied = 0;
     for run in &record.runs {
         let dest = out.join(run);
-        if RunDir::open(&dest).completed() {
+        if run_finished(&dest) {
             continue;
         }
         let source = shard_dir.join(run);
-        if !RunDir::open(&source).completed() {
+        if !run_finished(&source) {
             return Err(ShardError::Mismatch(format!(
                 "{}: the shard record lists this run, but it is not a finished run",
                 source.display()
@@ -261,6 +300,11 @@ pub fn collect_runs(
         copied += 1;
     }
     Ok(copied)
+}
+
+/// Whether `folder` holds a finished run: cifar-repro's own, or a program's that ended.
+fn run_finished(folder: &Path) -> bool {
+    RunDir::open(folder).completed() || crate::program::finished(folder)
 }
 
 fn copy_dir(from: &Path, to: &Path) -> Result<(), ShardError> {

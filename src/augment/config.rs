@@ -159,6 +159,19 @@ pub const PRESETS: [&str; 7] = [
 ];
 
 impl AugmentConfig {
+    /// Whether the pipeline draws anything per image (crop, flip, jitter, erasing).
+    pub fn draws_per_image(&self) -> bool {
+        self.crop.is_some()
+            || self.hflip.is_some()
+            || self.jitter.is_some()
+            || self.erasing.is_some()
+    }
+
+    /// Whether batches are mixed (Mixup or CutMix).
+    pub fn mixes(&self) -> bool {
+        self.mixup.is_some() || self.cutmix.is_some()
+    }
+
     /// A built-in preset: the report's pipelines (E1 normalise only; E2 crop 32 pad 4, flip,
     /// jitter 0.2/0.2/0.2; E3 = E2 at 32, then resize to 224 with ImageNet statistics; E3b
     /// stronger) and its proposed next steps (Mixup, CutMix, random erasing on top of E2).

@@ -10,7 +10,8 @@ use cifar_repro::audit::{
     Adjust, Audit, AuditObserver, AuditOptions, ClaimResult, Decision, Mode, ParsedFile, Results,
     Training, Verdict,
 };
-use cifar_repro::config::DeviceChoice;
+use cifar_repro::config::{DeviceChoice, RunSpec};
+use cifar_repro::variance::Study;
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -62,6 +63,17 @@ pub struct AuditArgs {
     /// step); exit 1 when any FAILED. Then the full-scale plan's estimate.
     #[arg(long, conflicts_with = "plan")]
     rehearse: bool,
+    /// Also measure, for every run the claims read, how much each source of randomness
+    /// alone moves its final metrics (`cifar-repro variance` with --seeds runs per arm,
+    /// into OUT/variance/), and add the arms' sds to each claim's notes. For reading only:
+    /// no verdict changes.
+    #[arg(long, conflicts_with_all = ["shard", "results", "rehearse", "plan"])]
+    variance: bool,
+    /// Let claims whose run is a command (`run = "runner:NAME"`, `[runners.NAME]` in the
+    /// file) run it, once per seed. A claim file that runs commands is code: read it, or
+    /// its `--plan`, which prints every command, first.
+    #[arg(long)]
+    allow_commands: bool,
     #[command(flatten)]
     decision: DecisionArgs,
 }
@@ -88,7 +100,7 @@ impl DecisionArgs {
     }
 }
 
-fn parse_alpha(text: &str) -> Result<f64, String> {
+pub fn parse_alpha(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(a) if a > 0.0 && a < 0.5 => Ok(a),
         _ => Err(format!("{text:?} is not a level in (0, 0.5), e.g. 0.05")),
@@ -114,7 +126,7 @@ struct MergeArgs {
     decision: DecisionArgs,
 }
 
-fn parse_shard(text: &str) -> Result<(usize, usize), String> {
+pub fn parse_shard(text: &str) -> Result<(usize, usize), String> {
     let parsed = text
         .split_once('/')
         .and_then(|(i, n)| Some((i.parse().ok()?, n.parse().ok()?)));
@@ -170,6 +182,7 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
     if let Some(results) = &results_file {
         results.check_ids(&file)?;
     }
+    refuse_commands(&file, &args)?;
     let options = options(&args, &file, out.clone(), results_file)?;
     let mut audit = Audit::new(&file, &options);
     let unknown = audit.unknown_ids();
@@ -189,15 +202,26 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
     // it left undone.
     let record = match args.shard {
         Some(shard) => {
-            let record = ShardRecord::start(&claims, &options, &audit, shard)?;
+            let source = (claims.as_path(), shard::file_sha256(&claims)?);
+            let planned = audit.shard_runs(shard.0, shard.1);
+            let record = ShardRecord::start(source, None, &options, planned, shard);
             record.write(&options.out)?;
             Some(record)
         }
         None => None,
     };
-    let results = audit.run(&mut Console::new("  "));
+    let mut results = audit.run(&mut Console::new("  "));
+    if cifar_repro::program::interrupted() {
+        eprintln!(
+            "interrupted: the running program's process group was killed; nothing was written, and the same command continues (finished runs are reused)"
+        );
+        return Ok(ExitCode::from(130));
+    }
+    if args.variance {
+        variance_notes(&file, &options, &mut results)?;
+    }
     if let Some(record) = record {
-        return finish_shard(record, &options);
+        return finish_shard(record, &options, "audit");
     }
     let code = finish(
         &out,
@@ -208,6 +232,100 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
         full_scale_plan(&claims, &file, &args, &options)?;
     }
     Ok(code)
+}
+
+/// Refuses, before anything runs, an audit whose claims run commands without
+/// --allow-commands (a plan, a rehearsal and a --results audit run none).
+fn refuse_commands(file: &ParsedFile, args: &AuditArgs) -> anyhow::Result<()> {
+    if args.allow_commands || args.plan || args.rehearse || args.results.is_some() {
+        return Ok(());
+    }
+    let wanted = |id: &str| {
+        args.only
+            .as_ref()
+            .is_none_or(|only| only.iter().any(|o| o == id))
+    };
+    let ids: Vec<&str> = file
+        .claims
+        .iter()
+        .filter_map(|c| c.as_ref().ok())
+        .filter(|c| wanted(&c.id) && c.runs_programs())
+        .map(|c| c.id.as_str())
+        .collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let commands: Vec<String> = file
+        .runners
+        .iter()
+        .map(|(name, spec)| format!("runners.{name}: {}", spec.command.join(" ")))
+        .collect();
+    bail!(
+        "{} run commands, and commands run only with --allow-commands: a claim file that runs commands is code. Read it (or `--plan`, which prints every command) first. Its commands: {}",
+        ids.join(", "),
+        commands.join("; ")
+    )
+}
+
+/// Runs a variance study of every run the selected claims read (into OUT/variance/) and
+/// adds its arms' sds to their notes.
+fn variance_notes(
+    file: &ParsedFile,
+    options: &AuditOptions,
+    results: &mut [ClaimResult],
+) -> anyhow::Result<()> {
+    if options.seeds < 2 {
+        bail!("--variance needs --seeds 2 or more: a spread needs two runs per arm");
+    }
+    let mut specs: Vec<&RunSpec> = Vec::new();
+    for claim in results.iter().filter_map(|r| r.claim.as_ref()) {
+        for spec in std::iter::once(&claim.run).chain(claim.than.as_ref()) {
+            if !specs.contains(&spec) {
+                specs.push(spec);
+            }
+        }
+    }
+    let mut studies = Vec::new();
+    for spec in specs {
+        let described = spec.describe();
+        let study = match Study::new(spec, &file.base_dir, options, None) {
+            Ok(study) => study,
+            Err(e) => {
+                tracing::warn!("variance of {described}: {e}; its claims get no variance notes");
+                continue;
+            }
+        };
+        let variance = study.run(&mut Console::new("  "));
+        let dir = options.out.join("variance").join(study_folder(&described));
+        create(&dir)?;
+        cifar_repro::variance::write(&dir, &variance)?;
+        tracing::info!(
+            "variance of {described}: {}",
+            dir.join("variance.html").display()
+        );
+        studies.push(variance);
+    }
+    cifar_repro::variance::annotate(results, &studies);
+    Ok(())
+}
+
+/// A folder name for the study of a run: the run's name and a digest of how it is named.
+fn study_folder(described: &str) -> String {
+    let stem: String = Path::new(described.split(' ').next().unwrap_or("run"))
+        .file_stem()
+        .map_or("run".into(), |s| s.to_string_lossy().into_owned())
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(40)
+        .collect();
+    let digest = cifar_repro::hash::sha256_hex(described.as_bytes());
+    format!("{stem}-{}", &digest[..8])
 }
 
 /// The audit's options from the command line: the device, which runs this process may
@@ -245,6 +363,7 @@ fn options(
         results,
         hooks: super::hooks::training(),
         mode,
+        allow_commands: args.allow_commands || args.plan,
     })
 }
 
@@ -268,6 +387,7 @@ fn full_scale_plan(
         only: args.only.clone(),
         decision: rehearsal.decision,
         hooks: super::hooks::training(),
+        allow_commands: true,
     };
     let mut devices = vec![tch::Device::Cpu];
     if tch::Cuda::is_available() {
@@ -302,18 +422,22 @@ fn print_plan(
     options: &AuditOptions,
 ) -> anyhow::Result<ExitCode> {
     let plan = audit.plan();
-    super::plan::print(claims, &plan, options)?;
+    super::plan::print(&claims.display().to_string(), &plan, options)?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Records what a shard finished and says what comes next; fails when one of its runs
-/// did not finish.
-fn finish_shard(mut record: ShardRecord, options: &AuditOptions) -> anyhow::Result<ExitCode> {
+/// Records what a shard (of `command`: audit or variance) finished and says what comes
+/// next; fails when one of its runs did not finish.
+pub fn finish_shard(
+    mut record: ShardRecord,
+    options: &AuditOptions,
+    command: &str,
+) -> anyhow::Result<ExitCode> {
     record.note_finished(&options.out);
     record.write(&options.out)?;
     let (index, count) = (record.index, record.count);
     println!(
-        "shard {index}/{count}: {} of its {} runs finished in {}; when every shard is done: cifar-repro audit merge DIR... --out OUT",
+        "shard {index}/{count}: {} of its {} runs finished in {}; when every shard is done: cifar-repro {command} merge DIR... --out OUT",
         record.runs.len(),
         record.planned.len(),
         options.out.display()
@@ -328,15 +452,23 @@ fn finish_shard(mut record: ShardRecord, options: &AuditOptions) -> anyhow::Resu
 }
 
 fn merge(args: MergeArgs, device: DeviceChoice) -> anyhow::Result<ExitCode> {
-    let first_claims = ShardRecord::read(&args.shards[0])?.claims;
+    let first_record = ShardRecord::read(&args.shards[0])?;
+    if first_record.study.is_some() {
+        bail!(
+            "{} is a shard of a variance study, not of an audit: use `cifar-repro variance merge`",
+            args.shards[0].display()
+        );
+    }
+    let first_claims = first_record.source;
     let out = args.out.unwrap_or_else(|| default_out(&first_claims, ""));
     create(&out)?;
     let _lock = cifar_repro::fsutil::lock_folder(&out)?;
-    let (first, copied) = shard::merge(&args.shards, &out)?;
+    let digest = |r: &ShardRecord| shard::file_sha256(&r.source).map_err(|e| e.to_string());
+    let (first, copied) = shard::merge(&args.shards, &out, &digest)?;
     for (dir, n) in args.shards.iter().zip(copied) {
         tracing::info!("{n} runs copied from {}", dir.display());
     }
-    let file = ParsedFile::read(&first.claims)?;
+    let file = ParsedFile::read(&first.source)?;
     let options = AuditOptions {
         data: first.data.clone(),
         seeds: first.seeds,
@@ -348,6 +480,7 @@ fn merge(args: MergeArgs, device: DeviceChoice) -> anyhow::Result<ExitCode> {
         results: None,
         hooks: super::hooks::training(),
         mode: Mode::Real,
+        allow_commands: true,
     };
     let results = Audit::new(&file, &options).run(&mut Console::new("  "));
     finish(&out, &results, settings(&file, &options, None))

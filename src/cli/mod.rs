@@ -11,6 +11,7 @@ pub mod hooks;
 mod plan;
 mod progress;
 mod train;
+mod variance;
 mod verify;
 mod weights;
 
@@ -37,6 +38,10 @@ enum Command {
     /// REPRODUCED, NOT REPRODUCED, INCONCLUSIVE or NOT RUN. Exit 1 when any claim is
     /// NOT REPRODUCED. Finished runs are reused, so an interrupted audit resumes.
     Audit(audit::AuditArgs),
+    /// Measure where a run's variance comes from: N runs per arm, each arm varying one
+    /// source of randomness (init, order, augment, mix, numerics) or all of them, and each
+    /// final metric's sd with its interval; writes variance.json, .md and .html.
+    Variance(variance::VarianceArgs),
     /// Make claim files from numbers recorded elsewhere (a W&B run summary).
     #[command(subcommand)]
     Claims(claims::ClaimsCommand),
@@ -49,7 +54,8 @@ enum Command {
     /// Re-render a run's report.html from its files.
     Report(train::RunArgs),
     /// Exit 0 when two runs are bit-identical; otherwise exit 1 and name the first
-    /// divergence (epoch, step, what) and its likely cause.
+    /// divergence (epoch, step, what) and its likely cause. Also two runs of a program
+    /// (folders with command.json) or two of its per-epoch logs.
     Verify(verify::VerifyArgs),
     /// List the built-in run and augmentation presets.
     Presets,
@@ -76,6 +82,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Report(args) => train::report(args),
         Command::Presets => train::presets(),
         Command::Audit(args) => audit::run(args),
+        Command::Variance(args) => variance::run(args),
         Command::Claims(command) => claims::run(command),
         Command::Verify(args) => verify::run(args),
         Command::Weights(command) => weights::run(command),

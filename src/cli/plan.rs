@@ -1,20 +1,19 @@
 //! `audit --plan`'s table: the runs, which are reused, what each starts from, and the
 //! estimated time of the rest.
 
-use cifar_repro::audit::{AuditOptions, MAX_TIMED_BATCH, Plan};
-use std::path::Path;
+use cifar_repro::audit::{AuditOptions, MAX_TIMED_BATCH, Plan, Work};
 
 /// Steps timed per distinct kind of run (after one untimed).
 pub const PLAN_STEPS: usize = 3;
 
 /// Prints the plan and its estimate on the options' device.
-pub fn print(claims: &Path, plan: &Plan, options: &AuditOptions) -> anyhow::Result<()> {
+pub fn print(source: &str, plan: &Plan, options: &AuditOptions) -> anyhow::Result<()> {
     tracing::info!("timing {PLAN_STEPS} steps of each distinct kind of run to train...");
     let estimate = plan.estimate(options.device, PLAN_STEPS)?;
     let reused = plan.runs.iter().filter(|r| r.finished).count();
     println!(
         "{}: {} distinct runs for {} seeds ({reused} finished in {} and reused, {} to train)",
-        claims.display(),
+        source,
         plan.runs.len(),
         options.seeds,
         options.out.display(),
@@ -27,6 +26,7 @@ pub fn print(claims: &Path, plan: &Plan, options: &AuditOptions) -> anyhow::Resu
     for (run, seconds) in plan.runs.iter().zip(&estimate.run_seconds) {
         let time = match run.finished {
             true => "reused".to_owned(),
+            false if !seconds.is_finite() => "unknown".to_owned(),
             false => duration(*seconds),
         };
         let seed = match run.copy {
@@ -49,10 +49,13 @@ pub fn print(claims: &Path, plan: &Plan, options: &AuditOptions) -> anyhow::Resu
     for (id, why) in &plan.not_run {
         println!("not run: {id}: {why}");
     }
-    println!(
-        "measured here ({:?}, steps timed at batch {MAX_TIMED_BATCH} at most and priced per image above it):",
-        options.device
-    );
+    print_commands(plan, options);
+    if !estimate.costs.is_empty() {
+        println!(
+            "measured here ({:?}, steps timed at batch {MAX_TIMED_BATCH} at most and priced per image above it):",
+            options.device
+        );
+    }
     for c in &estimate.costs {
         let s = &c.spec;
         println!(
@@ -76,7 +79,38 @@ pub fn print(claims: &Path, plan: &Plan, options: &AuditOptions) -> anyhow::Resu
         duration(estimate.total_seconds()),
         options.device
     );
+    if estimate.unknown() > 0 {
+        println!(
+            "  plus {} runs of programs none of whose seeds has run yet: their time is unknown until one has (then the mean of those that ran)",
+            estimate.unknown()
+        );
+    }
     Ok(())
+}
+
+/// Every command the plan would run, with its folder.
+fn print_commands(plan: &Plan, options: &AuditOptions) {
+    let programs: Vec<_> = plan
+        .runs
+        .iter()
+        .filter_map(|r| match &r.work {
+            Work::Program(program) if !r.finished => Some((r, program)),
+            _ => None,
+        })
+        .collect();
+    if programs.is_empty() {
+        return;
+    }
+    println!("commands it would run (no shell; each in its own process group):");
+    for (run, program) in programs {
+        let folder = options.out.join(&run.folder);
+        println!(
+            "  {}: in {}: {}",
+            run.folder.display(),
+            program.workdir.display(),
+            program.argv(&folder).join(" ")
+        );
+    }
 }
 
 /// Seconds as "1 h 02 min", "3 min 05 s" or "12 s".

@@ -184,7 +184,13 @@ impl TrainConfig {
             )));
         }
         in_range("loop.checkpoints_kept", r.checkpoints_kept, 1..=1000)?;
-        let seeds = [r.poke, r.sources.init, r.sources.order, r.sources.augment, r.sources.mix];
+        let seeds = [
+            r.poke,
+            r.sources.init,
+            r.sources.order,
+            r.sources.augment,
+            r.sources.mix,
+        ];
         for seed in seeds.into_iter().flatten() {
             in_range("loop.poke / loop.sources", seed, 0..=i64::MAX as u64)?;
         }

@@ -41,5 +41,10 @@ pub fn bootstrap(claim: &str) -> String {
 
 /// The streams a training run draws from, as its manifest records them (E: epoch, B: batch).
 pub fn recorded() -> Vec<String> {
-    vec![INIT.to_owned(), order("E"), augment("E", "B"), mix("E", "B")]
+    vec![
+        INIT.to_owned(),
+        order("E"),
+        augment("E", "B"),
+        mix("E", "B"),
+    ]
 }

@@ -48,7 +48,10 @@ pub struct SeedRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init_torch_seed: Option<i64>,
     /// Sources whose streams drew from a root of their own (a variance study's arm).
-    #[serde(default, skip_serializing_if = "crate::determinism::SourceRoots::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "crate::determinism::SourceRoots::is_empty"
+    )]
     pub sources: crate::determinism::SourceRoots,
     /// The one weight a numerics poke multiplied, and by what.
     #[serde(default, skip_serializing_if = "Option::is_none")]

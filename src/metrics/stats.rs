@@ -150,6 +150,13 @@ pub fn normal_quantile(p: f64) -> f64 {
     to_x(invert(p, |u| normal_cdf(to_x(u))))
 }
 
+/// The chi-square `p` quantile with `df` degrees of freedom.
+pub fn chi_square_quantile(p: f64, df: f64) -> f64 {
+    let top = df + 40.0 * (2.0 * df).sqrt() + 100.0;
+    let to_x = |u: f64| u * top;
+    to_x(invert(p, |u| inc_gamma(df / 2.0, to_x(u) / 2.0)))
+}
+
 /// The CDF of Student's t with `df` degrees of freedom.
 pub fn student_t_cdf(t: f64, df: f64) -> f64 {
     // P(|T| < |t|) = I_x(1/2, df/2) with x = t^2 / (df + t^2): exact near 0. Past 1e150

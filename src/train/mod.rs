@@ -3,12 +3,14 @@
 
 mod error;
 mod evaluate;
+mod poke;
 pub mod replay;
 mod trainer;
 
 pub use crate::run_dir::{RunDir, RunDirError};
 pub use error::TrainError;
 pub use evaluate::{Recomputed, eval_augment, evaluate, evaluate_test, recompute};
+pub use poke::{POKE_FACTOR, poke};
 pub use trainer::{
     Finished, Hooks, Observer, Prerequisite, Start, Trainer, check_memory, preflight, train,
 };

@@ -289,7 +289,7 @@ impl<'a> Trainer<'a> {
             None => None,
         };
         let poked = match (fresh_run, config.run.poke) {
-            (true, Some(seed)) => poke(&model.trainable(), seed),
+            (true, Some(seed)) => super::poke(&model.trainable(), seed),
             _ => None,
         };
         let initial_weights_sha256 = model.weights_sha256();
@@ -439,7 +439,10 @@ impl<'a> Trainer<'a> {
             .update(augment_fingerprint(&batch.params, false)?);
         if let Some(mix) = &batch.params.mix {
             let bytes = serde_json::to_vec(mix).map_err(TrainError::Fingerprint)?;
-            epoch_tally.mix_hash.get_or_insert_with(Sha256::new).update(bytes);
+            epoch_tally
+                .mix_hash
+                .get_or_insert_with(Sha256::new)
+                .update(bytes);
         }
         let step_started = Instant::now();
         let lr = config.schedule.lr(
@@ -738,29 +741,6 @@ fn augment_fingerprint(
         .collect();
     let drawn = crate::augment::BatchParams { images, mix: None };
     serde_json::to_vec(&drawn).map_err(TrainError::Fingerprint)
-}
-
-/// Multiplies one weight of `params`, drawn uniformly over all their elements from the
-/// `poke` stream of `seed`, by 1 + 1e-3.
-fn poke(params: &[(String, Tensor)], seed: u64) -> Option<crate::manifest::Poke> {
-    const FACTOR: f64 = 1.0 + 1e-3;
-    let total: i64 = params.iter().map(|(_, p)| p.numel() as i64).sum();
-    let mut stream = SeedTree::new(seed).stream(stream_names::POKE);
-    let mut at = stream.below(total.max(1) as u64) as i64;
-    let _guard = tch::no_grad_guard();
-    for (name, p) in params {
-        let n = p.numel() as i64;
-        if at < n {
-            let _ = p.flatten(0, -1).get(at).g_mul_scalar_(FACTOR);
-            return Some(crate::manifest::Poke {
-                tensor: name.clone(),
-                index: at,
-                factor: FACTOR,
-            });
-        }
-        at -= n;
-    }
-    None
 }
 
 /// A digest of every trainable weight that costs one reduction per tensor.

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 /// Bottom first. The binary (`src/main.rs`, `src/cli/`) sits above them all.
-const LAYERS: [&[&str]; 9] = [
+const LAYERS: [&[&str]; 10] = [
     &["ffi", "hash", "fsutil", "text"],
     &["runtime", "download", "pth", "python"],
     &["data", "determinism", "metrics"],
@@ -13,8 +13,9 @@ const LAYERS: [&[&str]; 9] = [
     &["config"],
     &["manifest"],
     &["run_dir"],
-    &["train", "report", "bench"],
+    &["train", "report", "bench", "program"],
     &["audit"],
+    &["variance"],
 ];
 
 fn layer(module: &str) -> Option<usize> {

@@ -212,3 +212,17 @@ fn noether_and_the_margins_p_match_scipy() {
         }
     }
 }
+
+#[test]
+fn chi_square_quantiles_match_scipy() {
+    use cifar_repro::metrics::stats::chi_square_quantile;
+    for case in reference()["chi2"].as_array().unwrap() {
+        let (p, df) = (case["p"].as_f64().unwrap(), case["df"].as_f64().unwrap());
+        close(
+            chi_square_quantile(p, df),
+            &case["quantile"],
+            1e-7,
+            &format!("chi2 {p} {df}"),
+        );
+    }
+}

@@ -3,17 +3,8 @@
 
 use super::{Cells, Settings, remarks};
 use crate::audit::auditor::ClaimResult;
+use crate::text::markdown_cell as cell;
 use std::fmt::Write;
-
-/// `text` as one cell of a Markdown table: no line breaks, no cell separator, and no raw
-/// HTML (GitHub renders HTML inside Markdown).
-pub fn cell(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace(['\n', '\r'], " ")
-        .replace('|', "\\|")
-}
 
 pub fn render(results: &[ClaimResult], settings: &Settings) -> String {
     let mut md = format!(

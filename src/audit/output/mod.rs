@@ -117,6 +117,19 @@ impl Cells {
     }
 }
 
+/// A percentile rounded, as "1st", "22nd", "33rd", "40th".
+fn ordinal(percentile: f64) -> String {
+    let n = percentile.round().clamp(0.0, 100.0) as u32;
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
+}
+
 /// What a reader is told about a claim beyond its verdict, one sentence each: failures,
 /// where the claim sits, P(A>B), the test set's noise, the claim's notes.
 fn remarks(r: &ClaimResult) -> Vec<String> {
@@ -126,8 +139,10 @@ fn remarks(r: &ClaimResult) -> Vec<String> {
     }
     if let Some(p) = &r.placement {
         out.push(format!(
-            "the claim sits at the {:.0}th percentile of the seeds ({:.0}th of one more run's predictive distribution); one more run reaches it or beyond with probability {:.3}",
-            p.empirical_percentile, p.predictive_percentile, p.tail
+            "the claim sits at the {} percentile of the seeds ({} of one more run's predictive distribution); one more run reaches it or beyond with probability {:.3}",
+            ordinal(p.empirical_percentile),
+            ordinal(p.predictive_percentile),
+            p.tail
         ));
         out.extend(p.lucky.clone());
     }
@@ -178,4 +193,20 @@ pub fn write(out: &Path, results: &[ClaimResult], settings: &Settings) -> Result
 pub struct OutputError {
     pub path: PathBuf,
     pub source: std::io::Error,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn percentiles_read_as_ordinals() {
+        let read: Vec<String> = [1.0, 2.2, 33.0, 11.0, 12.0, 13.4, 21.0, 40.0, 99.6]
+            .map(super::ordinal)
+            .to_vec();
+        assert_eq!(
+            read,
+            [
+                "1st", "2nd", "33rd", "11th", "12th", "13th", "21st", "40th", "100th"
+            ]
+        );
+    }
 }

@@ -1,0 +1,45 @@
+//! Any training program as a run: a command (the report's own `python train.py --seed S`)
+//! run without a shell, in a folder of its own and its own process group, its metrics read
+//! from the file it writes, and everything that made it recorded (argv, input digests,
+//! environment, interpreter, exit status, wall time, logs, output digests).
+//!
+//! A claim file declares a program as `[runners.NAME]` ([`ProgramSpec`]); a claim's run
+//! `runner:NAME` then runs it once per seed. A run folder `runs/KEY/` holds `command.json`
+//! (the [`ProgramRecord`]), `stdout.txt`, `stderr.txt`, `pip-freeze.txt` for a Python
+//! program, and `out/`, the program's own folder (`{out}`).
+
+pub mod epochs;
+mod metrics;
+mod record;
+mod spawn;
+mod spec;
+
+pub use metrics::{MetricsFormat, MetricsSpec, read_metrics};
+pub use record::{FileDigest, ProgramRecord, ProgramStatus, RECORD_FILE, compare_runs, finished};
+pub use spawn::{Interrupted, interrupted};
+pub use spec::{METRIC_NAMES, ProgramRun, ProgramSpec, RUNNER_PREFIX, runner_name};
+
+use std::path::PathBuf;
+
+/// Why a program could not be set up or run.
+#[derive(Debug, thiserror::Error)]
+pub enum ProgramError {
+    #[error("runner {runner}: {message}")]
+    Spec { runner: String, message: String },
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Metrics(String),
+    #[error("interrupted: the program's process group was killed")]
+    Interrupted,
+}
+
+fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> ProgramError + '_ {
+    move |source| ProgramError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}

@@ -1,0 +1,368 @@
+//! Claims whose run is a command (`[runners.NAME]`, `run = "runner:NAME"`), run with the
+//! toy program tests/fixtures/programs/toy.py: refused without --allow-commands, a seed
+//! that reproduces and one that reads the clock, a timeout that kills the whole process
+//! group, a missing metric as a failed seed, reuse after `kill -9` of the audit midway, a
+//! sharded audit merged byte for byte, and the PyTorch reference's claim file kept in step
+//! with the quickstart preset.
+
+use crate::common::{assert_one_line_error, cli, cli_command};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+fn toy_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/programs")
+}
+
+/// A claim file in `dir` with runner `toy` (toy.py with `extra` arguments, `timeout_s`)
+/// and `claims` appended.
+fn claim_file(dir: &Path, extra: &[&str], timeout_s: u64, claims: &str) -> PathBuf {
+    let mut command = vec!["python3", "toy.py", "--seed", "{seed}", "--out", "{out}"];
+    command.extend_from_slice(extra);
+    let text = format!(
+        r#"seed = 7
+margin = 0.05
+
+[runners.toy]
+command = {command:?}
+workdir = {workdir:?}
+inputs = ["toy.py"]
+outputs = ["{{out}}/model.bin"]
+metrics = {{ file = "{{out}}/metrics.json", accuracy = "val acc", macro_f1 = "val f1" }}
+epoch_log = "{{out}}/epochs.jsonl"
+timeout_s = {timeout_s}
+{claims}"#,
+        workdir = toy_dir().display().to_string(),
+    );
+    let path = dir.join("claims.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+const ACCURACY: &str = r#"
+[[claim]]
+id = "toy-accuracy"
+sentence = "The toy reaches 0.55."
+run = "runner:toy"
+metric = "accuracy"
+value = 0.55
+"#;
+
+const REPRODUCIBLE: &str = r#"
+[[claim]]
+id = "toy-reproducible"
+sentence = "A fixed seed reproduces."
+run = "runner:toy"
+reproducible = true
+"#;
+
+fn audit(claims: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "audit",
+        claims.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--allow-commands",
+    ];
+    args.extend_from_slice(extra);
+    cli(&args)
+}
+
+fn audit_json(out: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(out.join("audit.json")).unwrap()).unwrap()
+}
+
+fn claim<'a>(json: &'a Value, id: &str) -> &'a Value {
+    json["claims"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap()
+}
+
+fn record(folder: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(folder.join("command.json")).unwrap()).unwrap()
+}
+
+/// The run folders of an audit folder, sorted.
+fn run_folders(out: &Path) -> Vec<PathBuf> {
+    let mut runs: Vec<PathBuf> = std::fs::read_dir(out.join("runs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("command.json").is_file())
+        .collect();
+    runs.sort();
+    runs
+}
+
+/// Whether any process still runs with `CIFAR_REPRO_RUN` naming a folder under `out`.
+fn processes_of(out: &Path) -> Vec<String> {
+    let needle = format!(
+        "CIFAR_REPRO_RUN={}",
+        std::path::absolute(out).unwrap().display()
+    );
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
+        .filter(|e| {
+            std::fs::read(e.path().join("environ"))
+                .is_ok_and(|env| String::from_utf8_lossy(&env).contains(&needle))
+        })
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn commands_are_refused_without_allow_commands_before_any_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let claims = claim_file(dir.path(), &[], 60, ACCURACY);
+    let out = dir.path().join("audit");
+    let refused = cli(&[
+        "audit",
+        claims.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_one_line_error(
+        &refused,
+        &["--allow-commands", "toy-accuracy", "python3 toy.py"],
+    );
+    assert!(!out.exists());
+    let plan = cli(&[
+        "audit",
+        claims.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--plan",
+    ]);
+    let stdout = String::from_utf8_lossy(&plan.stdout);
+    assert!(
+        plan.status.success(),
+        "{}",
+        String::from_utf8_lossy(&plan.stderr)
+    );
+    assert_eq!(
+        stdout.matches("python3 toy.py --seed ").count(),
+        3,
+        "{stdout}"
+    );
+    assert!(!out.join("runs").exists());
+}
+
+#[test]
+fn a_seed_reproduces_and_the_clock_does_not_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let steady = claim_file(dir.path(), &[], 60, REPRODUCIBLE);
+    let out = dir.path().join("steady");
+    let run = audit(&steady, &out, &[]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let verdict = claim(&audit_json(&out), "toy-reproducible").clone();
+    assert_eq!(verdict["verdict"], "REPRODUCED", "{verdict}");
+    let clock = claim_file(dir.path(), &["--clock"], 60, REPRODUCIBLE);
+    let out = dir.path().join("clock");
+    let run = audit(&clock, &out, &[]);
+    assert_eq!(run.status.code(), Some(1));
+    let verdict = claim(&audit_json(&out), "toy-reproducible").clone();
+    assert_eq!(verdict["verdict"], "NOT_REPRODUCED", "{verdict}");
+    let why = verdict["why"].as_str().unwrap();
+    assert!(why.contains("output {out}/model.bin differs"), "{why}");
+    assert!(why.contains("epoch 2: weights differs"), "{why}");
+    let runs = run_folders(&out);
+    let (identical, said) = crate::common::verify(&runs[0], &runs[1]);
+    assert!(
+        !identical && said.contains("epoch 2: weights differs"),
+        "{said}"
+    );
+    let first = record(&runs[0]);
+    assert_eq!(first["status"], "completed");
+    assert!(
+        first["python"]["version"]
+            .as_str()
+            .unwrap()
+            .starts_with("Python 3")
+    );
+    assert_eq!(first["argv"][0], "python3");
+    assert_eq!(first["run"]["inputs"][0]["path"], "toy.py");
+}
+
+#[test]
+fn a_timeout_kills_the_whole_process_group_and_fails_the_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    let claims = claim_file(
+        dir.path(),
+        &["--sleep", "60", "--child-sleep", "60"],
+        2,
+        ACCURACY,
+    );
+    let out = dir.path().join("audit");
+    let clock = Instant::now();
+    let run = audit(&claims, &out, &["--seeds", "1"]);
+    assert!(
+        clock.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        clock.elapsed()
+    );
+    assert!(
+        run.status.code().is_some(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let folder = &run_folders(&out)[0];
+    let record = record(folder);
+    assert_eq!(record["status"], "failed");
+    assert_eq!(record["timed_out"], true);
+    assert!(
+        processes_of(&out).is_empty(),
+        "left running: {:?}",
+        processes_of(&out)
+    );
+    let result = claim(&audit_json(&out), "toy-accuracy").clone();
+    let notes = result["notes"].to_string();
+    assert!(notes.contains("seed 1 of runner toy"), "{notes}");
+    assert!(notes.contains("timed out after 2 s"), "{notes}");
+}
+
+#[test]
+fn a_missing_metric_is_a_failed_seed_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let claims = claim_file(dir.path(), &["--no-metrics"], 60, ACCURACY);
+    let out = dir.path().join("audit");
+    audit(&claims, &out, &["--seeds", "2"]);
+    let result = claim(&audit_json(&out), "toy-accuracy").clone();
+    assert_eq!(result["verdict"], "NOT_RUN", "{result}");
+    let notes = result["notes"].to_string();
+    assert!(notes.contains("metrics.json"), "{notes}");
+    assert!(notes.contains("seed 2 of runner toy"), "{notes}");
+    let claims = claim_file(dir.path(), &["--exit", "3"], 60, ACCURACY);
+    let out = dir.path().join("exit");
+    audit(&claims, &out, &["--seeds", "1"]);
+    let notes = claim(&audit_json(&out), "toy-accuracy")["notes"].to_string();
+    assert!(notes.contains("exited with status 3"), "{notes}");
+    assert!(notes.contains("toy: failing on purpose"), "{notes}");
+}
+
+#[test]
+fn an_audit_killed_mid_command_reuses_what_finished_and_reruns_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let claims = claim_file(dir.path(), &["--sleep", "2"], 60, ACCURACY);
+    let out = dir.path().join("audit");
+    let mut child = cli_command(&[
+        "audit",
+        claims.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--allow-commands",
+    ])
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    // Kill the audit once the first seed ended and the second is running.
+    let started = Instant::now();
+    let (finished, running) = loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "never reached seed 2"
+        );
+        let records: Vec<Value> = std::fs::read_dir(out.join("runs"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| std::fs::read_to_string(e.path().join("command.json")).ok())
+            .filter_map(|t| serde_json::from_str(&t).ok())
+            .collect();
+        let done = records
+            .iter()
+            .filter(|r| r["status"] == "completed")
+            .count();
+        let live = records
+            .iter()
+            .filter(|r| r["status"] == "running" && r["pgid"].is_i64())
+            .count();
+        if done == 1 && live == 1 {
+            break (done, live);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!((finished, running), (1, 1));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let first: Vec<(PathBuf, Vec<u8>)> = run_folders(&out)
+        .into_iter()
+        .filter(|f| record(f)["status"] == "completed")
+        .map(|f| (f.clone(), std::fs::read(f.join("command.json")).unwrap()))
+        .collect();
+    let rerun = audit(&claims, &out, &[]);
+    let stderr = String::from_utf8_lossy(&rerun.stderr);
+    assert_eq!(
+        stderr.matches("reusing finished run").count(),
+        1,
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches(": training ").count(), 2, "{stderr}");
+    for (folder, bytes) in first {
+        assert_eq!(std::fs::read(folder.join("command.json")).unwrap(), bytes);
+    }
+    assert!(
+        run_folders(&out)
+            .iter()
+            .all(|f| record(f)["status"] == "completed")
+    );
+    assert!(processes_of(&out).is_empty());
+}
+
+#[test]
+fn a_sharded_command_audit_merges_into_the_unsharded_one_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let claims = claim_file(dir.path(), &[], 60, &format!("{ACCURACY}{REPRODUCIBLE}"));
+    let whole = dir.path().join("whole");
+    assert!(audit(&claims, &whole, &[]).status.code().is_some());
+    let shards: Vec<PathBuf> = (0..2)
+        .map(|i| dir.path().join(format!("shard{i}")))
+        .collect();
+    for (i, shard) in shards.iter().enumerate() {
+        let part = format!("{i}/2");
+        let run = audit(&claims, shard, &["--shard", &part]);
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+    }
+    let merged = dir.path().join("merged");
+    let mut args = vec!["audit", "merge"];
+    args.extend(shards.iter().map(|s| s.to_str().unwrap()));
+    args.extend(["--out", merged.to_str().unwrap()]);
+    let merge = cli(&args);
+    assert!(
+        merge.status.code().is_some_and(|c| c < 2),
+        "{}",
+        String::from_utf8_lossy(&merge.stderr)
+    );
+    for file in ["audit.json", "audit.md"] {
+        assert_eq!(
+            std::fs::read(whole.join(file)).unwrap(),
+            std::fs::read(merged.join(file)).unwrap(),
+            "{file} differs"
+        );
+    }
+}
+
+#[test]
+fn the_pytorch_reference_trains_the_quickstart_preset_as_printed() {
+    let printed = cli(&["train", "--config", "quickstart", "--print-config"]);
+    let committed = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("golden/claims/quickstart-preset.toml"),
+    )
+    .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&printed.stdout),
+        String::from_utf8_lossy(&committed),
+        "regenerate: cifar-repro train --config quickstart --print-config > golden/claims/quickstart-preset.toml"
+    );
+}
