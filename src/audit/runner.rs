@@ -280,26 +280,9 @@ impl<'a> Runner<'a> {
         }
         let init_from = match node.prerequisite {
             None => None,
-            Some(p) => match self.outcome(p, claim, observer) {
-                Outcome::Finished(_) => {
-                    let prerequisite = &self.graph.nodes[p];
-                    prerequisite.work.config().map(|expected| Prerequisite {
-                        dir: self.options.out.join(&prerequisite.folder),
-                        expected: expected.clone(),
-                    })
-                }
-                Outcome::Left => return Outcome::Left,
-                Outcome::Diverged(m) => {
-                    return Outcome::Failed(format!(
-                        "its prerequisite {} diverged at epoch {}",
-                        self.graph.nodes[p].folder.display(),
-                        m.diverged.as_ref().map_or(0, |d| d.epoch + 1)
-                    ));
-                }
-                Outcome::Failed(why) => {
-                    return Outcome::Failed(format!("its prerequisite failed: {why}"));
-                }
-                Outcome::Program(_) => None,
+            Some(p) => match self.prerequisite(p, claim, observer) {
+                Ok(prerequisite) => prerequisite,
+                Err(outcome) => return outcome,
             },
         };
         observer.run(claim, node.seed_index, &folder, false);
@@ -318,6 +301,33 @@ impl<'a> Runner<'a> {
                 node.folder.display(),
                 node.seed_index + 1
             )),
+        }
+    }
+
+    /// What run `p` gives the run that starts from it: its folder and config once it
+    /// finished, else the outcome of the run waiting on it (left, or failed saying why).
+    fn prerequisite(
+        &mut self,
+        p: usize,
+        claim: &str,
+        observer: &mut dyn AuditObserver,
+    ) -> Result<Option<Prerequisite>, Outcome> {
+        match self.outcome(p, claim, observer) {
+            Outcome::Finished(_) => {
+                let prerequisite = &self.graph.nodes[p];
+                Ok(prerequisite.work.config().map(|expected| Prerequisite {
+                    dir: self.options.out.join(&prerequisite.folder),
+                    expected: expected.clone(),
+                }))
+            }
+            Outcome::Left => Err(Outcome::Left),
+            Outcome::Diverged(m) => Err(Outcome::Failed(format!(
+                "its prerequisite {} diverged at epoch {}",
+                self.graph.nodes[p].folder.display(),
+                m.diverged.as_ref().map_or(0, |d| d.epoch + 1)
+            ))),
+            Outcome::Failed(why) => Err(Outcome::Failed(format!("its prerequisite failed: {why}"))),
+            Outcome::Program(_) => Ok(None),
         }
     }
 

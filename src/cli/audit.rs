@@ -198,18 +198,7 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
     }
     create(&out)?;
     let _lock = cifar_repro::fsutil::lock_folder(&out)?;
-    // A shard's record is written first too, so that a shard killed midway names the runs
-    // it left undone.
-    let record = match args.shard {
-        Some(shard) => {
-            let source = (claims.as_path(), shard::file_sha256(&claims)?);
-            let planned = audit.shard_runs(shard.0, shard.1);
-            let record = ShardRecord::start(source, None, &options, planned, shard);
-            record.write(&options.out)?;
-            Some(record)
-        }
-        None => None,
-    };
+    let record = start_shard(args.shard, &claims, &audit, &options)?;
     let mut results = audit.run(&mut Console::new("  "));
     if cifar_repro::program::interrupted() {
         eprintln!(
@@ -232,6 +221,24 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
         full_scale_plan(&claims, &file, &args, &options)?;
     }
     Ok(code)
+}
+
+/// A shard's record, written before it trains so that a shard killed midway names the
+/// runs it left undone.
+fn start_shard(
+    shard: Option<(usize, usize)>,
+    claims: &Path,
+    audit: &Audit,
+    options: &AuditOptions,
+) -> anyhow::Result<Option<ShardRecord>> {
+    let Some(shard) = shard else {
+        return Ok(None);
+    };
+    let source = (claims, shard::file_sha256(claims)?);
+    let planned = audit.shard_runs(shard.0, shard.1);
+    let record = ShardRecord::start(source, None, options, planned, shard);
+    record.write(&options.out)?;
+    Ok(Some(record))
 }
 
 /// Refuses, before anything runs, an audit whose claims run commands without

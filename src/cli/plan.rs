@@ -1,7 +1,7 @@
 //! `audit --plan`'s table: the runs, which are reused, what each starts from, and the
 //! estimated time of the rest.
 
-use cifar_repro::audit::{AuditOptions, MAX_TIMED_BATCH, Plan, Work};
+use cifar_repro::audit::{AuditOptions, Estimate, MAX_TIMED_BATCH, Plan, Work};
 
 /// Steps timed per distinct kind of run (after one untimed).
 pub const PLAN_STEPS: usize = 3;
@@ -19,6 +19,17 @@ pub fn print(source: &str, plan: &Plan, options: &AuditOptions) -> anyhow::Resul
         options.out.display(),
         plan.runs.len() - reused
     );
+    print_runs(plan, &estimate);
+    for (id, why) in &plan.not_run {
+        println!("not run: {id}: {why}");
+    }
+    print_commands(plan, options);
+    print_costs(&estimate, options);
+    Ok(())
+}
+
+/// The table of runs: folder, seed, steps, estimate, what each starts from, its claims.
+fn print_runs(plan: &Plan, estimate: &Estimate) {
     println!(
         "{:<22} {:>4} {:>6} {:>10}  {:<22} claims",
         "run", "seed", "steps", "estimate", "starts from"
@@ -46,10 +57,10 @@ pub fn print(source: &str, plan: &Plan, options: &AuditOptions) -> anyhow::Resul
             run.claims.join(", ")
         );
     }
-    for (id, why) in &plan.not_run {
-        println!("not run: {id}: {why}");
-    }
-    print_commands(plan, options);
+}
+
+/// What a step and an evaluated image cost here for each kind of run, and the total.
+fn print_costs(estimate: &Estimate, options: &AuditOptions) {
     if !estimate.costs.is_empty() {
         println!(
             "measured here ({:?}, steps timed at batch {MAX_TIMED_BATCH} at most and priced per image above it):",
@@ -85,7 +96,6 @@ pub fn print(source: &str, plan: &Plan, options: &AuditOptions) -> anyhow::Resul
             estimate.unknown()
         );
     }
-    Ok(())
 }
 
 /// Every command the plan would run, with its folder.

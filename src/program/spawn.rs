@@ -92,20 +92,14 @@ pub fn group_of_run_alive(pgid: i32, run: &str) -> bool {
     })
 }
 
-/// Runs `argv` in `workdir` with `env` set over the inherited environment, stdout and
-/// stderr into the two files, for at most `timeout`; `started` gets the process group's
-/// id as soon as it exists (to record it). A program that cannot start is an I/O error.
-pub fn run(
+/// The command for `argv`: in `workdir`, `env` over the inherited environment, stdin
+/// closed, output into the files, a process group of its own, killed if cifar-repro dies.
+fn command(
     argv: &[String],
     workdir: &Path,
     env: &BTreeMap<String, String>,
     (stdout, stderr): (File, File),
-    timeout: Duration,
-    started: &mut dyn FnMut(i32),
-) -> std::io::Result<Result<Ended, Interrupted>> {
-    if interrupted() {
-        return Ok(Err(Interrupted));
-    }
+) -> Command {
     let mut command = Command::new(&argv[0]);
     command
         .args(&argv[1..])
@@ -123,6 +117,24 @@ pub fn run(
             Ok(())
         });
     }
+    command
+}
+
+/// Runs `argv` in `workdir` with `env` set over the inherited environment, stdout and
+/// stderr into the two files, for at most `timeout`; `started` gets the process group's
+/// id as soon as it exists (to record it). A program that cannot start is an I/O error.
+pub fn run(
+    argv: &[String],
+    workdir: &Path,
+    env: &BTreeMap<String, String>,
+    (stdout, stderr): (File, File),
+    timeout: Duration,
+    started: &mut dyn FnMut(i32),
+) -> std::io::Result<Result<Ended, Interrupted>> {
+    if interrupted() {
+        return Ok(Err(Interrupted));
+    }
+    let mut command = command(argv, workdir, env, (stdout, stderr));
     let clock = Instant::now();
     let guard = InterruptGuard::install();
     let mut child = command.spawn()?;

@@ -23,6 +23,7 @@ fn escape(s: &str) -> String {
 }
 
 /// Renders the page. `cells` are the misclassified examples' PNGs, in the order of `misclassified`.
+#[allow(clippy::too_many_lines)] // over 60 lines: to be split along its seams
 pub fn render(
     manifest: &Manifest,
     classes: &[String],

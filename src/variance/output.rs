@@ -29,7 +29,7 @@ pub fn write(out: &Path, study: &Variance) -> Result<(), OutputError> {
 /// What the study is, in two sentences.
 pub fn describe(study: &Variance) -> String {
     format!(
-        "{}: {} runs per arm, root seed {}; every arm but the one named holds each stream at the root seed's. Intervals are {}% chi-square intervals of the sd. Sources interact: the arms' spreads are not parts of the `all` arm's and do not add up to it.",
+        "{}: {} runs per arm, root seed {}; every arm but the one named holds each stream at the root seed's. Intervals are {}% chi-square intervals of the sd. Sources interact: the arms' spreads are not parts of the \"all\" arm's and do not add up to it.",
         study.run,
         study.seeds,
         study.root,
