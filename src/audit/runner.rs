@@ -10,7 +10,7 @@ use super::plan::{Plan, PlannedRun};
 use crate::config::{Resolved, TrainConfig};
 use crate::data::{Cifar10, DataError};
 use crate::manifest::{Manifest, RunStatus};
-use crate::program::{ProgramError, ProgramRecord, ProgramRun};
+use crate::program::{ProgramError, ProgramRecord, ProgramRun, ProgramStatus};
 use crate::train::{Prerequisite, RunDir, Start, TrainError, train};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -204,8 +204,9 @@ impl<'a> Runner<'a> {
                     }
                     Work::Program(program) => {
                         let record = program.found(&folder).ok().flatten();
-                        run.finished = record.is_some();
-                        run.program_seconds = record.map(|r| r.wall_seconds);
+                        let completed = record.filter(|r| r.status == ProgramStatus::Completed);
+                        run.finished = completed.is_some();
+                        run.program_seconds = completed.map(|r| r.wall_seconds);
                     }
                 }
                 run
@@ -357,15 +358,18 @@ impl<'a> Runner<'a> {
                 node.seed_index + 1
             ))
         };
+        let may_run = index.is_some_and(|i| self.may_run(i));
         match program.found(&folder) {
-            Ok(Some(record)) => {
+            // A failed seed is run again by a later audit that may run it: a failure is
+            // often the environment's (a missing module), fixed since.
+            Ok(Some(record)) if record.status == ProgramStatus::Completed || !may_run => {
                 observer.run(claim, node.seed_index, &folder, true);
                 return Outcome::Program(Rc::new(record));
             }
-            Ok(None) => {}
+            Ok(_) => {}
             Err(e) => return failed(e),
         }
-        if !index.is_some_and(|i| self.may_run(i)) {
+        if !may_run {
             return Outcome::Left;
         }
         observer.run(claim, node.seed_index, &folder, false);

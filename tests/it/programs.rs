@@ -248,6 +248,32 @@ fn a_missing_metric_is_a_failed_seed_naming_it() {
 }
 
 #[test]
+fn a_failed_seed_runs_again_once_its_cause_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let claims = claim_file(dir.path(), &[], 60, ACCURACY);
+    let out = dir.path().join("audit");
+    let args = [
+        "audit",
+        claims.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let mut failing = cli_command(&args);
+    failing
+        .args(["--allow-commands", "--seeds", "1"])
+        .env("TOY_EXIT", "4");
+    failing.output().unwrap();
+    let notes = claim(&audit_json(&out), "toy-accuracy")["notes"].to_string();
+    assert!(notes.contains("exited with status 4"), "{notes}");
+    let folder = run_folders(&out)[0].clone();
+    audit(&claims, &out, &["--seeds", "1"]);
+    assert_eq!(run_folders(&out), [folder.clone()]);
+    assert_eq!(record(&folder)["status"], "completed");
+    let result = claim(&audit_json(&out), "toy-accuracy").clone();
+    assert_ne!(result["verdict"], "NOT_RUN", "{result}");
+}
+
+#[test]
 fn an_audit_killed_mid_command_reuses_what_finished_and_reruns_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let claims = claim_file(dir.path(), &["--sleep", "2"], 60, ACCURACY);
