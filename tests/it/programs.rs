@@ -267,7 +267,7 @@ fn a_failed_seed_runs_again_once_its_cause_is_gone() {
     assert!(notes.contains("exited with status 4"), "{notes}");
     let folder = run_folders(&out)[0].clone();
     audit(&claims, &out, &["--seeds", "1"]);
-    assert_eq!(run_folders(&out), [folder.clone()]);
+    assert_eq!(run_folders(&out), std::slice::from_ref(&folder));
     assert_eq!(record(&folder)["status"], "completed");
     let result = claim(&audit_json(&out), "toy-accuracy").clone();
     assert_ne!(result["verdict"], "NOT_RUN", "{result}");
