@@ -343,6 +343,53 @@ fn an_audit_killed_mid_command_reuses_what_finished_and_reruns_the_rest() {
 }
 
 #[test]
+fn ctrl_c_kills_the_program_s_group_writes_nothing_and_exits_130() {
+    let dir = tempfile::tempdir().unwrap();
+    let claims = claim_file(
+        dir.path(),
+        &["--sleep", "60", "--child-sleep", "60"],
+        600,
+        ACCURACY,
+    );
+    let out = dir.path().join("audit");
+    let mut child = cli_command(&[
+        "audit",
+        claims.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--allow-commands",
+    ])
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    let started = Instant::now();
+    while processes_of(&out).len() < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the program never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // SAFETY: kill(2) sends SIGINT to the audit, as Ctrl-C in its terminal would.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert!(
+        processes_of(&out).is_empty(),
+        "left running: {:?}",
+        processes_of(&out)
+    );
+    assert!(!out.join("audit.json").exists());
+    // No seed was recorded as failed: each is rerun by the next audit.
+    let statuses: Vec<Value> = run_folders(&out)
+        .iter()
+        .map(|f| record(f)["status"].clone())
+        .collect();
+    assert!(statuses.iter().all(|s| s == "running"), "{statuses:?}");
+}
+
+#[test]
 fn a_sharded_command_audit_merges_into_the_unsharded_one_byte_for_byte() {
     let dir = tempfile::tempdir().unwrap();
     let claims = claim_file(dir.path(), &[], 60, &format!("{ACCURACY}{REPRODUCIBLE}"));
