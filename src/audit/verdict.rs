@@ -356,37 +356,8 @@ pub fn outcome(evidence: &Evidence, level: f64) -> Outcome {
 }
 
 /// The verdict `evidence` supports at `level`, each sentence naming the margin and level.
-#[allow(clippy::too_many_lines)] // over 60 lines: to be split along its seams
 pub fn decide(evidence: &Evidence, level: f64) -> Verdict {
-    let [lo, hi] = interval(evidence, level);
-    let m = evidence.margin;
-    let conf = format!("{:.2}%", 100.0 * (1.0 - 2.0 * level));
-    let floored = if evidence.sd_floored {
-        format!(" (sd floored at {:.4})", evidence.sd)
-    } else {
-        String::new()
-    };
-    let text = match evidence.question {
-        Question::Equivalence { claimed } => format!(
-            "measured minus claimed {:+.4}, {conf} interval {lo:+.4} to {hi:+.4}{floored}, margin ±{m} (claim: {} run{})",
-            evidence.estimate,
-            claimed.runs,
-            if claimed.runs == 1 { "" } else { "s" }
-        ),
-        Question::Effect { .. } => format!(
-            "effect in the claimed direction {:+.4}, {conf} interval {lo:+.4} to {hi:+.4}{floored}, smallest effect of interest {m}",
-            evidence.estimate
-        ),
-        Question::Bound { relation, bound } => format!(
-            "mean {} the bound {bound} by {:+.4}, {conf} interval {lo:+.4} to {hi:+.4}{floored}",
-            if relation == Relation::Less {
-                "below"
-            } else {
-                "above"
-            },
-            evidence.estimate
-        ),
-    };
+    let text = measured(evidence, level);
     let decided = outcome(evidence, level);
     if decided == Outcome::NotReproduced {
         let reason = match (evidence.question, evidence.estimate) {
@@ -424,6 +395,39 @@ pub fn decide(evidence: &Evidence, level: f64) -> Verdict {
     Verdict::Inconclusive {
         why: format!("{text}: neither equivalence nor a difference is shown{settle}"),
         seeds_needed,
+    }
+}
+
+/// What was measured: the estimate, its interval at `level`, and the margin or bound.
+fn measured(evidence: &Evidence, level: f64) -> String {
+    let [lo, hi] = interval(evidence, level);
+    let m = evidence.margin;
+    let conf = format!("{:.2}%", 100.0 * (1.0 - 2.0 * level));
+    let floored = if evidence.sd_floored {
+        format!(" (sd floored at {:.4})", evidence.sd)
+    } else {
+        String::new()
+    };
+    match evidence.question {
+        Question::Equivalence { claimed } => format!(
+            "measured minus claimed {:+.4}, {conf} interval {lo:+.4} to {hi:+.4}{floored}, margin ±{m} (claim: {} run{})",
+            evidence.estimate,
+            claimed.runs,
+            if claimed.runs == 1 { "" } else { "s" }
+        ),
+        Question::Effect { .. } => format!(
+            "effect in the claimed direction {:+.4}, {conf} interval {lo:+.4} to {hi:+.4}{floored}, smallest effect of interest {m}",
+            evidence.estimate
+        ),
+        Question::Bound { relation, bound } => format!(
+            "mean {} the bound {bound} by {:+.4}, {conf} interval {lo:+.4} to {hi:+.4}{floored}",
+            if relation == Relation::Less {
+                "below"
+            } else {
+                "above"
+            },
+            evidence.estimate
+        ),
     }
 }
 

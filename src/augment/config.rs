@@ -95,6 +95,51 @@ pub struct ErasingConfig {
     pub value: f32,
 }
 
+/// A crop's padding, size and fill against torchvision's ranges.
+fn check_crop(c: &CropConfig) -> Result<(), String> {
+    if !(0..CIFAR_SIDE).contains(&c.padding) {
+        return Err(format!("crop.padding {} must be in 0..32", c.padding));
+    }
+    if c.size < 1 || c.size > CIFAR_SIDE + 2 * c.padding {
+        return Err(format!(
+            "crop.size {} must be in 1..={}",
+            c.size,
+            CIFAR_SIDE + 2 * c.padding
+        ));
+    }
+    if !(0.0..=1.0).contains(&c.fill) {
+        return Err(format!("crop.fill {} must be in 0..1", c.fill));
+    }
+    Ok(())
+}
+
+/// Colour jitter's factors against torchvision's ranges.
+fn check_jitter(j: &JitterConfig) -> Result<(), String> {
+    for (name, v) in [
+        ("brightness", j.brightness),
+        ("contrast", j.contrast),
+        ("saturation", j.saturation),
+    ] {
+        if !(0.0..=1.0).contains(&v) {
+            return Err(format!("jitter.{name} {v} must be in 0..1"));
+        }
+    }
+    if !(0.0..=0.5).contains(&j.hue) {
+        return Err(format!("jitter.hue {} must be in 0..0.5", j.hue));
+    }
+    Ok(())
+}
+
+/// Random erasing with probability `p` and torchvision's default scale, ratio and value.
+fn erasing(p: f64) -> ErasingConfig {
+    ErasingConfig {
+        p,
+        scale: default_erase_scale(),
+        ratio: default_erase_ratio(),
+        value: 0.0,
+    }
+}
+
 fn default_erase_scale() -> [f64; 2] {
     [0.02, 0.33]
 }
@@ -176,20 +221,45 @@ impl AugmentConfig {
     /// jitter 0.2/0.2/0.2; E3 = E2 at 32, then resize to 224 with ImageNet statistics; E3b
     /// stronger) and its proposed next steps (Mixup, CutMix, random erasing on top of E2).
     /// E4, E5, E6 and FINAL reuse E3's pipeline, as the report says.
-    #[allow(clippy::too_many_lines)] // over 60 lines: to be split along its seams
     pub fn preset(name: &str) -> Result<Self, AugmentError> {
-        let cifar = Normalize::Named(NamedNormalize::Cifar);
-        let e1 = AugmentConfig {
+        Ok(match name {
+            "e1-baseline" => Self::normalise_only(),
+            "e2-regularised" => Self::regularised(),
+            "e3-frozen" => Self::frozen(),
+            "e3b-strong" => Self::strong(),
+            "next-mixup" => AugmentConfig {
+                mixup: Some(MixConfig { alpha: 0.2 }),
+                ..Self::regularised()
+            },
+            "next-cutmix" => AugmentConfig {
+                cutmix: Some(MixConfig { alpha: 1.0 }),
+                ..Self::regularised()
+            },
+            "next-erasing" => AugmentConfig {
+                erasing: Some(erasing(0.5)),
+                ..Self::regularised()
+            },
+            other => return Err(AugmentError::UnknownPreset(other.to_owned())),
+        })
+    }
+
+    /// E1: normalisation with CIFAR-10's statistics, nothing else.
+    fn normalise_only() -> Self {
+        AugmentConfig {
             crop: None,
             hflip: None,
             jitter: None,
             erasing: None,
             resize: None,
-            normalize: cifar,
+            normalize: Normalize::Named(NamedNormalize::Cifar),
             mixup: None,
             cutmix: None,
-        };
-        let e2 = AugmentConfig {
+        }
+    }
+
+    /// E2: crop 32 with padding 4, flip, jitter 0.2/0.2/0.2.
+    fn regularised() -> Self {
+        AugmentConfig {
             crop: Some(CropConfig {
                 size: 32,
                 padding: 4,
@@ -203,58 +273,37 @@ impl AugmentConfig {
                 saturation: 0.2,
                 hue: 0.0,
             }),
-            ..e1.clone()
-        };
-        let e3 = AugmentConfig {
+            ..Self::normalise_only()
+        }
+    }
+
+    /// E3: E2 at 32 px, then resized to 224 with ImageNet's statistics.
+    fn frozen() -> Self {
+        AugmentConfig {
             resize: Some(224),
             normalize: Normalize::Named(NamedNormalize::Imagenet),
-            ..e2.clone()
-        };
-        let config = match name {
-            "e1-baseline" => e1,
-            "e2-regularised" => e2,
-            "e3-frozen" => e3,
-            "e3b-strong" => AugmentConfig {
-                crop: Some(CropConfig {
-                    size: 32,
-                    padding: 4,
-                    padding_mode: PaddingMode::Reflect,
-                    fill: 0.0,
-                }),
-                jitter: Some(JitterConfig {
-                    brightness: 0.4,
-                    contrast: 0.4,
-                    saturation: 0.4,
-                    hue: 0.1,
-                }),
-                erasing: Some(ErasingConfig {
-                    p: 0.25,
-                    scale: default_erase_scale(),
-                    ratio: default_erase_ratio(),
-                    value: 0.0,
-                }),
-                ..e3
-            },
-            "next-mixup" => AugmentConfig {
-                mixup: Some(MixConfig { alpha: 0.2 }),
-                ..e2
-            },
-            "next-cutmix" => AugmentConfig {
-                cutmix: Some(MixConfig { alpha: 1.0 }),
-                ..e2
-            },
-            "next-erasing" => AugmentConfig {
-                erasing: Some(ErasingConfig {
-                    p: 0.5,
-                    scale: default_erase_scale(),
-                    ratio: default_erase_ratio(),
-                    value: 0.0,
-                }),
-                ..e2
-            },
-            other => return Err(AugmentError::UnknownPreset(other.to_owned())),
-        };
-        Ok(config)
+            ..Self::regularised()
+        }
+    }
+
+    /// E3b: E3 with reflect padding, stronger jitter and random erasing.
+    fn strong() -> Self {
+        AugmentConfig {
+            crop: Some(CropConfig {
+                size: 32,
+                padding: 4,
+                padding_mode: PaddingMode::Reflect,
+                fill: 0.0,
+            }),
+            jitter: Some(JitterConfig {
+                brightness: 0.4,
+                contrast: 0.4,
+                saturation: 0.4,
+                hue: 0.1,
+            }),
+            erasing: Some(erasing(0.25)),
+            ..Self::frozen()
+        }
     }
 
     /// Reads a config from TOML text (unknown keys rejected, the line named) and validates it.
@@ -276,40 +325,16 @@ impl AugmentConfig {
     }
 
     /// Checks every value against the range torchvision accepts.
-    #[allow(clippy::too_many_lines)] // over 60 lines: to be split along its seams
     pub fn validate(&self) -> Result<(), AugmentError> {
         let bad = |msg: String| Err(AugmentError::OutOfRange(msg));
         if let Some(c) = &self.crop {
-            if !(0..CIFAR_SIDE).contains(&c.padding) {
-                return bad(format!("crop.padding {} must be in 0..32", c.padding));
-            }
-            if c.size < 1 || c.size > CIFAR_SIDE + 2 * c.padding {
-                return bad(format!(
-                    "crop.size {} must be in 1..={}",
-                    c.size,
-                    CIFAR_SIDE + 2 * c.padding
-                ));
-            }
-            if !(0.0..=1.0).contains(&c.fill) {
-                return bad(format!("crop.fill {} must be in 0..1", c.fill));
-            }
+            check_crop(c).map_err(AugmentError::OutOfRange)?;
         }
         if let Some(p) = self.hflip.filter(|p| !(0.0..=1.0).contains(p)) {
             return bad(format!("hflip probability {p} must be in 0..1"));
         }
         if let Some(j) = &self.jitter {
-            for (name, v) in [
-                ("brightness", j.brightness),
-                ("contrast", j.contrast),
-                ("saturation", j.saturation),
-            ] {
-                if !(0.0..=1.0).contains(&v) {
-                    return bad(format!("jitter.{name} {v} must be in 0..1"));
-                }
-            }
-            if !(0.0..=0.5).contains(&j.hue) {
-                return bad(format!("jitter.hue {} must be in 0..0.5", j.hue));
-            }
+            check_jitter(j).map_err(AugmentError::OutOfRange)?;
         }
         if let Some(e) = &self.erasing {
             let ordered = |r: [f64; 2]| r[0] > 0.0 && r[0] <= r[1];

@@ -1,7 +1,7 @@
 //! `cifar-repro augment`: run a pipeline on a few images and write what it did.
 
 use anyhow::{Context, bail};
-use cifar_repro::augment::{AugmentConfig, Backend, PRESETS, Pipeline};
+use cifar_repro::augment::{AugmentConfig, Backend, Batch, PRESETS, Pipeline};
 use cifar_repro::config::DeviceChoice;
 use cifar_repro::data::Cifar10;
 use cifar_repro::determinism::SeedTree;
@@ -9,7 +9,7 @@ use cifar_repro::fsutil::{with_atomic, write_atomic};
 use cifar_repro::report::{denormalize, image_grid};
 use clap::{Args, ValueEnum};
 use serde_json::json;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use tch::{Device, Tensor};
 
@@ -47,9 +47,9 @@ enum AugmentDevice {
     Cuda,
 }
 
-#[allow(clippy::too_many_lines)] // over 60 lines: to be split along its seams
-pub fn run(args: AugmentArgs) -> anyhow::Result<ExitCode> {
-    let config = match (&args.preset, &args.config) {
+/// The pipeline `--preset` or `--config` names.
+fn pipeline_config(args: &AugmentArgs) -> anyhow::Result<AugmentConfig> {
+    Ok(match (&args.preset, &args.config) {
         (Some(name), _) => AugmentConfig::preset(name)?,
         (None, Some(path)) => {
             let text = cifar_repro::fsutil::read_capped(path, 1 << 20)
@@ -57,7 +57,57 @@ pub fn run(args: AugmentArgs) -> anyhow::Result<ExitCode> {
             AugmentConfig::from_toml(&text).with_context(|| path.display().to_string())?
         }
         (None, None) => bail!("give --preset NAME or --config FILE"),
-    };
+    })
+}
+
+/// grid.png: each input image (scaled to the output's side) beside its augmented output.
+fn write_grid(
+    out: &Path,
+    config: &AugmentConfig,
+    input: &Tensor,
+    output: &Tensor,
+) -> anyhow::Result<()> {
+    let (mean, std) = config.normalize.values();
+    let side = output.size()[2];
+    let shown_inputs =
+        (input.to_kind(tch::Kind::Float) / 255.0).upsample_nearest2d([side, side], None, None);
+    let pairs = Tensor::stack(&[shown_inputs, denormalize(output, mean, std)], 1).flatten(0, 1);
+    let grid = image_grid(&pairs, 8, 2);
+    with_atomic(&out.join("grid.png"), |tmp| {
+        // The image writer picks the format from the extension.
+        let png = tmp.with_extension("tmp.png");
+        tch::vision::image::save(&grid, &png)?;
+        std::fs::rename(&png, tmp).map_err(anyhow::Error::from)
+    })
+}
+
+/// params.json (every parameter drawn) and batch.safetensors (input and output tensors).
+fn write_batch(
+    out: &Path,
+    seed: u64,
+    config: &AugmentConfig,
+    batch: &Batch,
+    (input, output): (&Tensor, &Tensor),
+) -> anyhow::Result<()> {
+    let params = json!({
+        "seed": seed,
+        "stream": cifar_repro::determinism::stream_names::augment(0, 0),
+        "pipeline": config,
+        "images": batch.params.images,
+        "mix": batch.params.mix,
+    });
+    write_atomic(
+        &out.join("params.json"),
+        serde_json::to_string_pretty(&params)?.as_bytes(),
+    )?;
+    with_atomic(&out.join("batch.safetensors"), |tmp| {
+        Tensor::write_safetensors(&[("input", input), ("output", output)], tmp)
+            .map_err(|e| anyhow::anyhow!(cifar_repro::runtime::tch_message(&e)))
+    })
+}
+
+pub fn run(args: AugmentArgs) -> anyhow::Result<ExitCode> {
+    let config = pipeline_config(&args)?;
     if args.print_config {
         print!("{}", toml::to_string(&config)?);
         return Ok(ExitCode::SUCCESS);
@@ -99,33 +149,8 @@ pub fn run(args: AugmentArgs) -> anyhow::Result<ExitCode> {
         .contiguous();
     let output = batch.augmented.images.to_device(Device::Cpu).contiguous();
 
-    let params = json!({
-        "seed": args.seed,
-        "stream": cifar_repro::determinism::stream_names::augment(0, 0),
-        "pipeline": config,
-        "images": batch.params.images,
-        "mix": batch.params.mix,
-    });
-    write_atomic(
-        &out.join("params.json"),
-        serde_json::to_string_pretty(&params)?.as_bytes(),
-    )?;
-    with_atomic(&out.join("batch.safetensors"), |tmp| {
-        Tensor::write_safetensors(&[("input", &input), ("output", &output)], tmp)
-            .map_err(|e| anyhow::anyhow!(cifar_repro::runtime::tch_message(&e)))
-    })?;
-    let (mean, std) = config.normalize.values();
-    let side = output.size()[2];
-    let shown_inputs =
-        (input.to_kind(tch::Kind::Float) / 255.0).upsample_nearest2d([side, side], None, None);
-    let pairs = Tensor::stack(&[shown_inputs, denormalize(&output, mean, std)], 1).flatten(0, 1);
-    let grid = image_grid(&pairs, 8, 2);
-    with_atomic(&out.join("grid.png"), |tmp| {
-        // The image writer picks the format from the extension.
-        let png = tmp.with_extension("tmp.png");
-        tch::vision::image::save(&grid, &png)?;
-        std::fs::rename(&png, tmp).map_err(anyhow::Error::from)
-    })?;
+    write_batch(out, args.seed, &config, &batch, (&input, &output))?;
+    write_grid(out, &config, &input, &output)?;
     println!(
         "{} images through {} on {:?}: {}/grid.png (input | output pairs), params.json, batch.safetensors",
         args.count,

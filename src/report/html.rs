@@ -23,7 +23,6 @@ fn escape(s: &str) -> String {
 }
 
 /// Renders the page. `cells` are the misclassified examples' PNGs, in the order of `misclassified`.
-#[allow(clippy::too_many_lines)] // over 60 lines: to be split along its seams
 pub fn render(
     manifest: &Manifest,
     classes: &[String],
@@ -33,30 +32,7 @@ pub fn render(
     let mut html = String::from(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>cifar-repro run</title><style>body{font-family:sans-serif;margin:2em;max-width:70em}table{border-collapse:collapse}td,th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}.grid{display:flex;flex-wrap:wrap;gap:8px}.cell{font-size:11px;text-align:center;width:80px}.cell img{width:64px;height:64px;image-rendering:pixelated}</style></head><body>",
     );
-    let c = &manifest.config;
-    let _ = write!(
-        html,
-        "<h1>cifar-repro run</h1><p>{}</p>",
-        escape(&c.description)
-    );
-    let _ = write!(
-        html,
-        "<p>status <b>{:?}</b>, seed {}, device {}, {} epochs, batch {}, {} train images used of {}, {} test images ({}), {:.1} s</p>",
-        manifest.status,
-        c.run.seed,
-        escape(&manifest.device),
-        manifest.epochs.len(),
-        c.run.batch_size,
-        manifest.data.train_used,
-        manifest.data.train_records,
-        manifest.data.test_records,
-        if manifest.data.full {
-            "full CIFAR-10"
-        } else {
-            "a sample, not the full CIFAR-10"
-        },
-        manifest.wall_seconds
-    );
+    write_summary(&mut html, manifest);
     if let Some(last) = manifest.epochs.last() {
         let t = &last.test;
         let _ = write!(
@@ -81,6 +57,42 @@ pub fn render(
             confusion_heatmap(&t.confusion, classes)
         );
     }
+    write_misclassified(&mut html, misclassified, cells);
+    write_epochs(&mut html, manifest);
+    html.push_str("</table></body></html>\n");
+    html
+}
+
+/// The run in one paragraph: its status, seed, device, size, data and time.
+fn write_summary(html: &mut String, manifest: &Manifest) {
+    let c = &manifest.config;
+    let _ = write!(
+        html,
+        "<h1>cifar-repro run</h1><p>{}</p>",
+        escape(&c.description)
+    );
+    let _ = write!(
+        html,
+        "<p>status <b>{:?}</b>, seed {}, device {}, {} epochs, batch {}, {} train images used of {}, {} test images ({}), {:.1} s</p>",
+        manifest.status,
+        c.run.seed,
+        escape(&manifest.device),
+        manifest.epochs.len(),
+        c.run.batch_size,
+        manifest.data.train_used,
+        manifest.data.train_records,
+        manifest.data.test_records,
+        if manifest.data.full {
+            "full CIFAR-10"
+        } else {
+            "a sample, not the full CIFAR-10"
+        },
+        manifest.wall_seconds
+    );
+}
+
+/// The misclassified test images, each with its true and predicted class.
+fn write_misclassified(html: &mut String, misclassified: &[Misclassified], cells: &[Vec<u8>]) {
     let _ = write!(
         html,
         "<h2>Misclassified test images ({} shown)</h2><div class=\"grid\">",
@@ -97,6 +109,10 @@ pub fn render(
             escape(&m.predicted)
         );
     }
+}
+
+/// One row per epoch: the learning rate, losses, accuracies, times and weights digest.
+fn write_epochs(html: &mut String, manifest: &Manifest) {
     html.push_str("</div><h2>Epochs</h2><table><tr><th>epoch</th><th>lr</th><th>train loss</th><th>train acc</th><th>test loss</th><th>test acc</th><th>seconds</th><th>training pass s</th><th>in steps s</th><th>weights SHA-256</th></tr>");
     for e in &manifest.epochs {
         let _ = write!(
@@ -114,6 +130,4 @@ pub fn render(
             &e.weights_sha256[..16]
         );
     }
-    html.push_str("</table></body></html>\n");
-    html
 }

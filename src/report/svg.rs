@@ -13,9 +13,8 @@ fn escape(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
-/// A line chart of `series` (name, colour, values per epoch) titled `title`.
-#[allow(clippy::too_many_lines)] // over 60 lines: to be split along its seams
-fn line_chart(title: &str, series: &[(&str, &str, Vec<f64>)]) -> String {
+/// The range the y axis shows for `series`: its finite values' span, widened when flat.
+fn value_range(series: &[(&str, &str, Vec<f64>)]) -> (f64, f64) {
     let values: Vec<f64> = series
         .iter()
         .flat_map(|s| s.2.iter().copied())
@@ -24,13 +23,18 @@ fn line_chart(title: &str, series: &[(&str, &str, Vec<f64>)]) -> String {
     let (lo, hi) = values
         .iter()
         .fold((f64::MAX, f64::MIN), |(l, h), &v| (l.min(v), h.max(v)));
-    let (lo, hi) = if values.is_empty() {
+    if values.is_empty() {
         (0.0, 1.0)
     } else if hi - lo < 1e-12 {
         (lo - 0.5, hi + 0.5)
     } else {
         (lo, hi)
-    };
+    }
+}
+
+/// A line chart of `series` (name, colour, values per epoch) titled `title`.
+fn line_chart(title: &str, series: &[(&str, &str, Vec<f64>)]) -> String {
+    let (lo, hi) = value_range(series);
     let n = series.iter().map(|s| s.2.len()).max().unwrap_or(0).max(2);
     let x = |i: usize| PAD + (W - 2.0 * PAD) * i as f64 / (n - 1) as f64;
     let y = |v: f64| H - PAD - (H - 2.0 * PAD) * (v - lo) / (hi - lo);
@@ -64,6 +68,7 @@ fn line_chart(title: &str, series: &[(&str, &str, Vec<f64>)]) -> String {
         H - 8.0
     );
     for (k, (name, colour, vals)) in series.iter().enumerate() {
+        // One polyline per series and its name in the legend.
         let points: Vec<String> = vals
             .iter()
             .enumerate()

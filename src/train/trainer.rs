@@ -161,6 +161,32 @@ struct EpochTally {
     lr: f64,
 }
 
+impl EpochTally {
+    fn new(lr: f64) -> Self {
+        Self {
+            augment_hash: Sha256::new(),
+            draws_hash: Sha256::new(),
+            mix_hash: None,
+            tally: Tally::new(NUM_CLASSES),
+            trace: Vec::new(),
+            step_seconds: 0.0,
+            lr,
+        }
+    }
+
+    /// Folds a batch's augmentation parameters (with and without the images they went to)
+    /// and its mix into the epoch's digests.
+    fn add_draws(&mut self, params: &crate::augment::BatchParams) -> Result<(), TrainError> {
+        self.augment_hash.update(augment_fingerprint(params, true)?);
+        self.draws_hash.update(augment_fingerprint(params, false)?);
+        if let Some(mix) = &params.mix {
+            let bytes = serde_json::to_vec(mix).map_err(TrainError::Fingerprint)?;
+            self.mix_hash.get_or_insert_with(Sha256::new).update(bytes);
+        }
+        Ok(())
+    }
+}
+
 impl<'a> Trainer<'a> {
     /// A fresh run in `dir`: weights from the seed tree (or `model.init_from_run`), the
     /// first manifest written, and the first `record_steps` steps to be recorded.
@@ -339,7 +365,6 @@ impl<'a> Trainer<'a> {
     /// in metrics.jsonl first, the manifest, then its checkpoint (a crash in between leaves
     /// a record without a checkpoint, which resuming drops and redoes; never a checkpoint
     /// whose epoch has no record).
-    #[allow(clippy::too_many_lines)] // over 60 lines: to be split along its seams
     pub fn run_epoch(&mut self, observer: &mut dyn Observer) -> Result<EpochRecord, TrainError> {
         let epoch = self.epochs_done();
         let epoch_started = Instant::now();
@@ -365,15 +390,7 @@ impl<'a> Trainer<'a> {
             tree: self.tree,
             backend: self.backend,
         };
-        let mut tally = EpochTally {
-            augment_hash: Sha256::new(),
-            draws_hash: Sha256::new(),
-            mix_hash: None,
-            tally: Tally::new(NUM_CLASSES),
-            trace: Vec::new(),
-            step_seconds: 0.0,
-            lr: self.config.optim.lr,
-        };
+        let mut tally = EpochTally::new(self.config.optim.lr);
         let loop_started = Instant::now();
         for batch in pipeline.prefetch(plan, 2) {
             let batch = batch?;
@@ -400,6 +417,17 @@ impl<'a> Trainer<'a> {
             step_seconds: tally.step_seconds,
             trace: tally.trace,
         };
+        self.record_epoch(record, observer)
+    }
+
+    /// Records a trained epoch: its metrics line, the manifest, then its checkpoint (a
+    /// test loss that is not finite marks the run diverged instead of checkpointing it).
+    fn record_epoch(
+        &mut self,
+        record: EpochRecord,
+        observer: &mut dyn Observer,
+    ) -> Result<EpochRecord, TrainError> {
+        let epoch = record.epoch;
         self.dir.append_metrics(&record)?;
         observer.epoch(&record, self.config.run.epochs);
         self.manifest.epochs.push(record.clone());
@@ -425,7 +453,6 @@ impl<'a> Trainer<'a> {
 
     /// One optimiser step on `batch`; returns its loss. A loss that is not finite marks
     /// the run diverged (in its manifest) and stops it.
-    #[allow(clippy::too_many_lines)] // over 60 lines: to be split along its seams
     fn step(
         &mut self,
         epoch: usize,
@@ -433,19 +460,7 @@ impl<'a> Trainer<'a> {
         epoch_tally: &mut EpochTally,
     ) -> Result<f64, TrainError> {
         let config = self.config;
-        epoch_tally
-            .augment_hash
-            .update(augment_fingerprint(&batch.params, true)?);
-        epoch_tally
-            .draws_hash
-            .update(augment_fingerprint(&batch.params, false)?);
-        if let Some(mix) = &batch.params.mix {
-            let bytes = serde_json::to_vec(mix).map_err(TrainError::Fingerprint)?;
-            epoch_tally
-                .mix_hash
-                .get_or_insert_with(Sha256::new)
-                .update(bytes);
-        }
+        epoch_tally.add_draws(&batch.params)?;
         let step_started = Instant::now();
         let lr = config.schedule.lr(
             config.optim.lr,
@@ -484,6 +499,25 @@ impl<'a> Trainer<'a> {
         loss.backward();
         self.optimizer.step(&self.params, lr);
         self.global_step = step;
+        self.after_step(step)?;
+        epoch_tally.step_seconds += step_started.elapsed().as_secs_f64();
+        epoch_tally
+            .tally
+            .add(&logits.detach(), &labels, loss_value)?;
+        if step.is_multiple_of(config.run.trace_every.max(1)) {
+            epoch_tally.trace.push(TracePoint {
+                step,
+                loss: loss_value,
+                weights_digest: weights_digest(&self.params),
+            });
+        }
+        Ok(loss_value)
+    }
+
+    /// What follows optimiser step `step`: the replay recording finished at its last step,
+    /// and the test hook that nudges the weights.
+    fn after_step(&mut self, step: usize) -> Result<(), TrainError> {
+        let config = self.config;
         if step == self.record_steps
             && let Some(r) = self.recorder.take()
         {
@@ -497,18 +531,7 @@ impl<'a> Trainer<'a> {
         if self.hooks.nudge_after_step == Some(step) {
             nudge(&self.params);
         }
-        epoch_tally.step_seconds += step_started.elapsed().as_secs_f64();
-        epoch_tally
-            .tally
-            .add(&logits.detach(), &labels, loss_value)?;
-        if step.is_multiple_of(config.run.trace_every.max(1)) {
-            epoch_tally.trace.push(TracePoint {
-                step,
-                loss: loss_value,
-                weights_digest: weights_digest(&self.params),
-            });
-        }
-        Ok(loss_value)
+        Ok(())
     }
 
     /// Marks the run diverged in its manifest (epoch, step, loss, phase) and returns the
