@@ -68,6 +68,20 @@ fn audit(claims: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
     cli(&args)
 }
 
+/// The audit started in the background (its progress discarded), to kill midway.
+fn spawn_audit(claims: &Path, out: &Path) -> std::process::Child {
+    cli_command(&[
+        "audit",
+        claims.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--allow-commands",
+    ])
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap()
+}
+
 fn audit_json(out: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(out.join("audit.json")).unwrap()).unwrap()
 }
@@ -278,16 +292,7 @@ fn an_audit_killed_mid_command_reuses_what_finished_and_reruns_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let claims = claim_file(dir.path(), &["--sleep", "2"], 60, ACCURACY);
     let out = dir.path().join("audit");
-    let mut child = cli_command(&[
-        "audit",
-        claims.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--allow-commands",
-    ])
-    .stderr(std::process::Stdio::null())
-    .spawn()
-    .unwrap();
+    let mut child = spawn_audit(&claims, &out);
     // Kill the audit once the first seed ended and the second is running.
     let started = Instant::now();
     let (finished, running) = loop {
@@ -352,16 +357,7 @@ fn ctrl_c_kills_the_program_s_group_writes_nothing_and_exits_130() {
         ACCURACY,
     );
     let out = dir.path().join("audit");
-    let mut child = cli_command(&[
-        "audit",
-        claims.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--allow-commands",
-    ])
-    .stderr(std::process::Stdio::null())
-    .spawn()
-    .unwrap();
+    let mut child = spawn_audit(&claims, &out);
     let started = Instant::now();
     while processes_of(&out).len() < 2 {
         assert!(
