@@ -14,7 +14,7 @@ use super::verdict::{Evidence, Summary, Verdict};
 use crate::config::TrainConfig;
 use crate::determinism::SeedTree;
 use crate::manifest::{EpochRecord, Manifest};
-use crate::program::{ProgramRecord, ProgramRun, ProgramSpec};
+use crate::program::{ProgramRecord, ProgramRun};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -110,10 +110,11 @@ struct ClaimRuns {
 }
 
 /// A claim's run as the audit adds it: the config chain cifar-repro trains (the run,
-/// then the runs it starts from), or a runner's program.
-enum Recipe<'f> {
+/// then the runs it starts from), or a runner's program (its inputs hashed once; each
+/// replicate gets its seed).
+enum Recipe {
     Train(Vec<TrainConfig>),
-    Program(String, &'f ProgramSpec),
+    Program(Box<ProgramRun>),
 }
 
 /// An audit of one claim file: its run graph, planned once, then run.
@@ -232,7 +233,7 @@ impl<'a> Audit<'a> {
         claim: &Claim,
         spec: &super::claims::RunSpec,
         notes: &mut Vec<String>,
-    ) -> Result<Recipe<'a>, AuditError> {
+    ) -> Result<Recipe, AuditError> {
         let Some(name) = crate::program::runner_name(&spec.run) else {
             let chain = self.runner.chain(spec, notes)?;
             for config in &chain {
@@ -256,7 +257,13 @@ impl<'a> Audit<'a> {
         if claim.requires.cuda && !self.options.device.is_cuda() {
             return Err(AuditError::NeedsCuda);
         }
-        Ok(Recipe::Program(name.to_owned(), runner))
+        let device = if self.options.device.is_cuda() {
+            "cuda"
+        } else {
+            "cpu"
+        };
+        let run = ProgramRun::new(name, runner, &file.base_dir, 0, device)?;
+        Ok(Recipe::Program(Box::new(run)))
     }
 
     /// Adds replicate `i` (copy `copy`) of a recipe for `claim`; returns its index.
@@ -270,13 +277,8 @@ impl<'a> Audit<'a> {
         let seed = run_seed(self.file.seed, i);
         match recipe {
             Recipe::Train(chain) => self.runner.add(&seeded(chain, seed), i, copy, claim),
-            Recipe::Program(name, spec) => {
-                let device = if self.options.device.is_cuda() {
-                    "cuda"
-                } else {
-                    "cpu"
-                };
-                let run = ProgramRun::new(name, spec, &self.file.base_dir, seed, device)?;
+            Recipe::Program(program) => {
+                let run = program.with_seed(seed);
                 Ok(self.runner.add_program(run, i, copy, claim))
             }
         }

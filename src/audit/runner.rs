@@ -261,7 +261,9 @@ impl<'a> Runner<'a> {
         let folder = self.options.out.join(&node.folder);
         let config = match &node.work {
             Work::Train(config) => config,
-            Work::Program(program) => return self.run_program(&node, program, claim, observer),
+            Work::Program(program) => {
+                return self.run_program(index, &node, program, claim, observer);
+            }
         };
         let interrupted = match found(&folder, config) {
             Found::Finished(m) => {
@@ -344,12 +346,12 @@ impl<'a> Runner<'a> {
     /// interrupted run left is cleared first).
     fn run_program(
         &mut self,
+        index: usize,
         node: &RunNode,
         program: &ProgramRun,
         claim: &str,
         observer: &mut dyn AuditObserver,
     ) -> Outcome {
-        let index = self.graph.nodes.iter().position(|n| n.key == node.key);
         let folder = self.options.out.join(&node.folder);
         let failed = |e: ProgramError| {
             Outcome::Failed(format!(
@@ -358,7 +360,7 @@ impl<'a> Runner<'a> {
                 node.seed_index + 1
             ))
         };
-        let may_run = index.is_some_and(|i| self.may_run(i));
+        let may_run = self.may_run(index);
         match program.found(&folder) {
             // A failed seed is run again by a later audit that may run it: a failure is
             // often the environment's (a missing module), fixed since.

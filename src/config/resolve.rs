@@ -106,7 +106,8 @@ pub fn recipe_difference(a: &TrainConfig, b: &TrainConfig) -> Option<(String, St
         c.data = PathBuf::new();
         c.run.device = super::DeviceChoice::Auto;
         c.run.threads = 0;
-        c.to_toml().unwrap_or_default()
+        // A config TOML cannot hold is compared by its whole Debug form, never as "".
+        c.to_toml().unwrap_or_else(|_| format!("{c:#?}"))
     };
     let (a, b) = (recipe(a), recipe(b));
     let (mut la, mut lb) = (a.lines(), b.lines());

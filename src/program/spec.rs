@@ -223,6 +223,14 @@ impl ProgramRun {
         })
     }
 
+    /// This run as replicate seed `seed` (the seed tree's; reduced to the spec's range).
+    pub fn with_seed(&self, seed: u64) -> Self {
+        Self {
+            seed: self.spec.seed_for(seed),
+            ..self.clone()
+        }
+    }
+
     /// What the run key covers: the spec (the command template and everything it reads),
     /// the inputs' digests, the seed and the device; not the workdir's place on disk.
     pub fn key_text(&self) -> String {
