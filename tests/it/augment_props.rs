@@ -21,6 +21,16 @@ fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
     (a - b).abs().max().double_value(&[])
 }
 
+/// How far the two backends may differ, in [0, 1] pixel units: float32 rounding in the
+/// jitter chain (about 30 ulp at 1.0 seen), far below one 8-bit step (1/255).
+const PIXEL_TOLERANCE: f64 = 1e-5;
+
+/// Normalisation divides by std, so a pixel-unit difference grows by 1/std.
+fn smallest_std(config: &AugmentConfig) -> f64 {
+    let (_, std) = config.normalize.values();
+    f64::from(std.into_iter().fold(f32::INFINITY, f32::min))
+}
+
 fn bare(index: usize) -> ImageParams {
     ImageParams {
         index,
@@ -118,7 +128,7 @@ proptest! {
         let batch = draw_batch(&config, &(0..n).collect::<Vec<_>>(), &mut SeedTree::new(seed).stream("p"), &mut SeedTree::new(seed).stream("m"));
         let input = images(seed, n);
         let diff = max_diff(&cpu::apply(&input, &batch.images, 2).unwrap(), &device::apply(&input, &batch.images).unwrap());
-        prop_assert!(diff <= 1e-5, "backends differ by {}", diff);
+        prop_assert!(diff <= PIXEL_TOLERANCE / smallest_std(&config), "backends differ by {}", diff);
     }
 
     #[test]
