@@ -1,10 +1,13 @@
 """Checks the user-facing Markdown (README.md, CONTRIBUTING.md, docs/*.md): every relative
 link points at a file or folder that exists (and, with #anchor, at a heading of that
-file), and every `cifar-repro COMMAND [SUBCOMMAND]` it mentions is a command of the built
-binary (from its --help). Exit 1 naming each broken link or command.
+file), every repository path it names in code (`src/...`, `tests/...`, `ci/...`; globs
+and CAPITAL placeholders allowed) exists, and every `cifar-repro COMMAND [SUBCOMMAND]` it
+mentions is a command of the built binary (from its --help). Exit 1 naming each broken
+link, path or command.
 
     python3 ci/check-docs.py target/debug/cifar-repro
 """
+import glob
 import os
 import re
 import subprocess
@@ -27,6 +30,16 @@ def code(text):
     blocks = re.findall(r"```.*?```", text, re.S)
     rest = re.sub(r"```.*?```", "", text, flags=re.S)
     return blocks + re.findall(r"`[^`\n]+`", rest)
+
+
+REPO_PATH = re.compile(r"(?<![\w./-])((?:src|tests|ci|benches|golden|docs|examples|\.ci|\.github)/[\w./*@-]*[\w/*])")
+
+
+def missing_paths(snippet):
+    """Repository paths named in a code snippet that match no file or folder (a word in
+    capitals, such as CLASS, stands for any name)."""
+    paths = REPO_PATH.findall(snippet)
+    return [p for p in paths if not glob.glob(os.path.join(ROOT, re.sub(r"\b[A-Z]{2,}\b", "*", p)))]
 
 
 def anchors(path):
@@ -61,6 +74,8 @@ def main():
             elif anchor and resolved.endswith(".md") and anchor not in anchors(resolved):
                 problems.append(f"{name}: link to {target}: no such heading")
         for snippet in code(text):
+            for missing in missing_paths(snippet):
+                problems.append(f"{name}: `{missing}`: no such file or folder")
             for command, sub in re.findall(r"cifar-repro ([a-z][a-z-]*)(?: ([a-z][a-z-]*))?", snippet):
                 names, required = subs.get(command, (set(), False))
                 if command not in top:
