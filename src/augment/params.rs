@@ -1,7 +1,9 @@
 //! Explicit augmentation parameters, drawn once from a stream and handed to a backend.
 //! Field names follow torchvision's functional API.
 
-use super::config::{AugmentConfig, CIFAR_SIDE, PaddingMode};
+use super::config::{
+    AugmentConfig, CIFAR_SIDE, CropConfig, ErasingConfig, JitterConfig, PaddingMode,
+};
 use crate::determinism::Stream;
 use serde::{Deserialize, Serialize};
 
@@ -132,81 +134,15 @@ pub fn draw_batch(
     }
 }
 
-#[allow(clippy::too_many_lines)] // over 60 lines: to be split along its seams
+/// One image's parameters, drawn in the order `draw_batch` documents.
 fn draw_image(config: &AugmentConfig, index: usize, stream: &mut Stream) -> ImageParams {
-    let crop = config.crop.as_ref().map(|c| {
-        let range = (CIFAR_SIDE + 2 * c.padding - c.size + 1) as u64;
-        let top = stream.below(range) as i64;
-        let left = stream.below(range) as i64;
-        CropParams {
-            top,
-            left,
-            size: c.size,
-            padding: c.padding,
-            fill: c.fill,
-            padding_mode: c.padding_mode,
-        }
-    });
+    let crop = config.crop.as_ref().map(|c| draw_crop(c, stream));
     let hflip = config.hflip.map(|p| stream.bernoulli(p));
-    let jitter = config.jitter.as_ref().map(|j| {
-        let ops = [
-            JitterOp::Brightness,
-            JitterOp::Contrast,
-            JitterOp::Saturation,
-            JitterOp::Hue,
-        ];
-        let order: Vec<JitterOp> = stream
-            .permutation(4)
-            .into_iter()
-            .map(|i| ops[i])
-            .filter(|&op| match op {
-                JitterOp::Brightness => j.brightness > 0.0,
-                JitterOp::Contrast => j.contrast > 0.0,
-                JitterOp::Saturation => j.saturation > 0.0,
-                JitterOp::Hue => j.hue > 0.0,
-            })
-            .collect();
-        let mut factor = |x: f32| {
-            (x > 0.0).then(|| stream.uniform((1.0 - x as f64).max(0.0), 1.0 + x as f64) as f32)
-        };
-        let brightness = factor(j.brightness);
-        let contrast = factor(j.contrast);
-        let saturation = factor(j.saturation);
-        let hue = (j.hue > 0.0).then(|| stream.uniform(-j.hue as f64, j.hue as f64) as f32);
-        JitterParams {
-            order,
-            brightness,
-            contrast,
-            saturation,
-            hue,
-        }
-    });
-    let erase = config.erasing.as_ref().and_then(|e| {
-        if !stream.bernoulli(e.p) {
-            return None;
-        }
-        let side = config.crop_side();
-        let area = (side * side) as f64;
-        let log_ratio = [e.ratio[0].ln(), e.ratio[1].ln()];
-        // torchvision tries ten boxes and gives up when none fits.
-        (0..10).find_map(|_| {
-            let erase_area = area * stream.uniform(e.scale[0], e.scale[1]);
-            let aspect = stream.uniform(log_ratio[0], log_ratio[1]).exp();
-            let h = (erase_area * aspect).sqrt().round() as i64;
-            let w = (erase_area / aspect).sqrt().round() as i64;
-            (h < side && w < side && h > 0 && w > 0).then(|| {
-                let i = stream.below((side - h + 1) as u64) as i64;
-                let j = stream.below((side - w + 1) as u64) as i64;
-                EraseParams {
-                    i,
-                    j,
-                    h,
-                    w,
-                    value: e.value,
-                }
-            })
-        })
-    });
+    let jitter = config.jitter.as_ref().map(|j| draw_jitter(j, stream));
+    let erase = config
+        .erasing
+        .as_ref()
+        .and_then(|e| draw_erase(e, config.crop_side(), stream));
     let (mean, std) = config.normalize.values();
     ImageParams {
         index,
@@ -217,6 +153,80 @@ fn draw_image(config: &AugmentConfig, index: usize, stream: &mut Stream) -> Imag
         resize: config.resize.map(|r| [r, r]),
         normalize: Some(NormalizeParams { mean, std }),
     }
+}
+
+/// The crop's corner in the padded image: top, then left.
+fn draw_crop(c: &CropConfig, stream: &mut Stream) -> CropParams {
+    let range = (CIFAR_SIDE + 2 * c.padding - c.size + 1) as u64;
+    let top = stream.below(range) as i64;
+    let left = stream.below(range) as i64;
+    CropParams {
+        top,
+        left,
+        size: c.size,
+        padding: c.padding,
+        fill: c.fill,
+        padding_mode: c.padding_mode,
+    }
+}
+
+/// The order of the four operations (a permutation, the disabled ones dropped after it),
+/// then each enabled factor: brightness, contrast, saturation, hue.
+fn draw_jitter(j: &JitterConfig, stream: &mut Stream) -> JitterParams {
+    let ops = [
+        JitterOp::Brightness,
+        JitterOp::Contrast,
+        JitterOp::Saturation,
+        JitterOp::Hue,
+    ];
+    let strengths = [j.brightness, j.contrast, j.saturation, j.hue];
+    let order: Vec<JitterOp> = stream
+        .permutation(4)
+        .into_iter()
+        .filter(|&i| strengths[i] > 0.0)
+        .map(|i| ops[i])
+        .collect();
+    let mut factor = |x: f32| {
+        (x > 0.0).then(|| stream.uniform((1.0 - x as f64).max(0.0), 1.0 + x as f64) as f32)
+    };
+    let brightness = factor(j.brightness);
+    let contrast = factor(j.contrast);
+    let saturation = factor(j.saturation);
+    let hue = (j.hue > 0.0).then(|| stream.uniform(-j.hue as f64, j.hue as f64) as f32);
+    JitterParams {
+        order,
+        brightness,
+        contrast,
+        saturation,
+        hue,
+    }
+}
+
+/// Whether to erase, then torchvision's ten tries at a box that fits a `side` square
+/// (none when no try fits).
+fn draw_erase(e: &ErasingConfig, side: i64, stream: &mut Stream) -> Option<EraseParams> {
+    if !stream.bernoulli(e.p) {
+        return None;
+    }
+    let area = (side * side) as f64;
+    let log_ratio = [e.ratio[0].ln(), e.ratio[1].ln()];
+    (0..10).find_map(|_| {
+        let erase_area = area * stream.uniform(e.scale[0], e.scale[1]);
+        let aspect = stream.uniform(log_ratio[0], log_ratio[1]).exp();
+        let h = (erase_area * aspect).sqrt().round() as i64;
+        let w = (erase_area / aspect).sqrt().round() as i64;
+        (h < side && w < side && h > 0 && w > 0).then(|| {
+            let i = stream.below((side - h + 1) as u64) as i64;
+            let j = stream.below((side - w + 1) as u64) as i64;
+            EraseParams {
+                i,
+                j,
+                h,
+                w,
+                value: e.value,
+            }
+        })
+    })
 }
 
 fn draw_mix(config: &AugmentConfig, stream: &mut Stream) -> Option<MixParams> {

@@ -110,95 +110,102 @@ fn fixed_tensor(shape: &[i64], salt: u64, scale: f32, device: Device) -> Tensor 
         .set_requires_grad(true)
 }
 
-/// One training step of a small net shaped like the golden run's ResNet (32x32 input,
-/// widths 8 to 64, a strided stage with a 1x1 downsample), returning the SHA-256 of the
-/// loss, every gradient and every updated parameter.
-#[allow(clippy::too_many_lines)] // over 60 lines: to be split along its seams
-pub fn probe_digest(device: Device) -> Result<String, tch::TchError> {
-    let _guard = tch::no_grad_guard();
-    let batch = 32;
-    let input = fixed_tensor(&[batch, 3, 32, 32], 1, 2.0, device).detach();
-    let labels = Tensor::from_slice(&(0..batch).map(|i| (i * 7) % 10).collect::<Vec<i64>>())
-        .to_device(device);
-    let widths = [(3, 8, 1), (8, 16, 2), (16, 32, 2), (32, 64, 2)];
-    let mut params: Vec<(String, Tensor)> = Vec::new();
-    let mut salt = 10;
-    let mut param = |name: String, shape: &[i64], scale: f32| {
-        salt += 1;
-        let t = fixed_tensor(shape, salt, scale, device);
-        params.push((name, t.shallow_clone()));
+/// The probe net's parameters, made from fixed values in the order they are asked for
+/// (each with the next salt), and kept in that order for hashing.
+struct FixedParams {
+    salt: u64,
+    device: Device,
+    all: Vec<Tensor>,
+}
+
+impl FixedParams {
+    fn next(&mut self, shape: &[i64], scale: f32) -> Tensor {
+        self.salt += 1;
+        let t = fixed_tensor(shape, self.salt, scale, self.device);
+        self.all.push(t.shallow_clone());
         t
-    };
-    let layers: Vec<_> = widths
-        .iter()
-        .enumerate()
-        .map(|(i, &(cin, cout, stride))| {
-            let fan_in = (cin * 9) as f32;
-            let conv = param(
-                format!("conv{i}"),
-                &[cout, cin, 3, 3],
-                (3.0 / fan_in).sqrt(),
-            );
-            let down = (stride > 1).then(|| {
-                param(
-                    format!("down{i}"),
-                    &[cout, cin, 1, 1],
-                    (3.0 / cin as f32).sqrt(),
-                )
-            });
-            let gamma = param(format!("bn{i}.weight"), &[cout], 0.1);
-            let beta = param(format!("bn{i}.bias"), &[cout], 0.1);
-            let running = (
+    }
+}
+
+/// One stage of the probe net: a 3x3 convolution, BatchNorm in train mode and ReLU, plus
+/// a strided 1x1 downsample of the input when `stride` > 1.
+struct ProbeStage {
+    conv: Tensor,
+    down: Option<Tensor>,
+    gamma: Tensor,
+    beta: Tensor,
+    running: (Tensor, Tensor),
+    stride: i64,
+}
+
+impl ProbeStage {
+    fn new(params: &mut FixedParams, cin: i64, cout: i64, stride: i64) -> Self {
+        let device = params.device;
+        let conv = params.next(&[cout, cin, 3, 3], (3.0 / (cin * 9) as f32).sqrt());
+        let down = (stride > 1).then(|| params.next(&[cout, cin, 1, 1], (3.0 / cin as f32).sqrt()));
+        ProbeStage {
+            conv,
+            down,
+            gamma: params.next(&[cout], 0.1),
+            beta: params.next(&[cout], 0.1),
+            running: (
                 Tensor::zeros([cout], (Kind::Float, device)),
                 Tensor::ones([cout], (Kind::Float, device)),
-            );
-            (conv, down, gamma, beta, running, stride)
-        })
-        .collect();
-    let fc_w = param("fc.weight".into(), &[10, 64], 0.125);
-    let fc_b = param("fc.bias".into(), &[10], 0.125);
-
-    let loss = tch::with_grad(|| {
-        let mut x = input.shallow_clone();
-        for (conv, down, gamma, beta, (mean, var), stride) in &layers {
-            let y = x.conv2d(conv, None::<Tensor>, [*stride, *stride], [1, 1], [1, 1], 1);
-            let y = y
-                .batch_norm(
-                    Some(gamma),
-                    Some(beta),
-                    Some(mean),
-                    Some(var),
-                    true,
-                    0.1,
-                    1e-5,
-                    false,
-                )
-                .relu();
-            x = match down {
-                Some(d) => y + x.conv2d(d, None::<Tensor>, [*stride, *stride], [0, 0], [1, 1], 1),
-                None => y,
-            };
+            ),
+            stride,
         }
+    }
+
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let s = [self.stride, self.stride];
+        let y = x.conv2d(&self.conv, None::<Tensor>, s, [1, 1], [1, 1], 1);
+        let (mean, var) = &self.running;
+        let y = y
+            .batch_norm(
+                Some(&self.gamma),
+                Some(&self.beta),
+                Some(mean),
+                Some(var),
+                true,
+                0.1,
+                1e-5,
+                false,
+            )
+            .relu();
+        match &self.down {
+            Some(d) => y + x.conv2d(d, None::<Tensor>, s, [0, 0], [1, 1], 1),
+            None => y,
+        }
+    }
+}
+
+/// The cross-entropy of the probe net (widths 8 to 64, mean pooling, a linear layer) on
+/// `input`, with its gradients computed.
+fn probe_loss(params: &mut FixedParams, input: &Tensor, labels: &Tensor) -> Tensor {
+    let widths = [(3, 8, 1), (8, 16, 2), (16, 32, 2), (32, 64, 2)];
+    let stages: Vec<ProbeStage> = widths
+        .iter()
+        .map(|&(cin, cout, stride)| ProbeStage::new(params, cin, cout, stride))
+        .collect();
+    let fc_w = params.next(&[10, 64], 0.125);
+    let fc_b = params.next(&[10], 0.125);
+    tch::with_grad(|| {
+        let x = stages
+            .iter()
+            .fold(input.shallow_clone(), |x, stage| stage.forward(&x));
         let pooled = x.mean_dim([2i64, 3].as_slice(), false, Kind::Float);
-        let logits = pooled.linear(&fc_w, Some(&fc_b));
-        let loss = logits.cross_entropy_for_logits(&labels);
+        let loss = pooled
+            .linear(&fc_w, Some(&fc_b))
+            .cross_entropy_for_logits(labels);
         loss.backward();
         loss
-    });
+    })
+}
 
-    let mut bytes = Vec::new();
-    let mut push = |t: &Tensor| -> Result<(), tch::TchError> {
-        let values = Vec::<f32>::try_from(t.to_device(Device::Cpu).contiguous().view(-1))?;
-        bytes.extend(values.iter().flat_map(|v| v.to_le_bytes()));
-        Ok(())
-    };
-    push(&loss)?;
-    for (_, p) in &params {
-        push(&p.grad())?;
-    }
-    // One Adam step from zero moments (lr 1e-3, betas 0.9/0.999, eps 1e-8), spelt out in
-    // primitive ops so that the class measures the kernels and never our optimiser's code.
-    for (_, p) in &params {
+/// One Adam step from zero moments (lr 1e-3, betas 0.9/0.999, eps 1e-8), spelt out in
+/// primitive ops so that the class measures the kernels and never our optimiser's code.
+fn adam_step(params: &[Tensor]) {
+    for p in params {
         let g = p.grad();
         let exp_avg = &g * 0.1;
         let exp_avg_sq = (&g * &g) * 0.001;
@@ -206,8 +213,38 @@ pub fn probe_digest(device: Device) -> Result<String, tch::TchError> {
         let update = (exp_avg / denom) * (1e-3 / 0.1);
         let _ = p.detach().g_sub_(&update);
     }
-    for (_, p) in &params {
-        push(p)?;
+}
+
+/// Appends a tensor's float32 values, little-endian.
+fn push_bytes(bytes: &mut Vec<u8>, t: &Tensor) -> Result<(), tch::TchError> {
+    let values = Vec::<f32>::try_from(t.to_device(Device::Cpu).contiguous().view(-1))?;
+    bytes.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+    Ok(())
+}
+
+/// One training step of a small net shaped like the golden run's ResNet (32x32 input,
+/// widths 8 to 64, a strided stage with a 1x1 downsample), returning the SHA-256 of the
+/// loss, every gradient and every updated parameter.
+pub fn probe_digest(device: Device) -> Result<String, tch::TchError> {
+    let _guard = tch::no_grad_guard();
+    let batch = 32;
+    let input = fixed_tensor(&[batch, 3, 32, 32], 1, 2.0, device).detach();
+    let labels = Tensor::from_slice(&(0..batch).map(|i| (i * 7) % 10).collect::<Vec<i64>>())
+        .to_device(device);
+    let mut params = FixedParams {
+        salt: 10,
+        device,
+        all: Vec::new(),
+    };
+    let loss = probe_loss(&mut params, &input, &labels);
+    let mut bytes = Vec::new();
+    push_bytes(&mut bytes, &loss)?;
+    for p in &params.all {
+        push_bytes(&mut bytes, &p.grad())?;
+    }
+    adam_step(&params.all);
+    for p in &params.all {
+        push_bytes(&mut bytes, p)?;
     }
     Ok(sha256_hex(&bytes))
 }

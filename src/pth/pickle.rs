@@ -257,11 +257,25 @@ impl Machine<'_> {
         Ok(())
     }
 
-    #[allow(clippy::too_many_lines)] // over 60 lines: to be split along its seams
+    /// Runs one opcode, dispatched by what it works on.
     fn op(&mut self, op: u8) -> Step {
         match op {
             0x80 => self.take(1).map(drop), // PROTO
             0x95 => self.take(8).map(drop), // FRAME
+            b'(' | b')' | 0x85 | 0x86 | 0x87 | b't' => self.tuple_op(op),
+            b']' | b'l' | b'a' | b'e' | 0x8f | 0x90 => self.list_op(op),
+            b'}' | b'd' | b's' | b'u' => self.dict_op(op),
+            b'N' | 0x88 | 0x89 | b'K' | b'M' | b'J' | 0x8a | b'G' => self.number_op(op),
+            b'X' | 0x8c | 0x8d | b'B' | b'C' | 0x8e => self.text_op(op),
+            b'q' | b'r' | 0x94 | b'h' | b'j' => self.memo_op(op),
+            b'c' | 0x93 | b'Q' | b'R' | 0x81 | b'b' => self.object_op(op),
+            other => Err(unsupported(other)),
+        }
+    }
+
+    /// MARK, and the tuples: EMPTY_TUPLE, TUPLE1/2/3, TUPLE (down to the mark).
+    fn tuple_op(&mut self, op: u8) -> Step {
+        match op {
             b'(' => {
                 self.marks.push(self.stack.len());
                 Ok(())
@@ -272,10 +286,16 @@ impl Machine<'_> {
             0x87 => self.tuple(3),
             b't' => {
                 let items = self.pop_mark()?;
-                self.stack.push(Value::Tuple(items.into()));
-                Ok(())
+                self.push(Value::Tuple(items.into()))
             }
-            b']' => self.push(Value::List(Rc::default())),
+            other => Err(unsupported(other)),
+        }
+    }
+
+    /// EMPTY_LIST, LIST, APPEND, APPENDS, and sets (EMPTY_SET, ADDITEMS) read as lists.
+    fn list_op(&mut self, op: u8) -> Step {
+        match op {
+            b']' | 0x8f => self.push(Value::List(Rc::default())),
             b'l' => {
                 let items = self.pop_mark()?;
                 self.push(Value::List(Rc::new(RefCell::new(items))))
@@ -284,10 +304,17 @@ impl Machine<'_> {
                 let item = self.pop_value()?;
                 self.append(vec![item])
             }
-            b'e' => {
+            b'e' | 0x90 => {
                 let items = self.pop_mark()?;
                 self.append(items)
             }
+            other => Err(unsupported(other)),
+        }
+    }
+
+    /// EMPTY_DICT, DICT, SETITEM, SETITEMS.
+    fn dict_op(&mut self, op: u8) -> Step {
+        match op {
             b'}' => self.push(Value::Dict(Rc::default())),
             b'd' => {
                 let items = self.pop_mark()?;
@@ -303,49 +330,44 @@ impl Machine<'_> {
                 let items = self.pop_mark()?;
                 self.set_items(items)
             }
-            0x8f => self.push(Value::List(Rc::default())), // EMPTY_SET, read as a list
-            0x90 => {
-                let items = self.pop_mark()?; // ADDITEMS
-                self.append(items)
-            }
-            b'N' => self.push(Value::None),
-            0x88 | 0x89 => self.push(Value::Other("a bool")),
-            b'K' => {
-                let v = self.le(1)? as i64;
-                self.push(Value::Int(v))
-            }
-            b'M' => {
-                let v = self.le(2)? as i64;
-                self.push(Value::Int(v))
-            }
-            b'J' => {
-                let v = self.le(4)? as u32 as i32;
-                self.push(Value::Int(i64::from(v)))
-            }
-            0x8a => self.long1(),
+            other => Err(unsupported(other)),
+        }
+    }
+
+    /// NONE, the bools, the integers (BININT1/2, BININT, LONG1) and BINFLOAT.
+    fn number_op(&mut self, op: u8) -> Step {
+        let value = match op {
+            b'N' => Value::None,
+            0x88 | 0x89 => Value::Other("a bool"),
+            b'K' => Value::Int(self.le(1)? as i64),
+            b'M' => Value::Int(self.le(2)? as i64),
+            b'J' => Value::Int(i64::from(self.le(4)? as u32 as i32)),
+            0x8a => return self.long1(),
             b'G' => {
                 self.take(8)?;
-                self.push(Value::Other("a float"))
+                Value::Other("a float")
             }
+            other => return Err(unsupported(other)),
+        };
+        self.push(value)
+    }
+
+    /// The strings (BINUNICODE, SHORT_BINUNICODE, BINUNICODE8) and the bytes.
+    fn text_op(&mut self, op: u8) -> Step {
+        match op {
             b'X' => self.string(4),
             0x8c => self.string(1),
             0x8d => self.string(8),
             b'B' => self.bytes(4),
             b'C' => self.bytes(1),
             0x8e => self.bytes(8),
-            b'c' => {
-                let module = self.line()?;
-                let name = self.line()?;
-                self.push(Value::Global(module.into(), name.into()))
-            }
-            0x93 => {
-                let name = self.pop_value()?;
-                let module = self.pop_value()?;
-                match (module, name) {
-                    (Value::Str(m), Value::Str(n)) => self.push(Value::Global(m, n)),
-                    _ => Err("STACK_GLOBAL without two strings".into()),
-                }
-            }
+            other => Err(unsupported(other)),
+        }
+    }
+
+    /// BINPUT, LONG_BINPUT, MEMOIZE, BINGET, LONG_BINGET.
+    fn memo_op(&mut self, op: u8) -> Step {
+        match op {
             b'q' => {
                 let key = self.le(1)? as u32;
                 self.memo_put(key)
@@ -366,6 +388,26 @@ impl Machine<'_> {
                 let key = self.le(4)? as u32;
                 self.memo_get(key)
             }
+            other => Err(unsupported(other)),
+        }
+    }
+
+    /// GLOBAL, STACK_GLOBAL, BINPERSID (a tensor's storage), REDUCE, NEWOBJ and BUILD.
+    fn object_op(&mut self, op: u8) -> Step {
+        match op {
+            b'c' => {
+                let module = self.line()?;
+                let name = self.line()?;
+                self.push(Value::Global(module.into(), name.into()))
+            }
+            0x93 => {
+                let name = self.pop_value()?;
+                let module = self.pop_value()?;
+                match (module, name) {
+                    (Value::Str(m), Value::Str(n)) => self.push(Value::Global(m, n)),
+                    _ => Err("STACK_GLOBAL without two strings".into()),
+                }
+            }
             b'Q' => {
                 let id = self.pop_value()?;
                 let storage = persistent_storage(&id)?;
@@ -384,9 +426,7 @@ impl Machine<'_> {
                 self.stack.last().ok_or("BUILD on an empty stack")?;
                 Ok(())
             }
-            other => Err(format!(
-                "pickle opcode 0x{other:02x} is not one torch.save writes for a state dict"
-            )),
+            other => Err(unsupported(other)),
         }
     }
 
@@ -406,6 +446,10 @@ impl Machine<'_> {
         buf[..n].copy_from_slice(bytes);
         self.push(Value::Int(i64::from_le_bytes(buf)))
     }
+}
+
+fn unsupported(op: u8) -> String {
+    format!("pickle opcode 0x{op:02x} is not one torch.save writes for a state dict")
 }
 
 fn as_int(value: &Value, what: &str) -> Result<i64, String> {
