@@ -49,8 +49,8 @@ pub struct TrainArgs {
     /// libtorch intra-op threads.
     #[arg(long)]
     threads: Option<usize>,
-    /// strict: deterministic kernels, fixed threads, bit-identical reruns; seeded: every
-    /// stream seeded, libtorch's fast kernels; off: as seeded (overrides `loop.determinism`).
+    /// How much nondeterminism libtorch may use; every mode seeds every stream (overrides
+    /// `loop.determinism`).
     #[arg(long, value_enum)]
     determinism: Option<Determinism>,
     /// The model's and batches' memory format (overrides `loop.memory_format`).

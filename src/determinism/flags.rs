@@ -3,13 +3,18 @@
 use crate::ffi::*;
 use serde::{Deserialize, Serialize};
 
-/// How much of libtorch's nondeterminism is shut off (see the module docs).
+/// How much of libtorch's nondeterminism is shut off. Every mode seeds every stream
+/// from the seed tree; they differ in the kernels libtorch may pick.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Determinism {
+    /// Deterministic algorithms and cuDNN, no autotuning, no TF32: bit-exact reruns.
     Strict,
+    /// libtorch's defaults: the fast kernels, some of them nondeterministic on CUDA.
     Seeded,
+    /// The fastest settings, as speed-minded training scripts set them: cuDNN autotuning
+    /// (`cudnn.benchmark`) and TF32 matmuls on. On a CPU the same as `seeded`.
     Off,
 }
 
@@ -42,24 +47,21 @@ pub fn prepare_environment() {
     }
 }
 
-/// Applies `mode`: strict turns on deterministic algorithms and cuDNN determinism and
-/// turns off cuDNN benchmarking and TF32; seeded and off restore libtorch's defaults (the
-/// fast kernels; seeded still seeds every stream). `threads` > 0 fixes the
-/// intra-op thread count. Returns the flags as read back.
+/// Applies `mode` (see [`Determinism`]). `threads` > 0 fixes the intra-op thread count.
+/// Returns the flags as read back.
 pub fn apply(mode: Determinism, threads: usize) -> Flags {
     if threads > 0 {
         tch::set_num_threads(threads as i32);
     }
     let strict = mode == Determinism::Strict;
+    let fastest = mode == Determinism::Off;
     // SAFETY: the shim's setters store flags in libtorch's global context and cannot fail.
     unsafe {
         cifar_repro_set_deterministic_algorithms(strict);
-        cifar_repro_set_cudnn(strict, false);
+        cifar_repro_set_cudnn(strict, fastest);
         // libtorch's defaults are TF32 off for cuBLAS and on for cuDNN.
-        cifar_repro_set_tf32(false);
-        if !strict {
-            cifar_repro_set_tf32_cudnn(true);
-        }
+        cifar_repro_set_tf32(fastest);
+        cifar_repro_set_tf32_cudnn(!strict);
     }
     read(mode)
 }

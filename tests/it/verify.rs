@@ -55,7 +55,7 @@ fn run(out: &Path, seed: &str, threads: &str, nudge_after: Option<&str>, extra: 
 }
 
 #[test]
-fn strict_mode_reads_back_every_flag() {
+fn each_mode_reads_back_its_flags() {
     let out = cli(&["env", "--json", "--determinism", "strict", "--threads", "1"]);
     assert!(out.status.success());
     let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -70,7 +70,18 @@ fn strict_mode_reads_back_every_flag() {
     assert_eq!(flags["threads"], 1);
     let seeded = cli(&["env", "--json", "--determinism", "seeded"]);
     let info: serde_json::Value = serde_json::from_slice(&seeded.stdout).unwrap();
-    assert_eq!(info["determinism"]["deterministic_algorithms"], false);
+    let flags = &info["determinism"];
+    assert_eq!(flags["deterministic_algorithms"], false);
+    assert_eq!(flags["cudnn_benchmark"], false);
+    assert_eq!(flags["tf32_cublas"], false);
+    assert_eq!(flags["tf32_cudnn"], true);
+    let off = cli(&["env", "--json", "--determinism", "off"]);
+    let info: serde_json::Value = serde_json::from_slice(&off.stdout).unwrap();
+    let flags = &info["determinism"];
+    assert_eq!(flags["deterministic_algorithms"], false);
+    assert_eq!(flags["cudnn_benchmark"], true);
+    assert_eq!(flags["tf32_cublas"], true);
+    assert_eq!(flags["tf32_cudnn"], true);
 }
 
 #[test]
