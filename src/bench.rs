@@ -82,9 +82,9 @@ impl StepSpec {
             width: m.width,
             freeze: m.freeze,
             side: config.augment.output_side(),
-            batch: config.run.batch_size as i64,
-            memory_format: config.run.memory_format,
-            precision: config.run.precision,
+            batch: config.loop_.batch_size as i64,
+            memory_format: config.loop_.memory_format,
+            precision: config.loop_.precision,
         }
     }
 }

@@ -198,7 +198,7 @@ impl<'a> Audit<'a> {
             .map(|spec| self.recipe(claim, spec, &mut notes))
             .transpose()?;
         let full_epochs = match &mine {
-            Recipe::Train(_) => claim.run.resolve(&self.file.base_dir)?.config.run.epochs,
+            Recipe::Train(_) => claim.run.resolve(&self.file.base_dir)?.config.loop_.epochs,
             Recipe::Program(..) => 0,
         };
         let seeds = if form == Form::Reproducible {
@@ -581,7 +581,7 @@ fn check_seeds(outcomes: &[Outcome], root: u64) -> Result<String, AuditError> {
         .collect();
     let fail = |why: String| Err(AuditError::SeedCheck(why));
     for (i, m) in &manifests {
-        let seed = m.config.run.seed;
+        let seed = m.config.loop_.seed;
         if seed != run_seed(root, *i) || m.seeds.root != seed {
             return fail(format!(
                 "replicate {} ran with seed {seed}, not the seed tree's {}",

@@ -101,7 +101,7 @@ impl Plan {
             let mut spec = StepSpec::of_run(config);
             let scale = spec.batch as f64 / spec.batch.clamp(1, MAX_TIMED_BATCH) as f64;
             spec.batch = spec.batch.min(MAX_TIMED_BATCH);
-            let (determinism, threads) = (config.run.determinism, config.run.threads);
+            let (determinism, threads) = (config.loop_.determinism, config.loop_.threads);
             let known = costs.iter().position(|c| {
                 c.spec == spec && c.determinism == determinism && c.threads == threads
             });
@@ -116,7 +116,7 @@ impl Plan {
                 run.steps as f64 * cost.seconds_per_step * scale
                     + run.eval_images as f64 * cost.seconds_per_eval_image
                     + SECONDS_PER_RUN
-                    + config.run.epochs as f64 * SECONDS_PER_EPOCH,
+                    + config.loop_.epochs as f64 * SECONDS_PER_EPOCH,
             );
         }
         Ok(Estimate { run_seconds, costs })

@@ -39,7 +39,7 @@ impl Default for SmokeScale {
 impl SmokeScale {
     /// Cuts `config` to this scale.
     pub fn apply(&self, config: &mut TrainConfig) {
-        let r = &mut config.run;
+        let r = &mut config.loop_;
         r.epochs = r.epochs.min(self.epochs);
         r.batch_size = r.batch_size.min(self.batch_size);
         r.train_limit = Some(r.batch_size * self.steps_per_epoch);

@@ -116,7 +116,7 @@ impl<'a> Runner<'a> {
         if let Some(data) = &self.options.data {
             config.data = data.clone();
         }
-        config.run.device = crate::config::DeviceChoice::Auto;
+        config.loop_.device = crate::config::DeviceChoice::Auto;
         let Mode::Rehearsal {
             scale,
             stand_ins,
@@ -200,7 +200,7 @@ impl<'a> Runner<'a> {
                         let (train, test) = self.split_sizes(&config.data);
                         run.finished = RunDir::open(&folder).completed();
                         run.steps = config.steps(train);
-                        run.eval_images = config.run.epochs * config.test_images_used(test);
+                        run.eval_images = config.loop_.epochs * config.test_images_used(test);
                     }
                     Work::Program(program) => {
                         let record = program.found(&folder).ok().flatten();
@@ -475,7 +475,7 @@ pub fn seeded(chain: &[TrainConfig], seed: u64) -> Vec<TrainConfig> {
         .iter()
         .map(|c| {
             let mut c = c.clone();
-            c.run.seed = seed;
+            c.loop_.seed = seed;
             c
         })
         .collect()

@@ -250,26 +250,26 @@ fn epoch(args: EpochArgs) -> anyhow::Result<ExitCode> {
     let plan = || BatchPlan {
         epoch: 0,
         order: (0..used).collect(),
-        batch_size: config.run.batch_size,
+        batch_size: config.loop_.batch_size,
         drop_last: true,
     };
-    let measured = plan().batches().len() * config.run.batch_size;
+    let measured = plan().batches().len() * config.loop_.batch_size;
     anyhow::ensure!(
         measured > 0,
         "{used} images make no whole batch of {}; lower --batch-size or raise --train-limit",
-        config.run.batch_size
+        config.loop_.batch_size
     );
     let scale = args.epoch_images as f64 / measured as f64;
     let pipeline = |backend: Backend, on: Device| Pipeline {
         images: set.train.images.to_device(on),
         labels: set.train.labels.shallow_clone(),
         config: config.augment.clone(),
-        tree: SeedTree::new(config.run.seed),
+        tree: SeedTree::new(config.loop_.seed),
         backend,
     };
     eprintln!(
         "{}: {measured} images in batches of {} on {device:?}, times scaled x{scale:.1} to {} images",
-        args.preset, config.run.batch_size, args.epoch_images
+        args.preset, config.loop_.batch_size, args.epoch_images
     );
 
     let timed = |backend: Backend, on: Device| -> anyhow::Result<f64> {

@@ -176,7 +176,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let (name, config) = (resolved.name.clone(), resolved.config.clone());
-    let device = pick_device(config.run.device)?;
+    let device = pick_device(config.loop_.device)?;
     let data = Cifar10::load(&config.data)?;
     let init_from = prerequisite(&args, &resolved)?;
     if args.resume.is_none() {
@@ -185,7 +185,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let out = args
         .out
         .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("runs/{name}-seed{}", config.run.seed)));
+        .unwrap_or_else(|| PathBuf::from(format!("runs/{name}-seed{}", config.loop_.seed)));
     let out = args.resume.clone().unwrap_or(out);
     let (dir, start) = match &args.resume {
         Some(run) => (RunDir::open(run), Start::Resume),
@@ -265,7 +265,7 @@ fn summarise(
 
 pub fn eval(args: RunArgs) -> anyhow::Result<ExitCode> {
     let dir = RunDir::open(&args.run);
-    let device = pick_device(dir.manifest()?.config.run.device)?;
+    let device = pick_device(dir.manifest()?.config.loop_.device)?;
     let again = train::recompute(&dir, args.data.as_deref(), device)?;
     let m = &again.metrics;
     let which = match again.is_final {

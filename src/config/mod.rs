@@ -124,8 +124,9 @@ pub struct TrainConfig {
     pub augment: AugmentConfig,
     pub optim: OptimConfig,
     pub schedule: Schedule,
+    /// The `[loop]` section.
     #[serde(rename = "loop")]
-    pub run: LoopConfig,
+    pub loop_: LoopConfig,
 }
 
 /// A config that cannot be used.
@@ -170,7 +171,7 @@ impl TrainConfig {
         self.augment
             .validate()
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
-        let r = &self.run;
+        let r = &self.loop_;
         // TOML integers are i64: a larger seed could not be written to config.toml.
         in_range("loop.seed", r.seed, 0..=i64::MAX as u64)?;
         in_range("loop.epochs", r.epochs, 1..=100_000)?;
@@ -209,17 +210,17 @@ impl TrainConfig {
 
     /// The training images a run uses out of `available` (`loop.train_limit`).
     pub fn train_images_used(&self, available: usize) -> usize {
-        self.run.train_limit.unwrap_or(available).min(available)
+        self.loop_.train_limit.unwrap_or(available).min(available)
     }
 
     /// The test images a run evaluates out of `available` (`loop.test_limit`).
     pub fn test_images_used(&self, available: usize) -> usize {
-        self.run.test_limit.unwrap_or(available).min(available)
+        self.loop_.test_limit.unwrap_or(available).min(available)
     }
 
     /// The optimiser steps a run takes with `available` training images (full batches).
     pub fn steps(&self, available: usize) -> usize {
-        self.run.epochs * (self.train_images_used(available) / self.run.batch_size.max(1))
+        self.loop_.epochs * (self.train_images_used(available) / self.loop_.batch_size.max(1))
     }
 
     /// Bytes a run needs at its peak on the CPU: weights, gradients and two optimiser
@@ -234,8 +235,8 @@ impl TrainConfig {
     pub fn memory_peak(&self) -> (u64, String) {
         let side = self.augment.output_side();
         let footprint = self.model.footprint(side);
-        let train = (self.run.batch_size as u64).saturating_mul(footprint.activations_per_image);
-        let eval = (self.run.eval_batch_size as u64)
+        let train = (self.loop_.batch_size as u64).saturating_mul(footprint.activations_per_image);
+        let eval = (self.loop_.eval_batch_size as u64)
             .saturating_mul(footprint.largest_activation.saturating_mul(3));
         let bytes = |activations: u64| {
             4u64.saturating_mul(
@@ -248,13 +249,13 @@ impl TrainConfig {
         match train >= eval {
             true => (
                 bytes(train),
-                format!("a training step of batch {}", self.run.batch_size),
+                format!("a training step of batch {}", self.loop_.batch_size),
             ),
             false => (
                 bytes(eval),
                 format!(
                     "an evaluation batch of {} (loop.eval_batch_size)",
-                    self.run.eval_batch_size
+                    self.loop_.eval_batch_size
                 ),
             ),
         }

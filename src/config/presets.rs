@@ -100,7 +100,7 @@ fn e1() -> Result<TrainConfig, ConfigError> {
         augment: augment("e1-baseline")?,
         optim: adam(1e-3, 0.0),
         schedule: Schedule::Constant,
-        run: run_loop(15, 512),
+        loop_: run_loop(15, 512),
     })
 }
 
@@ -112,7 +112,7 @@ fn e4() -> Result<TrainConfig, ConfigError> {
         model: pretrained_model(),
         augment: augment("e3-frozen")?,
         optim: adam(1e-4, 1e-4),
-        run: run_loop(15, 64),
+        loop_: run_loop(15, 64),
         ..e1()?
     })
 }
@@ -139,7 +139,7 @@ impl TrainConfig {
                 model: ModelConfig { arch: Arch::Resnet18, stem: Stem::Cifar, width: 16, ..scratch_model() },
                 augment: augment("e2-regularised")?,
                 optim: adam(2e-3, 0.0),
-                run: LoopConfig { device: DeviceChoice::Cpu, ..run_loop(6, 64) },
+                loop_: LoopConfig { device: DeviceChoice::Cpu, ..run_loop(6, 64) },
                 ..e1()?
             },
             "e1-baseline" => e1()?,
@@ -147,14 +147,14 @@ impl TrainConfig {
                 description: "E2: E1 plus flip, crop, colour jitter and weight decay 1e-4, 40 epochs".into(),
                 augment: augment("e2-regularised")?,
                 optim: adam(1e-3, 1e-4),
-                run: run_loop(40, 512),
+                loop_: run_loop(40, 512),
                 ..e1()?
             },
             "e3-frozen" => TrainConfig {
                 description: "E3: ImageNet-pretrained ResNet50, backbone frozen, 224x224, ImageNet normalisation".into(),
                 model: ModelConfig { freeze: Freeze::Backbone, ..pretrained_model() },
                 optim: adam(1e-3, 1e-4),
-                run: run_loop(15, 512),
+                loop_: run_loop(15, 512),
                 ..e4()?
             },
             "e4-finetune" => e4()?,

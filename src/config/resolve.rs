@@ -75,7 +75,7 @@ impl Resolved {
         let mut current = self;
         while let Some(spec) = &current.config.init_from {
             let mut next = spec.resolve(&current.base_dir)?;
-            next.config.run.seed = self.config.run.seed;
+            next.config.loop_.seed = self.config.loop_.seed;
             next.config.data = self.config.data.clone();
             names.push(spec.describe());
             let seen = std::iter::once(&self.config)
@@ -104,8 +104,8 @@ pub fn recipe_difference(a: &TrainConfig, b: &TrainConfig) -> Option<(String, St
         let mut c = c.clone();
         c.description = String::new();
         c.data = PathBuf::new();
-        c.run.device = super::DeviceChoice::Auto;
-        c.run.threads = 0;
+        c.loop_.device = super::DeviceChoice::Auto;
+        c.loop_.threads = 0;
         // A config TOML cannot hold is compared by its whole Debug form, never as "".
         c.to_toml().unwrap_or_else(|_| format!("{c:#?}"))
     };

@@ -177,7 +177,7 @@ fn environment(a: &Manifest, b: &Manifest) -> Vec<String> {
 fn config_difference(a: &Manifest, b: &Manifest) -> Option<String> {
     // How the model computes first: it decides every number, and its defaults are not
     // written into a config's TOML.
-    let (p, q) = (&a.config.run, &b.config.run);
+    let (p, q) = (&a.config.loop_, &b.config.loop_);
     let spelled = |value: serde_json::Result<serde_json::Value>| {
         value.map_or_else(|e| e.to_string(), |v| v.to_string())
     };
@@ -200,8 +200,8 @@ fn config_difference(a: &Manifest, b: &Manifest) -> Option<String> {
     }
     let comparable = |m: &Manifest| {
         let mut config = m.config.clone();
-        config.run.threads = 0;
-        config.run.device = crate::config::DeviceChoice::Auto;
+        config.loop_.threads = 0;
+        config.loop_.device = crate::config::DeviceChoice::Auto;
         config.data = std::path::PathBuf::new();
         config.description = String::new();
         serde_json::to_value(config).ok()

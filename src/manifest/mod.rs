@@ -220,16 +220,16 @@ impl Manifest {
         determinism: Flags,
         numerics: NumericsClass,
     ) -> Result<Self, ConfigError> {
-        let tree = SeedTree::with_sources(config.run.seed, config.run.sources);
+        let tree = SeedTree::with_sources(config.loop_.seed, config.loop_.sources);
         Ok(Self {
             status: RunStatus::Running,
             config: config.clone(),
             config_sha256: sha256_hex(config.to_toml()?.as_bytes()),
             seeds: SeedRecord {
-                root: config.run.seed,
+                root: config.loop_.seed,
                 streams: stream_names::recorded(),
                 init_torch_seed: Some(tree.seed(stream_names::INIT)),
-                sources: config.run.sources,
+                sources: config.loop_.sources,
                 poke: None,
             },
             runtime: RuntimeInfo::current(),

@@ -84,7 +84,7 @@ pub fn evaluate_test(
         &data.test.images.narrow(0, 0, used),
         &data.test.labels.narrow(0, 0, used),
         &config.augment,
-        &config.run,
+        &config.loop_,
         device,
     )
 }
@@ -144,7 +144,7 @@ pub fn recompute(
     config.model.pretrained = None;
     let checkpoint = dir.final_checkpoint()?;
     let mut model = Model::new(&config.model, device, 0)?;
-    model.set_memory_format(config.run.memory_format);
+    model.set_memory_format(config.loop_.memory_format);
     checkpoint.load_model(&mut model)?;
     let data = Cifar10::load(data.unwrap_or(&config.data))?;
     let (metrics, _) = evaluate_test(&model, &data, &config, device)?;

@@ -116,7 +116,7 @@ pub fn train(
         )?,
         Start::Resume => Trainer::resume(config, data, dir, device, hooks, observer)?,
     };
-    while trainer.epochs_done() < config.run.epochs {
+    while trainer.epochs_done() < config.loop_.epochs {
         trainer.run_epoch(observer)?;
     }
     trainer.finish()
@@ -306,25 +306,26 @@ impl<'a> Trainer<'a> {
     ) -> Result<Self, TrainError> {
         let started = Instant::now();
         check_runnable(config, data, device)?;
-        let flags = crate::determinism::flags::apply(config.run.determinism, config.run.threads);
-        let tree = SeedTree::with_sources(config.run.seed, config.run.sources);
+        let flags =
+            crate::determinism::flags::apply(config.loop_.determinism, config.loop_.threads);
+        let tree = SeedTree::with_sources(config.loop_.seed, config.loop_.sources);
         let mut model = Model::new(&config.model, device, tree.seed(stream_names::INIT))?;
         let fresh_run = fresh.is_some();
         let init_from = match fresh {
             Some(prerequisite) => start_from(config, data, &mut model, prerequisite)?,
             None => None,
         };
-        let poked = match (fresh_run, config.run.poke) {
+        let poked = match (fresh_run, config.loop_.poke) {
             (true, Some(seed)) => super::poke(&model.trainable(), seed),
             _ => None,
         };
         let initial_weights_sha256 = model.weights_sha256();
-        model.set_memory_format(config.run.memory_format);
+        model.set_memory_format(config.loop_.memory_format);
         let params = model.trainable();
         let optimizer = Optimizer::new(config.optim.clone(), &params);
         let (backend, images, labels) = training_data(config, data, device);
         let train_used = labels.size()[0] as usize;
-        let steps_per_epoch = train_used / config.run.batch_size;
+        let steps_per_epoch = train_used / config.loop_.batch_size;
         let numerics = NumericsClass::measure(device, hooks.numerics_digest.as_deref())
             .map_err(TrainError::Probe)?;
         let mut manifest = Manifest::start(config, data, train_used, device, flags, numerics)?;
@@ -346,7 +347,7 @@ impl<'a> Trainer<'a> {
             labels,
             backend,
             steps_per_epoch,
-            total_steps: steps_per_epoch * config.run.epochs,
+            total_steps: steps_per_epoch * config.loop_.epochs,
             global_step: 0,
             manifest,
             recorder: None,
@@ -380,7 +381,7 @@ impl<'a> Trainer<'a> {
         let plan = BatchPlan {
             epoch,
             order,
-            batch_size: self.config.run.batch_size,
+            batch_size: self.config.loop_.batch_size,
             drop_last: true,
         };
         let pipeline = Pipeline {
@@ -429,7 +430,7 @@ impl<'a> Trainer<'a> {
     ) -> Result<EpochRecord, TrainError> {
         let epoch = record.epoch;
         self.dir.append_metrics(&record)?;
-        observer.epoch(&record, self.config.run.epochs);
+        observer.epoch(&record, self.config.loop_.epochs);
         self.manifest.epochs.push(record.clone());
         if !record.test.loss.is_finite() {
             return Err(self.diverged(epoch, record.test.loss, Phase::Evaluation));
@@ -441,7 +442,7 @@ impl<'a> Trainer<'a> {
             &self.optimizer,
             &self.params,
             (epoch + 1, self.global_step),
-            self.config.run.checkpoints_kept,
+            self.config.loop_.checkpoints_kept,
         )?;
         tracing::debug!(
             epoch = epoch + 1,
@@ -470,7 +471,7 @@ impl<'a> Trainer<'a> {
         );
         epoch_tally.lr = lr;
         let images = config
-            .run
+            .loop_
             .memory_format
             .apply(&batch.augmented.images.to_device(self.device));
         let labels = batch.augmented.labels.to_device(self.device);
@@ -482,7 +483,7 @@ impl<'a> Trainer<'a> {
         let (logits, loss) = {
             // The forward pass and the loss under autocast; backward outside, as PyTorch
             // recommends (and as the replay does).
-            let _autocast = Autocast::enter(config.run.precision, self.device);
+            let _autocast = Autocast::enter(config.loop_.precision, self.device);
             let logits = self.model.net.forward_t(&images, true);
             let loss = batch_loss(&logits, &labels, mixed.as_ref());
             (logits, loss)
@@ -504,7 +505,7 @@ impl<'a> Trainer<'a> {
         epoch_tally
             .tally
             .add(&logits.detach(), &labels, loss_value)?;
-        if step.is_multiple_of(config.run.trace_every.max(1)) {
+        if step.is_multiple_of(config.loop_.trace_every.max(1)) {
             epoch_tally.trace.push(TracePoint {
                 step,
                 loss: loss_value,
@@ -525,7 +526,7 @@ impl<'a> Trainer<'a> {
                 self.model.vs.variables().into_iter().collect(),
                 &config.optim,
                 &config.model,
-                (config.run.memory_format, config.run.precision),
+                (config.loop_.memory_format, config.loop_.precision),
             )?;
         }
         if self.hooks.nudge_after_step == Some(step) {
@@ -592,10 +593,10 @@ fn check_runnable(config: &TrainConfig, data: &Cifar10, device: Device) -> Resul
     config.validate()?;
     check_memory(config, device)?;
     let images = config.train_images_used(data.train.len());
-    if images / config.run.batch_size == 0 {
+    if images / config.loop_.batch_size == 0 {
         return Err(TrainError::NoFullBatch {
             images,
-            batch_size: config.run.batch_size,
+            batch_size: config.loop_.batch_size,
         });
     }
     Ok(())
@@ -614,7 +615,7 @@ fn check_prerequisite(
         (Some(spec), None) => {
             return Err(TrainError::NeedsPrerequisite {
                 spec: spec.describe(),
-                seed: config.run.seed,
+                seed: config.loop_.seed,
             });
         }
         (Some(spec), Some(p)) => (spec, p),
@@ -635,7 +636,7 @@ fn check_prerequisite(
         return Err(unusable(format!(
             "it is not a run of {} with seed {}: it has `{found}` where that has `{expected}`",
             spec.describe(),
-            config.run.seed
+            config.loop_.seed
         )));
     }
     if manifest.data.files != data.files {
@@ -726,15 +727,15 @@ fn training_data(
     let train_used = config.train_images_used(data.train.len()) as i64;
     let images = data.train.images.narrow(0, 0, train_used);
     let labels = data.train.labels.narrow(0, 0, train_used);
-    match config.run.preprocess {
-        Preprocess::Cpu => (Backend::cpu_threads(config.run.threads), images, labels),
+    match config.loop_.preprocess {
+        Preprocess::Cpu => (Backend::cpu_threads(config.loop_.threads), images, labels),
         Preprocess::Device => (Backend::Device(device), images.to_device(device), labels),
     }
 }
 
 /// Warnings about settings that cost more than the user may expect.
 fn warn_about(config: &TrainConfig, device: Device, hooks: &Hooks) {
-    if config.run.precision == Precision::Bf16
+    if config.loop_.precision == Precision::Bf16
         && device == Device::Cpu
         && !crate::runtime::cpu_has_bf16()
     {

@@ -110,12 +110,12 @@ fn replicate(chain: &[TrainConfig], arm: Arm, i: usize, cuda: bool) -> (Vec<Trai
         .iter()
         .map(|config| {
             let mut c = config.clone();
-            let s = replicate_seed(config.run.seed, i);
+            let s = replicate_seed(config.loop_.seed, i);
             match (arm, arm.source()) {
-                (_, Some(source)) => c.run.sources = c.run.sources.with(source, s),
-                (Arm::All, None) => c.run.seed = s,
-                _ if copies => c.run.determinism = Determinism::Seeded,
-                _ => c.run.poke = Some(s),
+                (_, Some(source)) => c.loop_.sources = c.loop_.sources.with(source, s),
+                (Arm::All, None) => c.loop_.seed = s,
+                _ if copies => c.loop_.determinism = Determinism::Seeded,
+                _ => c.loop_.poke = Some(s),
             }
             c
         })
@@ -220,7 +220,7 @@ impl<'a> Study<'a> {
             text.push_str(&config.to_toml()?);
         }
         let configs_sha256 = crate::hash::sha256_hex(text.as_bytes());
-        let root = chain[0].run.seed;
+        let root = chain[0].loop_.seed;
         let cuda = options.device.is_cuda();
         let label = spec.describe();
         let (arms, notes) = pick_arms(&chain[0], arms);

@@ -491,7 +491,7 @@ fn interpretations_become_one_claim_per_reading_with_the_reading_in_both_runs() 
     for spec in [&cifar.run, cifar.than.as_ref().unwrap()] {
         let config = spec.resolve(Path::new(".")).unwrap().config;
         assert_eq!(config.model.stem, cifar_repro::model::Stem::Cifar);
-        assert_eq!(config.run.batch_size, 512);
+        assert_eq!(config.loop_.batch_size, 512);
     }
     let bad = ParsedFile::parse("margin = 0.02\n[[claim]]\nid = \"x\"\nsentence = \"s\"\nrun = \"quickstart\"\nmetric = \"accuracy\"\nvalue = 0.5\ninterpretations = { \"model.stem\" = \"cifar\" }\n").unwrap();
     let UnparsedClaim { why, .. } = bad.claims[0].clone().unwrap_err();
