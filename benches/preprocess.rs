@@ -14,13 +14,13 @@ use std::path::Path;
 use tch::Device;
 
 fn pipeline(set: &Cifar10, preset: &str, backend: Backend) -> Pipeline {
-    Pipeline {
-        images: set.train.images.shallow_clone(),
-        labels: set.train.labels.shallow_clone(),
-        config: AugmentConfig::preset(preset).expect("preset"),
-        tree: SeedTree::new(0),
+    Pipeline::new(
+        &set.train.images,
+        &set.train.labels,
+        AugmentConfig::preset(preset).expect("preset"),
+        SeedTree::new(0),
         backend,
-    }
+    )
 }
 
 fn preprocess(c: &mut Criterion) {

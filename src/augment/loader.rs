@@ -53,6 +53,24 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
+    /// A pipeline over `images` and `labels`, the images moved to where `backend` runs
+    /// (a shallow copy when they are there already).
+    pub fn new(
+        images: &Tensor,
+        labels: &Tensor,
+        config: AugmentConfig,
+        tree: SeedTree,
+        backend: Backend,
+    ) -> Self {
+        Pipeline {
+            images: images.to_device(backend.device()),
+            labels: labels.shallow_clone(),
+            config,
+            tree,
+            backend,
+        }
+    }
+
     /// Prepares one batch: draws its parameters from its own stream and runs them.
     pub fn prepare(
         &self,

@@ -48,6 +48,14 @@ impl Backend {
             },
         }
     }
+
+    /// Where this backend's images must live.
+    pub fn device(&self) -> tch::Device {
+        match self {
+            Backend::Cpu { .. } => tch::Device::Cpu,
+            Backend::Device(device) => *device,
+        }
+    }
 }
 
 /// An augmented batch.

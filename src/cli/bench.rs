@@ -184,16 +184,13 @@ fn augment(args: AugmentArgs) -> anyhow::Result<ExitCode> {
         Preprocess::Cpu => Backend::cpu_all_cores(),
         Preprocess::Device => Backend::Device(device),
     };
-    let pipeline = Pipeline {
-        images: set.train.images.to_device(match backend {
-            Backend::Cpu { .. } => Device::Cpu,
-            Backend::Device(d) => d,
-        }),
-        labels: set.train.labels.shallow_clone(),
-        config: AugmentConfig::preset(&args.preset)?,
-        tree: SeedTree::new(0),
+    let pipeline = Pipeline::new(
+        &set.train.images,
+        &set.train.labels,
+        AugmentConfig::preset(&args.preset)?,
+        SeedTree::new(0),
         backend,
-    };
+    );
     let batch_size = args.batch_size;
     let indices: Vec<usize> = (0..batch_size).map(|i| i % set.train.len()).collect();
     let mut index = 0;
@@ -260,32 +257,34 @@ fn epoch(args: EpochArgs) -> anyhow::Result<ExitCode> {
         config.loop_.batch_size
     );
     let scale = args.epoch_images as f64 / measured as f64;
-    let pipeline = |backend: Backend, on: Device| Pipeline {
-        images: set.train.images.to_device(on),
-        labels: set.train.labels.shallow_clone(),
-        config: config.augment.clone(),
-        tree: SeedTree::new(config.loop_.seed),
-        backend,
+    let pipeline = |backend: Backend| {
+        Pipeline::new(
+            &set.train.images,
+            &set.train.labels,
+            config.augment.clone(),
+            SeedTree::new(config.loop_.seed),
+            backend,
+        )
     };
     eprintln!(
         "{}: {measured} images in batches of {} on {device:?}, times scaled x{scale:.1} to {} images",
         args.preset, config.loop_.batch_size, args.epoch_images
     );
 
-    let timed = |backend: Backend, on: Device| -> anyhow::Result<f64> {
+    let timed = |backend: Backend| -> anyhow::Result<f64> {
         let started = Instant::now();
-        for batch in pipeline(backend, on).prefetch(plan(), 1) {
+        for batch in pipeline(backend).prefetch(plan(), 1) {
             batch?;
             synchronize(device);
         }
         Ok(started.elapsed().as_secs_f64())
     };
-    let cpu = timed(Backend::cpu_all_cores(), Device::Cpu)?;
-    let on_device = timed(Backend::Device(device), device)?;
+    let cpu = timed(Backend::cpu_all_cores())?;
+    let on_device = timed(Backend::Device(device))?;
 
     let mut bench = StepBench::new(&StepSpec::of_run(&config), device)?;
     let started = Instant::now();
-    for batch in pipeline(Backend::Device(device), device).prefetch(plan(), 1) {
+    for batch in pipeline(Backend::Device(device)).prefetch(plan(), 1) {
         let batch = batch?;
         bench.step_on(
             &batch.augmented.images,

@@ -2,10 +2,12 @@
 
 mod grid;
 mod html;
+mod preview;
 mod svg;
 mod write;
 
 pub use grid::{denormalize, image_grid};
 pub use html::{Misclassified, render};
+pub use preview::{PreviewError, write_preview};
 pub use svg::{confusion_heatmap, learning_curves};
 pub use write::{MISCLASSIFIED_SHOWN, ReportError, pick_misclassified, rerender, write_report};

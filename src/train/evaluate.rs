@@ -39,13 +39,13 @@ pub fn evaluate(
 ) -> Result<(Metrics, Vec<i64>), TrainError> {
     let _guard = tch::no_grad_guard();
     let n = labels.size()[0] as usize;
-    let pipeline = Pipeline {
-        images: images.shallow_clone(),
-        labels: labels.shallow_clone(),
-        config: eval_augment(augment),
-        tree: SeedTree::new(0),
-        backend: Backend::cpu_all_cores(),
-    };
+    let pipeline = Pipeline::new(
+        images,
+        labels,
+        eval_augment(augment),
+        SeedTree::new(0),
+        Backend::cpu_all_cores(),
+    );
     let plan = BatchPlan {
         epoch: 0,
         order: (0..n).collect(),

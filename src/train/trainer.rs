@@ -384,13 +384,13 @@ impl<'a> Trainer<'a> {
             batch_size: self.config.loop_.batch_size,
             drop_last: true,
         };
-        let pipeline = Pipeline {
-            images: self.images.shallow_clone(),
-            labels: self.labels.shallow_clone(),
-            config: self.config.augment.clone(),
-            tree: self.tree,
-            backend: self.backend,
-        };
+        let pipeline = Pipeline::new(
+            &self.images,
+            &self.labels,
+            self.config.augment.clone(),
+            self.tree,
+            self.backend,
+        );
         let mut tally = EpochTally::new(self.config.optim.lr);
         let loop_started = Instant::now();
         for batch in pipeline.prefetch(plan, 2) {

@@ -7,13 +7,13 @@ use cifar_repro::determinism::SeedTree;
 
 fn pipeline(threads: usize) -> Pipeline {
     let set = Cifar10::load(&golden_data()).unwrap();
-    Pipeline {
-        images: set.train.images,
-        labels: set.train.labels,
-        config: AugmentConfig::preset("next-cutmix").unwrap(),
-        tree: SeedTree::new(11),
-        backend: Backend::Cpu { threads },
-    }
+    Pipeline::new(
+        &set.train.images,
+        &set.train.labels,
+        AugmentConfig::preset("next-cutmix").unwrap(),
+        SeedTree::new(11),
+        Backend::Cpu { threads },
+    )
 }
 
 fn plan() -> BatchPlan {
@@ -69,13 +69,13 @@ fn pipeline_on_cuda_matches_the_cpu_kernels_when_present() {
         return;
     }
     let cpu = pipeline(2);
-    let cuda = Pipeline {
-        images: cpu.images.to_device(tch::Device::Cuda(0)),
-        labels: cpu.labels.shallow_clone(),
-        config: cpu.config.clone(),
-        tree: cpu.tree,
-        backend: Backend::Device(tch::Device::Cuda(0)),
-    };
+    let cuda = Pipeline::new(
+        &cpu.images,
+        &cpu.labels,
+        cpu.config.clone(),
+        cpu.tree,
+        Backend::Device(tch::Device::Cuda(0)),
+    );
     let indices: Vec<usize> = (100..164).collect();
     let (a, b) = (
         cpu.prepare(0, 3, &indices).unwrap(),
