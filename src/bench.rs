@@ -1,5 +1,10 @@
 //! Throughput measurement shared by `cifar-repro bench` and the criterion benches: a
-//! training step on a batch already in memory, and a median rate over timed repeats.
+//! training step on a batch already in memory, a median rate over timed repeats, and E7's
+//! epoch (`epoch`).
+
+mod epoch;
+
+pub use epoch::{EpochBench, EpochBenchError, EpochTimes};
 
 use crate::config::TrainConfig;
 use crate::model::{

@@ -3,8 +3,8 @@
 //! report's E7 measurement (preprocessing on CPU against the device, per epoch).
 
 use super::common::pick_device;
-use cifar_repro::augment::{AugmentConfig, Backend, BatchPlan, Pipeline};
-use cifar_repro::bench::{StepBench, StepSpec, median_rate, synchronize};
+use cifar_repro::augment::{AugmentConfig, Backend, Pipeline};
+use cifar_repro::bench::{EpochBench, EpochTimes, StepBench, StepSpec, median_rate, synchronize};
 use cifar_repro::config::{
     Determinism, DeviceChoice, Preprocess, TrainConfig, resolve, set_override,
 };
@@ -14,7 +14,6 @@ use cifar_repro::model::{Arch, MemoryFormat, Precision, Stem};
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
 use tch::Device;
 
 #[derive(Subcommand)]
@@ -243,66 +242,29 @@ fn epoch(args: EpochArgs) -> anyhow::Result<ExitCode> {
     let config = resolve(&args.preset, Path::new(""), &overrides)?.config;
     let device = pick_device(args.device)?;
     let set = Cifar10::load(&args.data)?;
-    let used = args.train_limit.unwrap_or(usize::MAX).min(set.train.len());
-    let plan = || BatchPlan {
-        epoch: 0,
-        order: (0..used).collect(),
-        batch_size: config.loop_.batch_size,
-        drop_last: true,
-    };
-    let measured = plan().batches().len() * config.loop_.batch_size;
-    anyhow::ensure!(
-        measured > 0,
-        "{used} images make no whole batch of {}; lower --batch-size or raise --train-limit",
-        config.loop_.batch_size
-    );
-    let scale = args.epoch_images as f64 / measured as f64;
-    let pipeline = |backend: Backend| {
-        Pipeline::new(
-            &set.train.images,
-            &set.train.labels,
-            config.augment.clone(),
-            SeedTree::new(config.loop_.seed),
-            backend,
-        )
-    };
-    eprintln!(
-        "{}: {measured} images in batches of {} on {device:?}, times scaled x{scale:.1} to {} images",
-        args.preset, config.loop_.batch_size, args.epoch_images
-    );
-
-    let timed = |backend: Backend| -> anyhow::Result<f64> {
-        let started = Instant::now();
-        for batch in pipeline(backend).prefetch(plan(), 1) {
-            batch?;
-            synchronize(device);
-        }
-        Ok(started.elapsed().as_secs_f64())
-    };
-    let cpu = timed(Backend::cpu_all_cores())?;
-    let on_device = timed(Backend::Device(device))?;
-
-    let mut bench = StepBench::new(&StepSpec::of_run(&config), device)?;
-    let started = Instant::now();
-    for batch in pipeline(Backend::Device(device)).prefetch(plan(), 1) {
-        let batch = batch?;
-        bench.step_on(
-            &batch.augmented.images,
-            &batch.augmented.labels.to_device(device),
-        );
-    }
-    let training = started.elapsed().as_secs_f64();
-    print_epoch(
+    let bench = EpochBench::new(
         &config,
+        &set.train,
         device,
-        [cpu, on_device, training].map(|t| t * scale),
+        args.train_limit,
+        args.epoch_images,
+    )?;
+    eprintln!(
+        "{}: {} images in batches of {} on {device:?}, times scaled x{:.1} to {} images",
+        args.preset, bench.measured, config.loop_.batch_size, bench.scale, args.epoch_images
     );
+    print_epoch(&config, device, &bench.run()?);
     Ok(ExitCode::SUCCESS)
 }
 
 /// E7's figures, scaled to an epoch: preprocessing on each backend, and training with the
 /// device's.
-fn print_epoch(config: &TrainConfig, device: Device, [cpu, on_device, training]: [f64; 3]) {
+fn print_epoch(config: &TrainConfig, device: Device, times: &EpochTimes) {
+    let (cpu, on_device, training) = (
+        times.cpu_preprocessing,
+        times.device_preprocessing,
+        times.training,
+    );
     println!(
         "preprocessing per epoch: cpu backend {cpu:.1} s, device backend ({device:?}) {on_device:.1} s, saving {:.1} s",
         cpu - on_device

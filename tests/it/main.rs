@@ -12,6 +12,7 @@ mod augment_cli;
 mod augment_loader;
 mod augment_props;
 mod augment_reference;
+mod bench;
 mod common;
 mod data_bad_input;
 mod data_fetch;
