@@ -52,13 +52,21 @@ pub struct StepBench {
 /// model computes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepSpec {
+    /// The ResNet depth.
     pub arch: Arch,
+    /// The stem: torchvision's ImageNet stem or the CIFAR one.
     pub stem: Stem,
+    /// Channels of the first stage (64 in torchvision).
     pub width: i64,
+    /// Which layers are frozen (no gradients, BatchNorm in eval mode).
     pub freeze: Freeze,
+    /// The image side in pixels.
     pub side: i64,
+    /// Images per step.
     pub batch: i64,
+    /// Contiguous or channels-last tensors.
     pub memory_format: MemoryFormat,
+    /// fp32, or bf16 autocast.
     pub precision: Precision,
 }
 

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 /// The digest a download must have.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Expected {
+    /// An MD5 in hex, as CIFAR-10's archive is published.
     Md5(String),
+    /// A whole SHA-256 in hex.
     Sha256(String),
     /// The leading hex digits of the SHA-256, as torchvision pins its weights files
     /// (`resnet50-11ad3fa6.pth`) and checks them in `load_state_dict_from_url`.
@@ -60,18 +62,32 @@ impl Expected {
 /// Why a download failed. Nothing is left at the destination in any case.
 #[derive(Debug, thiserror::Error)]
 pub enum DownloadError {
+    /// The fetch failed.
     #[error("download of {url} failed: {message}")]
-    Http { url: String, message: String },
+    Http {
+        /// What was fetched.
+        url: String,
+        /// The HTTP client's error.
+        message: String,
+    },
+    /// The destination could not be written.
     #[error("{path}: {source}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The error.
         source: std::io::Error,
     },
+    /// The bytes fetched are not the pinned ones.
     #[error("{url}: {algorithm} {actual} differs from the pinned {expected}; nothing was kept")]
     Mismatch {
+        /// What was fetched.
         url: String,
+        /// The digest's name, as `Expected::algorithm` gives it.
         algorithm: &'static str,
+        /// The pinned digest.
         expected: String,
+        /// The digest of what came.
         actual: String,
     },
 }

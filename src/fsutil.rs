@@ -115,16 +115,25 @@ pub struct FolderLock {
 /// Why a folder could not be locked.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
+    /// The lock file could not be made or read.
     #[error("{}: {source}", path.display())]
     Io {
+        /// The lock file.
         path: PathBuf,
+        /// The error.
         source: std::io::Error,
     },
+    /// Another live process holds the lock.
     #[error(
         "{} is in use by another cifar-repro (pid {pid}); wait for it to finish, or choose another --out",
         path.display()
     )]
-    Held { path: PathBuf, pid: String },
+    Held {
+        /// The locked folder.
+        path: PathBuf,
+        /// The holder's process id, as its lock file records it.
+        pid: String,
+    },
 }
 
 /// Locks `dir` (which must exist) for this process, or says which process holds it.

@@ -7,12 +7,17 @@ use std::ffi::CStr;
 /// What `cifar-repro env` prints and what a run's manifest records about its runtime.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct RuntimeInfo {
+    /// cifar-repro's version.
     pub crate_version: String,
+    /// The libtorch it runs on.
     pub libtorch_version: String,
+    /// Whether libtorch sees CUDA.
     pub cuda_available: bool,
+    /// How many CUDA devices it sees.
     pub cuda_device_count: i64,
     /// cuDNN version as libtorch encodes it (e.g. 91900 for 9.19.0), when CUDA is there.
     pub cudnn_version: Option<i64>,
+    /// libtorch's intra-op threads.
     pub threads: i32,
     /// The CPU instruction set ATen dispatches to (e.g. "AVX512"); CPU results depend on it.
     #[serde(default)]
@@ -150,6 +155,7 @@ pub fn tch_message(e: &tch::TchError) -> String {
     "CUDA is required ({reason}) but libtorch sees no CUDA device; check the driver and that libtorch_cuda is linked"
 )]
 pub struct CudaMissing {
+    /// What demanded CUDA.
     pub reason: String,
 }
 

@@ -61,6 +61,7 @@ mod tests {
 /// A number as a message shows it: floats far from 1 in exponent form (`2.2e-308`, not
 /// 300 digits), everything else as Rust prints it.
 pub trait Shown: PartialOrd + Copy {
+    /// The number as a message shows it.
     fn shown(self) -> String;
 }
 

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use tch::Device;
 
+/// Why a claim could not be judged, or an audit could not go on.
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
     #[error("{0}")]

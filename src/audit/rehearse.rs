@@ -93,6 +93,7 @@ pub struct StandIns {
 }
 
 impl StandIns {
+    /// None made yet; they will be made in `dir`.
     pub fn new(dir: &Path) -> Self {
         Self {
             dir: dir.to_owned(),

@@ -41,6 +41,7 @@ pub struct Runner<'a> {
 }
 
 impl<'a> Runner<'a> {
+    /// A runner with no runs yet; relative config paths are read from `base_dir`.
     pub fn new(options: &'a AuditOptions, base_dir: &Path) -> Self {
         Self {
             options,
@@ -52,6 +53,7 @@ impl<'a> Runner<'a> {
         }
     }
 
+    /// The audit's options.
     pub fn options(&self) -> &'a AuditOptions {
         self.options
     }
@@ -92,6 +94,7 @@ impl<'a> Runner<'a> {
             .add_program(run, seed_index, copy, rehearsal, label)
     }
 
+    /// The data set at `path`, loaded once per audit.
     pub fn load_data(&mut self, path: &Path) -> Result<Rc<Cifar10>, AuditError> {
         self.data
             .entry(path.to_owned())
@@ -108,6 +111,8 @@ impl<'a> Runner<'a> {
         Ok(resolved)
     }
 
+    /// Fits a resolved config to this audit: its `--data`, the device the audit picked, and
+    /// a rehearsal's scale and stand-ins; each change noted once.
     pub fn adjust(
         &self,
         config: &mut TrainConfig,
@@ -456,12 +461,14 @@ fn found(folder: &Path, config: &TrainConfig) -> Found {
     }
 }
 
+/// Adds `note` unless it is there already.
 pub fn push_note(notes: &mut Vec<String>, note: String) {
     if !notes.contains(&note) {
         notes.push(note);
     }
 }
 
+/// The run's manifest, when it finished or diverged.
 pub fn manifest_of(outcome: &Outcome) -> Option<&Manifest> {
     match outcome {
         Outcome::Finished(m) | Outcome::Diverged(m) => Some(m),

@@ -46,6 +46,7 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// The count, mean and sample standard deviation of `values`.
     pub fn of(values: &[f64]) -> Self {
         let n = values.len();
         let mean = values.iter().sum::<f64>() / n.max(1) as f64;

@@ -45,6 +45,7 @@ pub struct AugmentConfig {
     pub cutmix: Option<MixConfig>,
 }
 
+/// `RandomCrop(size, padding, padding_mode, fill)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CropConfig {
@@ -66,6 +67,7 @@ pub enum PaddingMode {
     Reflect,
 }
 
+/// `ColorJitter(brightness, contrast, saturation, hue)`; 0 leaves that one out.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JitterConfig {
@@ -79,6 +81,7 @@ pub struct JitterConfig {
     pub hue: f32,
 }
 
+/// `RandomErasing(p, scale, ratio, value)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ErasingConfig {
@@ -148,6 +151,7 @@ fn default_erase_ratio() -> [f64; 2] {
     [0.3, 3.3]
 }
 
+/// Mixup's or CutMix's strength.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MixConfig {
@@ -163,6 +167,7 @@ pub enum Normalize {
     Values { mean: [f32; 3], std: [f32; 3] },
 }
 
+/// A data set's published channel statistics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NamedNormalize {

@@ -13,12 +13,20 @@ use tch::Device;
 /// An epoch that cannot be measured.
 #[derive(Debug, thiserror::Error)]
 pub enum EpochBenchError {
+    /// The images measured make no whole batch.
     #[error(
         "{images} images make no whole batch of {batch_size}; lower the batch size or measure more images"
     )]
-    NoWholeBatch { images: usize, batch_size: usize },
+    NoWholeBatch {
+        /// The images measured.
+        images: usize,
+        /// The run's batch size.
+        batch_size: usize,
+    },
+    /// The pipeline failed on a batch.
     #[error(transparent)]
     Augment(#[from] AugmentError),
+    /// The run's model cannot be built.
     #[error(transparent)]
     Model(#[from] ModelError),
 }

@@ -21,11 +21,17 @@ pub enum Determinism {
 /// The flags as libtorch reports them, plus the environment and threads they depend on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Flags {
+    /// The mode that was applied.
     pub mode: Determinism,
+    /// `torch.use_deterministic_algorithms`.
     pub deterministic_algorithms: bool,
+    /// `torch.backends.cudnn.deterministic`.
     pub cudnn_deterministic: bool,
+    /// `torch.backends.cudnn.benchmark` (autotuning).
     pub cudnn_benchmark: bool,
+    /// `torch.backends.cuda.matmul.allow_tf32`.
     pub tf32_cublas: bool,
+    /// `torch.backends.cudnn.allow_tf32`.
     pub tf32_cudnn: bool,
     /// `CUBLAS_WORKSPACE_CONFIG` as the process sees it.
     pub cublas_workspace_config: Option<String>,

@@ -32,9 +32,11 @@ pub struct NumericsClass {
     pub probe_sha256: String,
     /// The device the probe ran on (`cpu`, `cuda:0`).
     pub device: String,
+    /// libtorch's intra-op threads during the probe.
     pub threads: i32,
     /// CPU vendor and model as the OS reports them (informative: the digest decides).
     pub cpu_vendor: String,
+    /// The CPU's model name.
     pub cpu_model: String,
 }
 

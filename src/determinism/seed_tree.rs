@@ -46,12 +46,16 @@ impl Source {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceRoots {
+    /// The initial weights' root.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init: Option<u64>,
+    /// The data order's root.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order: Option<u64>,
+    /// The augmentation parameters' root.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub augment: Option<u64>,
+    /// Mixup's and CutMix's root.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mix: Option<u64>,
 }
@@ -88,6 +92,7 @@ impl SourceRoots {
 /// The root of all randomness in a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SeedTree {
+    /// The run's seed (`loop.seed`).
     pub root: u64,
     /// Roots of their own for some sources (a variance study); none in a normal run.
     #[serde(default, skip_serializing_if = "SourceRoots::is_empty")]

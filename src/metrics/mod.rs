@@ -18,6 +18,7 @@ pub struct Tally {
 }
 
 impl Tally {
+    /// An empty tally over `classes` classes.
     pub fn new(classes: usize) -> Self {
         Self {
             classes,
@@ -60,17 +61,22 @@ impl Tally {
 /// Metrics of one split at one point of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
+    /// Images counted.
     pub count: u64,
+    /// The fraction predicted right.
     pub accuracy: f64,
     /// 95% Clopper-Pearson interval of the accuracy.
     pub accuracy_ci95: [f64; 2],
     /// Not finite when the run diverged.
     #[serde(with = "float")]
     pub loss: f64,
+    /// Mean of the per-class precisions.
     pub macro_precision: f64,
+    /// Mean of the per-class recalls.
     pub macro_recall: f64,
     /// Mean of the per-class F1 scores (as scikit-learn's `average="macro"`).
     pub macro_f1: f64,
+    /// Each class's recall, by class index.
     pub per_class_accuracy: Vec<f64>,
     /// `confusion[true][predicted]`.
     pub confusion: Vec<Vec<u64>>,

@@ -70,6 +70,7 @@ pub struct Autocast {
 }
 
 impl Autocast {
+    /// Turns autocast on for bf16 on `device` until the guard drops.
     pub fn enter(precision: Precision, device: Device) -> Self {
         let active = (precision == Precision::Bf16).then(|| {
             let cuda = device.is_cuda();

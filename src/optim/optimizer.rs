@@ -39,6 +39,7 @@ fn addcdiv_(tensor: &mut Tensor, t1: &Tensor, t2: &Tensor, value: f64) {
     unsafe { cifar_repro_addcdiv_(tensor.as_mut_ptr(), t1.as_ptr(), t2.as_ptr(), value) }
 }
 
+/// The optimiser, as `torch.optim` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OptimKind {

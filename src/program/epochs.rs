@@ -36,6 +36,7 @@ pub struct EpochDivergence {
 }
 
 impl EpochDivergence {
+    /// "epoch 3: weights differs".
     pub fn describe(&self) -> String {
         format!("epoch {}: {} differs", self.epoch, self.what)
     }

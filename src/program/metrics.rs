@@ -11,6 +11,7 @@ use std::path::Path;
 /// The largest metrics file read.
 const MAX_METRICS_BYTES: u64 = 64 << 20;
 
+/// How a training program writes its final metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MetricsFormat {
@@ -37,6 +38,7 @@ pub struct MetricsSpec {
 }
 
 impl MetricsSpec {
+    /// Refuses a spec that maps no metric or names one cifar-repro does not know.
     pub fn validate(&self) -> Result<(), String> {
         if self.keys.is_empty() {
             return Err(format!(

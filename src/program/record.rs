@@ -37,6 +37,7 @@ pub struct FileDigest {
     pub sha256: String,
 }
 
+/// Where a program's run stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ProgramStatus {

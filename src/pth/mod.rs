@@ -25,20 +25,36 @@ const MAX_STORAGE_BYTES: u64 = 4 << 30;
 /// A file that is not a readable `torch.save` state dict.
 #[derive(Debug, thiserror::Error)]
 pub enum PthError {
+    /// The file cannot be read.
     #[error("{}: {source}", path.display())]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The error.
         source: std::io::Error,
     },
+    /// A file in torch's legacy format.
     #[error(
         "{}: PyTorch's legacy (before 1.6) torch.save format, which cifar-repro does not read; re-save it with a current torch (torch.save(torch.load(OLD), NEW))",
         .0.display()
     )]
     Legacy(PathBuf),
+    /// Not a zip archive holding a pickle.
     #[error("{}: not a torch.save file ({message})", path.display())]
-    NotTorch { path: PathBuf, message: String },
+    NotTorch {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A torch.save archive whose pickle or storages are not a state dict of tensors.
     #[error("{}: {message}", path.display())]
-    Bad { path: PathBuf, message: String },
+    Bad {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
 }
 
 /// Every tensor of the state dict saved in `path`, in the file's order.

@@ -12,7 +12,9 @@ use std::fmt::Write;
 pub struct Misclassified {
     /// Index in the test split.
     pub index: usize,
+    /// The true class's name.
     pub truth: String,
+    /// The predicted class's name.
     pub predicted: String,
 }
 

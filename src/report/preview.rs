@@ -14,11 +14,15 @@ use tch::{Device, Kind, Tensor};
 /// A preview that cannot be made or written.
 #[derive(Debug, thiserror::Error)]
 pub enum PreviewError {
+    /// The pipeline cannot run.
     #[error(transparent)]
     Augment(#[from] AugmentError),
+    /// A file cannot be written.
     #[error("cannot write {}: {source}", path.display())]
     Write {
+        /// The file.
         path: PathBuf,
+        /// The error.
         #[source]
         source: std::io::Error,
     },

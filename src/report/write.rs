@@ -22,12 +22,21 @@ struct MisclassifiedFile {
 /// A report that cannot be written or re-read.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
+    /// The run folder cannot be read.
     #[error(transparent)]
     RunDir(#[from] RunDirError),
+    /// A report file cannot be read back or rendered.
     #[error("{path}: {message}")]
-    File { path: String, message: String },
+    File {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A file cannot be written.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// libtorch failed on the report's tensors.
     #[error("reading the labels back from libtorch: {0}")]
     Tensor(#[from] tch::TchError),
 }

@@ -4,6 +4,7 @@ use crate::config::ConfigError;
 use crate::manifest::ManifestError;
 use std::path::PathBuf;
 
+/// A run folder that cannot be created, or is not whole and true.
 #[derive(Debug, thiserror::Error)]
 pub enum RunDirError {
     #[error(

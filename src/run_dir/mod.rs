@@ -153,6 +153,7 @@ impl RunDir {
         }
     }
 
+    /// The folder.
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -31,11 +31,17 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Arm {
+    /// The initial weights' stream.
     Init,
+    /// The data order's streams.
     Order,
+    /// The augmentation parameters' streams.
     Augment,
+    /// Mixup's and CutMix's streams.
     Mix,
+    /// Only the arithmetic (see docs/variance.md).
     Numerics,
+    /// Every stream, as a change of seed does.
     All,
 }
 
@@ -50,6 +56,7 @@ impl Arm {
         Arm::All,
     ];
 
+    /// The arm's name, as `--sources` and the study's files spell it.
     pub fn name(self) -> &'static str {
         match self {
             Arm::Init => "init",
@@ -126,11 +133,15 @@ fn replicate(chain: &[TrainConfig], arm: Arm, i: usize, cuda: bool) -> (Vec<Trai
 /// The spread of one final metric over an arm's replicates.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Spread {
+    /// The final metric, e.g. `test.accuracy`.
     pub metric: String,
+    /// Replicates measured.
     pub n: usize,
+    /// Their mean.
     pub mean: f64,
     /// The sample standard deviation and its (1 - α) chi-square interval.
     pub sd: f64,
+    /// The sd's (1 - α) interval, low then high.
     pub interval: [f64; 2],
     /// The binomial standard deviation of the metric on the test set alone (proportions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -143,23 +154,32 @@ pub struct Spread {
 /// One arm's runs and spreads.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ArmResult {
+    /// The arm.
     pub arm: Arm,
     /// What varied, in words.
     pub varies: String,
+    /// Its replicates' run folders.
     pub runs: Vec<PathBuf>,
     /// Replicates that diverged or did not finish here (left out of the spreads).
     pub missing: Vec<String>,
+    /// One spread per final metric.
     pub spreads: Vec<Spread>,
 }
 
 /// A whole study.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Variance {
+    /// The run studied: a preset or config file, with its overrides.
     pub run: String,
+    /// The root seed the replicates' seeds come from.
     pub root: u64,
+    /// Replicates per arm.
     pub seeds: usize,
+    /// The intervals' α.
     pub alpha: f64,
+    /// The test-set size of the first replicate (for the binomial floor), once one finished.
     pub test_images: Option<u64>,
+    /// Each arm studied, in `Arm::ALL`'s order.
     pub arms: Vec<ArmResult>,
     /// Arms left out because they would vary nothing in this run.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
