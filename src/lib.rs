@@ -36,23 +36,17 @@ pub mod audit;
 #[allow(missing_docs)] // some fields and variants still undocumented
 pub mod augment;
 pub mod bench;
-#[allow(missing_docs)] // some fields and variants still undocumented
 pub mod config;
-#[allow(missing_docs)] // some fields and variants still undocumented
 pub mod data;
 pub mod determinism;
 pub mod download;
 mod ffi;
 pub mod fsutil;
 pub mod hash;
-#[allow(missing_docs)] // some fields and variants still undocumented
 pub mod manifest;
 pub mod metrics;
-#[allow(missing_docs)] // some fields and variants still undocumented
 pub mod model;
-#[allow(missing_docs)] // some fields and variants still undocumented
 pub mod optim;
-#[allow(missing_docs)] // some fields and variants still undocumented
 pub mod program;
 pub mod pth;
 pub mod python;

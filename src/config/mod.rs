@@ -35,8 +35,11 @@ pub enum Preprocess {
 #[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum DeviceChoice {
+    /// CUDA when libtorch sees it, else the CPU.
     Auto,
+    /// The CPU.
     Cpu,
+    /// The first CUDA device; an error without one.
     Cuda,
 }
 
@@ -52,15 +55,22 @@ pub(crate) fn default_trace_every() -> usize {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoopConfig {
+    /// Passes over the training images.
     pub epochs: usize,
+    /// Training images per step (the last partial batch is dropped).
     pub batch_size: usize,
+    /// The root of the seed tree.
     pub seed: u64,
+    /// Where to train.
     pub device: DeviceChoice,
     /// libtorch intra-op threads (0: libtorch's default).
     #[serde(default)]
     pub threads: usize,
+    /// How much nondeterminism libtorch may use.
     pub determinism: Determinism,
+    /// Which backend augments the training batches.
     pub preprocess: Preprocess,
+    /// Test images per forward pass.
     #[serde(default = "default_eval_batch")]
     pub eval_batch_size: usize,
     /// Record the loss and a cheap weights hash every this many steps.
@@ -120,9 +130,13 @@ pub struct TrainConfig {
     /// takes that run's folder with `--init-from`; an audit trains it first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init_from: Option<RunSpec>,
+    /// The `[model]` section.
     pub model: ModelConfig,
+    /// The `[augment]` section.
     pub augment: AugmentConfig,
+    /// The `[optim]` section.
     pub optim: OptimConfig,
+    /// The `[schedule]` section.
     pub schedule: Schedule,
     /// The `[loop]` section.
     #[serde(rename = "loop")]
@@ -132,18 +146,30 @@ pub struct TrainConfig {
 /// A config that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// No preset has this name.
     #[error("unknown preset {0:?}; known: {known}", known = TRAIN_PRESETS.join(", "))]
     UnknownPreset(String),
+    /// The TOML does not parse or has unknown keys (with the line).
     #[error("{0}")]
     Toml(String),
+    /// A value out of its range, or keys that contradict each other.
     #[error("config: {0}")]
     Invalid(String),
+    /// A config TOML cannot hold.
     #[error("cannot write the config as TOML: {0}")]
     Serialize(String),
+    /// A config file that cannot be read or is not a config.
     #[error("{}: {message}", path.display())]
-    File { path: PathBuf, message: String },
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A preset or file that is no longer valid with its overrides.
     #[error("{0} with overrides: {1}")]
     Overridden(String, Box<ConfigError>),
+    /// `init_from` runs that loop or chain too far.
     #[error(
         "init_from: the chain {0} comes back to a run or is longer than 8 runs; each run must start from a different one"
     )]
@@ -276,7 +302,9 @@ fn in_range<T: crate::text::Shown>(
     "loop.threads = {asked} is out of range: allowed 0..={max} (0: libtorch's default; at most the {max} cores this process may use)"
 )]
 pub struct TooManyThreads {
+    /// The threads asked for.
     pub asked: usize,
+    /// The cores this process may use.
     pub max: usize,
 }
 

@@ -57,8 +57,11 @@ fn inline(table: &toml::Table) -> String {
 /// folder its own relative paths (`init_from`) are read from.
 #[derive(Debug, Clone)]
 pub struct Resolved {
+    /// The file's stem or the preset's name.
     pub name: String,
+    /// The checked config, overrides applied.
     pub config: TrainConfig,
+    /// Where its relative paths are read from.
     pub base_dir: PathBuf,
 }
 

@@ -5,45 +5,90 @@ use std::path::PathBuf;
 /// A CIFAR-10 source that cannot be read, or is not what it claims to be.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
+    /// The path does not exist.
     #[error("{0}: no such file or directory")]
     NotFound(PathBuf),
+    /// Neither a CIFAR-10 folder nor its archive.
     #[error("{path}: not CIFAR-10 binary data ({reason})")]
-    NotCifar { path: PathBuf, reason: String },
+    NotCifar {
+        /// The path given.
+        path: PathBuf,
+        /// What it is instead.
+        reason: String,
+    },
+    /// One of the eight files is missing.
     #[error(
         "{0}: missing (a CIFAR-10 binary set holds data_batch_1.bin .. data_batch_5.bin, test_batch.bin and batches.meta.txt)"
     )]
     MissingFile(String),
+    /// A file with no bytes.
     #[error("{0}: empty file")]
     Empty(String),
+    /// A batch file larger than an official one.
     #[error(
         "{file}: larger than {max} bytes, the size of an official batch file (10,000 records); not a CIFAR-10 file"
     )]
-    TooLarge { file: String, max: u64 },
+    TooLarge {
+        /// The file.
+        file: String,
+        /// The largest size read.
+        max: u64,
+    },
+    /// A batch file that is not whole records.
     #[error("{file}: size {size} bytes is not a whole number of 3,073-byte records")]
-    BadSize { file: String, size: usize },
+    BadSize {
+        /// The file.
+        file: String,
+        /// Its size in bytes.
+        size: usize,
+    },
+    /// A record whose label is not a class.
     #[error("{file}: record {record} has label {label}, but CIFAR-10 labels are 0..9")]
     BadLabel {
+        /// The file.
         file: String,
+        /// The record's index in it.
         record: usize,
+        /// The label byte.
         label: u8,
     },
+    /// A class-name file that does not name ten classes.
     #[error("{file}: {reason}")]
-    BadMeta { file: String, reason: String },
+    BadMeta {
+        /// The file.
+        file: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A `.tar.gz` that cannot be read to its end.
     #[error("{path}: cut or corrupt archive ({message})")]
-    Archive { path: PathBuf, message: String },
+    Archive {
+        /// The archive.
+        path: PathBuf,
+        /// The reader's error.
+        message: String,
+    },
+    /// A file cannot be read.
     #[error("{path}: {source}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The error.
         source: std::io::Error,
     },
+    /// An archive whose MD5 is not the expected one.
     #[error(
         "{path}: MD5 {actual} differs from the expected {expected}; the file is corrupt or not the official archive"
     )]
     Md5Mismatch {
+        /// The archive.
         path: PathBuf,
+        /// The MD5 asked for.
         expected: String,
+        /// The archive's MD5.
         actual: String,
     },
+    /// libtorch failed to hold the images.
     #[error("{0}")]
     Tensor(#[from] tch::TchError),
 }

@@ -24,11 +24,15 @@ pub const FULL_TEST_RECORDS: usize = 10_000;
 /// One file of a source: its checksum, record count and class counts.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct FileSummary {
+    /// The file's name in the source.
     pub name: String,
+    /// Its SHA-256 in hex.
     pub sha256: String,
+    /// Its size.
     pub bytes: usize,
     /// Records in a batch file; none for the class-name file.
     pub records: Option<usize>,
+    /// Records per class in a batch file.
     pub class_counts: Option<[usize; NUM_CLASSES]>,
 }
 
@@ -56,12 +60,15 @@ impl Split {
 /// A loaded CIFAR-10 source.
 #[derive(Debug)]
 pub struct Cifar10 {
+    /// The folder or archive it was read from.
     pub path: PathBuf,
+    /// A folder or a `.tar.gz`.
     pub kind: SourceKind,
     /// data_batch_1..5, in order.
     pub train: Split,
     /// test_batch.
     pub test: Split,
+    /// The class names, from `batches.meta.txt`.
     pub classes: Vec<String>,
     /// Every file, checked, in the order train 1..5, test, meta.
     pub files: Vec<FileSummary>,

@@ -33,7 +33,9 @@ pub fn expected_files() -> impl Iterator<Item = &'static str> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SourceKind {
+    /// A folder of the extracted files.
     Folder,
+    /// The official `.tar.gz`, read without extracting it.
     Archive,
 }
 

@@ -19,12 +19,15 @@ pub enum Stage {
     DataFiles,
     /// The weights before the first step.
     InitialWeights,
+    /// An epoch's data order.
     DataOrder,
+    /// An epoch's augmentation parameters.
     Augmentation,
     /// The loss at a traced step.
     Loss,
     /// The weights digest at a traced step, or the weights after an epoch.
     Weights,
+    /// An epoch's metrics.
     Metrics,
     /// One run has more epochs than the other, or another status.
     Length,
@@ -54,7 +57,9 @@ pub struct FirstDifference {
     pub epoch: Option<usize>,
     /// Global optimiser step (after this many updates), when the trace pins it.
     pub step: Option<usize>,
+    /// What differs.
     pub stage: Stage,
+    /// The two values, or what of them differs.
     pub detail: String,
 }
 
@@ -73,9 +78,11 @@ impl FirstDifference {
 /// The outcome of comparing two runs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Comparison {
+    /// The first difference; none when the runs are identical.
     pub divergence: Option<FirstDifference>,
     /// Environment differences, each a sentence ("thread count differs: 1 vs 2").
     pub environment: Vec<String>,
+    /// Epochs both runs have.
     pub epochs_compared: usize,
 }
 

@@ -17,27 +17,37 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RunStatus {
+    /// Training, or killed while training: `train --resume` continues it.
     Running,
+    /// Every epoch trained and the final test metrics recorded.
     Completed,
+    /// Stopped at a loss that was not finite.
     Diverged,
 }
 
 /// The data a run read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DataRecord {
+    /// The data's path.
     pub path: PathBuf,
+    /// A folder or an archive.
     pub kind: SourceKind,
+    /// Whether it is the whole official set (50,000 + 10,000).
     pub full: bool,
+    /// Training records in the source.
     pub train_records: usize,
     /// Training images actually used (`loop.train_limit`).
     pub train_used: usize,
+    /// Test records in the source.
     pub test_records: usize,
+    /// Every file, with its SHA-256.
     pub files: Vec<FileSummary>,
 }
 
 /// The seed tree: the root and how every stream is named.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SeedRecord {
+    /// The root seed.
     pub root: u64,
     /// Stream names, with E for the epoch and B for the batch.
     pub streams: Vec<String>,
@@ -61,9 +71,11 @@ pub struct SeedRecord {
 /// A numerics "poke": one weight multiplied by `factor` right after initialisation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Poke {
+    /// The tensor's name.
     pub tensor: String,
     /// The element's index in the tensor, flattened.
     pub index: i64,
+    /// What the element was multiplied by.
     pub factor: f64,
 }
 
@@ -72,14 +84,17 @@ pub struct Poke {
 pub struct TracePoint {
     /// Global optimiser step (1-based: after this many updates).
     pub step: usize,
+    /// The step's training loss.
     #[serde(with = "crate::metrics::float")]
     pub loss: f64,
+    /// A cheap digest of the weights after the step.
     pub weights_digest: String,
 }
 
 /// One epoch's fingerprints and metrics.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochRecord {
+    /// The epoch, 0-based.
     pub epoch: usize,
     /// SHA-256 of the epoch's data order (little-endian u64 indices).
     pub order_sha256: String,
@@ -97,9 +112,13 @@ pub struct EpochRecord {
     pub weights_sha256: String,
     /// Learning rate of the epoch's last step.
     pub lr: f64,
+    /// Optimiser steps taken in the epoch.
     pub steps: usize,
+    /// Metrics of the epoch's training batches, as trained.
     pub train: Metrics,
+    /// Metrics of the test split after the epoch.
     pub test: Metrics,
+    /// Wall time of the epoch, evaluation included.
     pub seconds: f64,
     /// Wall time of the training pass (batches and steps, not the evaluation): the gap
     /// to `step_seconds` is time spent waiting for input that prefetching did not hide.
@@ -107,6 +126,7 @@ pub struct EpochRecord {
     pub train_seconds: f64,
     /// Time spent inside training steps (forward, backward, update).
     pub step_seconds: f64,
+    /// Every `loop.trace_every`-th step.
     pub trace: Vec<TracePoint>,
 }
 
@@ -115,6 +135,7 @@ pub struct EpochRecord {
 pub struct InitRecord {
     /// Its folder, as given.
     pub run: PathBuf,
+    /// Its config's SHA-256.
     pub config_sha256: String,
     /// Its final weights' SHA-256, which this run's `initial_weights_sha256` equals.
     pub final_weights_sha256: String,
@@ -136,10 +157,12 @@ pub enum Phase {
 pub struct Diverged {
     /// The epoch (0-based, as `EpochRecord::epoch`) and the optimiser steps taken.
     pub epoch: usize,
+    /// Optimiser steps taken before it.
     pub step: usize,
     /// The loss that was not finite.
     #[serde(with = "crate::metrics::float")]
     pub loss: f64,
+    /// Training or evaluation.
     #[serde(default)]
     pub phase: Phase,
 }
@@ -163,18 +186,24 @@ impl Diverged {
 /// `manifest.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
+    /// Where the run stands.
     pub status: RunStatus,
+    /// The resolved config it trained with.
     pub config: TrainConfig,
     /// SHA-256 of the resolved config's TOML.
     pub config_sha256: String,
+    /// Its seed tree.
     pub seeds: SeedRecord,
+    /// cifar-repro, libtorch, CUDA and threads.
     pub runtime: RuntimeInfo,
     /// The numerics class the run trained in (absent in manifests older than the probe).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub numerics: Option<crate::determinism::NumericsClass>,
+    /// The device it trained on.
     pub device: String,
     /// The determinism mode and every flag as read back from libtorch.
     pub determinism: crate::determinism::Flags,
+    /// The data it read.
     pub data: DataRecord,
     /// The run whose final weights this one started from (two-stage training).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -182,14 +211,18 @@ pub struct Manifest {
     /// SHA-256 of every variable before the first step (absent in older manifests).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub initial_weights_sha256: Option<String>,
+    /// Each finished epoch.
     pub epochs: Vec<EpochRecord>,
     /// Epochs finished when the run was resumed, once per resume.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resumed_at_epochs: Vec<usize>,
+    /// The final test metrics, once completed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub final_test: Option<Metrics>,
+    /// Where it diverged, when it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diverged: Option<Diverged>,
+    /// Wall time of the whole run so far.
     pub wall_seconds: f64,
     /// SHA-256 of this manifest's JSON without this field, set when written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -199,12 +232,15 @@ pub struct Manifest {
 /// A manifest that cannot be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
+    /// Not JSON of a manifest.
     #[error("not a cifar-repro manifest ({0})")]
     Parse(String),
+    /// No content digest.
     #[error(
         "has no digest of its content: written by a cifar-repro older than 0.2, or edited; remove the run folder to train it again"
     )]
     Unsealed,
+    /// The content digest does not match.
     #[error("does not match the digest of its content: it was edited after cifar-repro wrote it")]
     Tampered,
 }

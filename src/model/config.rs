@@ -8,7 +8,9 @@ use std::path::PathBuf;
 #[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Arch {
+    /// BasicBlocks, 2-2-2-2.
     Resnet18,
+    /// Bottlenecks, 3-4-6-3.
     Resnet50,
 }
 
@@ -29,7 +31,9 @@ impl Arch {
 #[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Stem {
+    /// 7x7 stride-2 convolution and max pooling, as torchvision.
     Imagenet,
+    /// 3x3 stride-1 convolution and no pooling, for 32x32 inputs.
     Cifar,
 }
 
@@ -37,8 +41,11 @@ pub enum Stem {
 /// (the stem and layer1..N). Frozen BatchNorm layers stay in eval mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Freeze {
+    /// Everything trains.
     None,
+    /// Only the head (`fc`) trains.
     Backbone,
+    /// The stem and layer1 to layerN stay fixed.
     UpTo(u8),
 }
 
@@ -121,13 +128,17 @@ fn default_classes() -> i64 {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
+    /// The depth.
     pub arch: Arch,
+    /// The stem.
     pub stem: Stem,
     /// Channels of the first stage (64 in torchvision; smaller for quick CPU runs).
     #[serde(default = "default_width")]
     pub width: i64,
+    /// Outputs of the head (10 for CIFAR-10).
     #[serde(default = "default_classes")]
     pub classes: i64,
+    /// Which parameters stay fixed.
     #[serde(default = "default_freeze")]
     pub freeze: Freeze,
     /// Pretrained weights (`.safetensors` or a torchvision `.pth` state dict); the head

@@ -20,29 +20,60 @@ use tch::{Device, Tensor};
 /// A weights file that does not fit the model.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
+    /// The weights file cannot be read.
     #[error("{path}: cannot read weights ({message})")]
-    Read { path: PathBuf, message: String },
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// A `.pth` file that is not a readable state dict.
     #[error("cannot read weights: {0}")]
     Pth(Box<crate::pth::PthError>),
+    /// The file lacks a tensor the model needs.
     #[error("{path}: has no tensor {name:?}, which the model needs")]
-    Missing { path: PathBuf, name: String },
+    Missing {
+        /// The file.
+        path: PathBuf,
+        /// The tensor's name.
+        name: String,
+    },
+    /// A tensor of the wrong shape.
     #[error("{path}: tensor {name:?} has shape {found:?}, the model needs {expected:?}")]
     Shape {
+        /// The file.
         path: PathBuf,
+        /// The tensor's name.
         name: String,
+        /// The shape the model needs.
         expected: Vec<i64>,
+        /// The file's shape.
         found: Vec<i64>,
     },
+    /// A tensor that is no parameter of the model.
     #[error("{path}: tensor {name:?} is not a parameter of this model (another architecture?)")]
-    Unexpected { path: PathBuf, name: String },
+    Unexpected {
+        /// The file.
+        path: PathBuf,
+        /// The tensor's name.
+        name: String,
+    },
+    /// The initialisation cannot fill a parameter.
     #[error("the torchvision initialisation has no value of the right shape for {name:?}")]
-    Init { name: String },
+    Init {
+        /// The parameter's name.
+        name: String,
+    },
 }
 
 /// A model and its variables.
 pub struct Model {
+    /// Every variable, by torchvision's names.
     pub vs: VarStore,
+    /// The network.
     pub net: ResNet,
+    /// What it was built from.
     pub config: ModelConfig,
 }
 

@@ -13,6 +13,7 @@ pub const TORCHVISION_BASE_URL: &str = "https://download.pytorch.org/models/";
 pub struct KnownWeights {
     /// What `weights fetch` calls it.
     pub name: &'static str,
+    /// The architecture the weights are for.
     pub arch: Arch,
     /// torchvision's file name; its last part is the start of the file's SHA-256.
     pub file: &'static str,

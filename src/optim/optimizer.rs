@@ -63,16 +63,23 @@ fn default_eps() -> f64 {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OptimConfig {
+    /// Which optimiser.
     pub name: OptimKind,
+    /// The base learning rate (the schedule scales it).
     pub lr: f64,
+    /// L2 penalty (Adam, SGD) or decoupled decay (AdamW).
     #[serde(default)]
     pub weight_decay: f64,
+    /// SGD's momentum.
     #[serde(default)]
     pub momentum: f64,
+    /// SGD with Nesterov momentum.
     #[serde(default)]
     pub nesterov: bool,
+    /// Adam's and AdamW's moment decays.
     #[serde(default = "default_betas")]
     pub betas: [f64; 2],
+    /// Adam's and AdamW's denominator term.
     #[serde(default = "default_eps")]
     pub eps: f64,
 }
@@ -93,6 +100,7 @@ impl OptimConfig {
 /// An optimiser's state for a fixed list of parameters (in the order given at creation).
 #[derive(Debug)]
 pub struct Optimizer {
+    /// The hyper-parameters.
     pub config: OptimConfig,
     /// Steps taken.
     pub step: u64,
@@ -251,7 +259,10 @@ impl Optimizer {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("state tensor {name:?}: {}, the parameters need {expected:?}", found.as_ref().map_or("missing".to_owned(), |f| format!("shape {f:?}")))]
 pub struct StateMismatch {
+    /// The state tensor's key.
     pub name: String,
+    /// Its shape in the saved state; none when it is missing.
     pub found: Option<Vec<i64>>,
+    /// The parameter's shape.
     pub expected: Vec<i64>,
 }

@@ -9,25 +9,38 @@ use std::f64::consts::PI;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Schedule {
+    /// The base rate throughout.
     Constant,
+    /// StepLR: times `gamma` every `step_epochs` epochs.
     Step {
+        /// Epochs between decays.
         step_epochs: usize,
+        /// The factor per decay.
         gamma: f64,
     },
+    /// MultiStepLR: times `gamma` at each milestone epoch.
     MultiStep {
+        /// The epochs the rate decays after, increasing.
         milestones: Vec<usize>,
+        /// The factor per decay.
         gamma: f64,
     },
     /// Linear warm-up from 0 over `warmup_epochs`, then cosine down to `min_lr`.
     Cosine {
+        /// Epochs of linear warm-up (fractions allowed).
         warmup_epochs: f64,
+        /// The rate at the last step.
         min_lr: f64,
     },
     /// PyTorch's OneCycleLR (cosine annealing, two phases); `max_lr` replaces the base rate.
     OneCycle {
+        /// The peak rate.
         max_lr: f64,
+        /// The fraction of steps spent rising.
         pct_start: f64,
+        /// The first rate is `max_lr / div_factor`.
         div_factor: f64,
+        /// The last rate is the first divided by this.
         final_div_factor: f64,
     },
 }

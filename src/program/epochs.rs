@@ -30,6 +30,7 @@ pub struct EpochLine {
 /// Where two logs first differ.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EpochDivergence {
+    /// The first epoch that differs, 1-based.
     pub epoch: u64,
     /// What differs: `data order`, `weights`, `metric NAME`, or `epochs logged`.
     pub what: String,

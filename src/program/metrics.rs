@@ -15,8 +15,11 @@ const MAX_METRICS_BYTES: u64 = 64 << 20;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MetricsFormat {
+    /// A JSON object.
     Json,
+    /// A CSV file with a header; the last row counts.
     Csv,
+    /// A W&B run's `wandb-summary.json`.
     Wandb,
 }
 

@@ -24,15 +24,26 @@ use std::path::PathBuf;
 /// Why a program could not be set up or run.
 #[derive(Debug, thiserror::Error)]
 pub enum ProgramError {
+    /// A runner's spec that cannot be used.
     #[error("runner {runner}: {message}")]
-    Spec { runner: String, message: String },
+    Spec {
+        /// The runner's name.
+        runner: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A file of the run cannot be read or written, or the program cannot start.
     #[error("{}: {source}", path.display())]
     Io {
+        /// The file or program.
         path: PathBuf,
+        /// The error.
         source: std::io::Error,
     },
+    /// The program's metrics file is missing or unreadable.
     #[error("{0}")]
     Metrics(String),
+    /// Ctrl-C (or SIGTERM) stopped the program.
     #[error("interrupted: the program's process group was killed")]
     Interrupted,
 }

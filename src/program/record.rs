@@ -33,7 +33,9 @@ const STDERR_TAIL_LINES: usize = 5;
 /// A file and its SHA-256.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileDigest {
+    /// The path, as the spec or the run names it.
     pub path: String,
+    /// Its SHA-256 in hex.
     pub sha256: String,
 }
 
@@ -53,6 +55,7 @@ pub enum ProgramStatus {
 /// The interpreter of a Python program.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PythonInfo {
+    /// `python --version`.
     pub version: String,
     /// `python -m pip freeze`, in this file of the run folder (or why it could not run).
     pub pip_freeze: String,
@@ -61,29 +64,41 @@ pub struct PythonInfo {
 /// What a program's run was and did (`command.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProgramRecord {
+    /// Where the run stands.
     pub status: ProgramStatus,
     /// The run it is, as planned: the runner, its spec, the inputs' digests, seed, device.
     pub run: ProgramRun,
+    /// The command, placeholders filled in.
     pub argv: Vec<String>,
+    /// Where it ran.
     pub workdir: PathBuf,
     /// The environment variables recorded: those the runner sets and a fixed list.
     pub env: BTreeMap<String, String>,
+    /// The interpreter, when the program is a Python one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub python: Option<PythonInfo>,
     /// The process group, while it runs (so a rerun after a crash can kill what is left).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pgid: Option<i32>,
+    /// The exit status, when it exited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
+    /// The signal that ended it, when one did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signal: Option<i32>,
+    /// Killed for running past its timeout.
     #[serde(default)]
     pub timed_out: bool,
+    /// Seconds from start to exit.
     pub wall_seconds: f64,
+    /// The file in the run folder holding its stdout.
     pub stdout: String,
+    /// The file in the run folder holding its stderr.
     pub stderr: String,
+    /// The final metrics read, by cifar-repro's names.
     #[serde(default)]
     pub metrics: BTreeMap<String, f64>,
+    /// The digests of the files it wrote (the spec's `outputs`).
     #[serde(default)]
     pub outputs: Vec<FileDigest>,
     /// Why the seed failed, with the end of stderr.

@@ -53,6 +53,7 @@ pub struct ProgramSpec {
     /// recorded, and a reproducibility claim compares them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outputs: Vec<String>,
+    /// Where its final metrics are and what they are called.
     pub metrics: MetricsSpec,
     /// Environment variables set for the program (values may hold placeholders); the
     /// rest of the environment is inherited.
@@ -174,12 +175,17 @@ pub fn fill(template: &str, values: &Values) -> Result<String, String> {
 /// its seed and device.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProgramRun {
+    /// The runner's name in the claim file.
     pub runner: String,
+    /// Its spec.
     pub spec: ProgramSpec,
     /// The workdir, as the claim file's folder joined with the spec's.
     pub workdir: PathBuf,
+    /// The digests of its input files.
     pub inputs: Vec<FileDigest>,
+    /// The seed it is given.
     pub seed: u64,
+    /// The device it is given (`cpu`, `cuda`).
     pub device: String,
 }
 
