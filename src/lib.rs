@@ -51,10 +51,8 @@ pub mod program;
 pub mod pth;
 pub mod python;
 pub mod report;
-#[allow(missing_docs)] // some fields and variants still undocumented
 pub mod run_dir;
 pub mod runtime;
 pub mod text;
-#[allow(missing_docs)] // some fields and variants still undocumented
 pub mod train;
 pub mod variance;

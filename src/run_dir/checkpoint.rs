@@ -22,32 +22,59 @@ pub struct CheckpointState {
     pub epochs_done: usize,
     /// Optimiser steps taken.
     pub global_step: usize,
+    /// The optimiser's own step count.
     pub optimizer_step: u64,
+    /// SHA-256 of the model file.
     pub model_sha256: String,
+    /// SHA-256 of the optimiser-state file.
     pub optim_sha256: String,
 }
 
 /// A checkpoint that cannot be written or read.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
+    /// A file cannot be written or read.
     #[error("{}: {message}", path.display())]
-    Io { path: PathBuf, message: String },
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// A file whose SHA-256 is not the recorded one.
     #[error(
         "{}: {file} fails its SHA-256 check (expected {expected}, found {found}); the checkpoint is damaged",
         path.display()
     )]
     Hash {
+        /// The checkpoint.
         path: PathBuf,
+        /// The file.
         file: String,
+        /// The recorded SHA-256.
         expected: String,
+        /// The file's.
         found: String,
     },
+    /// No checkpoint is whole.
     #[error("{}: no complete checkpoint", .0.display())]
     None(PathBuf),
+    /// The weights do not load into the model.
     #[error("{}: the model's weights do not load: {message}", path.display())]
-    Model { path: PathBuf, message: String },
+    Model {
+        /// The checkpoint.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// The optimiser state does not fit the parameters.
     #[error("{}: the optimiser state does not fit the model ({message})", path.display())]
-    Optimizer { path: PathBuf, message: String },
+    Optimizer {
+        /// The checkpoint.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
 }
 
 fn io(path: &Path) -> impl Fn(String) -> CheckpointError + '_ {
@@ -60,7 +87,9 @@ fn io(path: &Path) -> impl Fn(String) -> CheckpointError + '_ {
 /// A checkpoint whose files passed their hash check.
 #[derive(Debug, Clone)]
 pub struct Checkpoint {
+    /// Its folder.
     pub dir: PathBuf,
+    /// What it records besides the tensors.
     pub state: CheckpointState,
 }
 

@@ -41,9 +41,13 @@ const MAX_MANIFEST_BYTES: u64 = 256 << 20;
 /// The files of a run's report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReportFile {
+    /// `report.html`.
     Html,
+    /// `curves.svg`, the learning curves.
     Curves,
+    /// `confusion.svg`, the test confusion matrix.
     Confusion,
+    /// `misclassified.png`, a grid of misclassified test images.
     MisclassifiedPng,
     /// The misclassified examples' labels, for re-rendering.
     MisclassifiedJson,

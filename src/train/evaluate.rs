@@ -92,11 +92,13 @@ pub fn evaluate_test(
 /// A run's newest checkpoint, evaluated again.
 #[derive(Debug, Clone)]
 pub struct Recomputed {
+    /// The checkpoint evaluated.
     pub checkpoint: PathBuf,
     /// The epoch (counted from 1) the checkpoint was written after.
     pub epoch: usize,
     /// Whether that epoch is the run's last (the run completed).
     pub is_final: bool,
+    /// The test metrics computed now.
     pub metrics: Metrics,
     /// The test metrics the run recorded for that epoch.
     pub recorded: Option<Metrics>,

@@ -16,7 +16,9 @@ use tch::Tensor;
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: cannot write the step recording ({message})")]
 pub struct RecordError {
+    /// The recording's folder.
     pub path: PathBuf,
+    /// Why.
     pub message: String,
 }
 

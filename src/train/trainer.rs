@@ -35,7 +35,9 @@ pub trait Observer {
 
 /// The outcome of a finished run.
 pub struct Finished {
+    /// Its manifest, as written.
     pub manifest: Manifest,
+    /// The final model.
     pub model: Model,
     /// The final model's test predictions.
     pub predictions: Vec<i64>,
@@ -48,7 +50,9 @@ pub enum Start {
     /// `init_from`'s run), recording the first `record_steps` steps for a PyTorch replay
     /// (`replay/`; 0: none).
     Fresh {
+        /// Steps to record.
         record_steps: usize,
+        /// The run to start from.
         init_from: Option<Box<Prerequisite>>,
     },
     /// From the run folder's newest checkpoint that passes its hash check (model,
@@ -571,7 +575,9 @@ impl<'a> Trainer<'a> {
 /// trained with (`init_from` resolved with this run's seed and data).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Prerequisite {
+    /// Its folder.
     pub dir: PathBuf,
+    /// The config it must have.
     pub expected: TrainConfig,
 }
 
