@@ -33,7 +33,6 @@
 
 #[allow(missing_docs)] // some fields and variants still undocumented
 pub mod audit;
-#[allow(missing_docs)] // some fields and variants still undocumented
 pub mod augment;
 pub mod bench;
 pub mod config;

@@ -49,8 +49,11 @@ pub struct AugmentConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CropConfig {
+    /// The crop's side.
     pub size: i64,
+    /// Pixels of padding on every side before cropping.
     pub padding: i64,
+    /// How the padding is filled.
     #[serde(default)]
     pub padding_mode: PaddingMode,
     /// Fill value for constant padding, 0..1.
@@ -62,8 +65,10 @@ pub struct CropConfig {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PaddingMode {
+    /// With `fill`.
     #[default]
     Constant,
+    /// With the image mirrored at its edge (the edge pixel not repeated).
     Reflect,
 }
 
@@ -71,12 +76,16 @@ pub enum PaddingMode {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JitterConfig {
+    /// The factor is drawn from [max(0, 1 - b), 1 + b].
     #[serde(default)]
     pub brightness: f32,
+    /// The factor is drawn from [max(0, 1 - c), 1 + c].
     #[serde(default)]
     pub contrast: f32,
+    /// The factor is drawn from [max(0, 1 - s), 1 + s].
     #[serde(default)]
     pub saturation: f32,
+    /// The shift is drawn from [-h, h], 0..0.5.
     #[serde(default)]
     pub hue: f32,
 }
@@ -163,15 +172,24 @@ pub struct MixConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Normalize {
+    /// A data set's statistics by name.
     Named(NamedNormalize),
-    Values { mean: [f32; 3], std: [f32; 3] },
+    /// Explicit statistics.
+    Values {
+        /// Per channel, subtracted.
+        mean: [f32; 3],
+        /// Per channel, divided by.
+        std: [f32; 3],
+    },
 }
 
 /// A data set's published channel statistics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NamedNormalize {
+    /// CIFAR-10's training-set mean and std.
     Cifar,
+    /// ImageNet's, as torchvision's pretrained models expect.
     Imagenet,
 }
 
@@ -189,10 +207,13 @@ impl Normalize {
 /// A config that cannot be run.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum AugmentError {
+    /// No pipeline preset has this name.
     #[error("unknown augmentation preset {0:?}; known: {known}", known = PRESETS.join(", "))]
     UnknownPreset(String),
+    /// A value out of its range, named by key.
     #[error("augmentation: {0}")]
     OutOfRange(String),
+    /// The TOML does not parse or has unknown keys (with the line).
     #[error("augmentation config: {0}")]
     Toml(String),
 }

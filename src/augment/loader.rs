@@ -11,9 +11,11 @@ use tch::Tensor;
 /// Which images go into which batch in one epoch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchPlan {
+    /// The epoch, 0-based (it names the batches' streams).
     pub epoch: usize,
     /// Image indices in the order they are visited.
     pub order: Vec<usize>,
+    /// Images per batch.
     pub batch_size: usize,
     /// Leave out a last batch smaller than `batch_size`.
     pub drop_last: bool,
@@ -35,7 +37,9 @@ impl BatchPlan {
 pub struct Batch {
     /// Position of the batch in its epoch.
     pub index: usize,
+    /// Every parameter drawn for it.
     pub params: BatchParams,
+    /// The images and labels they made.
     pub augmented: Augmented,
 }
 
@@ -47,8 +51,11 @@ pub struct Pipeline {
     pub images: Tensor,
     /// int64 `N`.
     pub labels: Tensor,
+    /// The pipeline.
     pub config: AugmentConfig,
+    /// Where every batch's streams come from.
     pub tree: SeedTree,
+    /// What runs the pipeline.
     pub backend: Backend,
 }
 

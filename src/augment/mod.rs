@@ -25,7 +25,10 @@ use tch::Tensor;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     /// The CPU kernels, on this many threads.
-    Cpu { threads: usize },
+    Cpu {
+        /// Threads the images are spread over.
+        threads: usize,
+    },
     /// Batched tensor ops on this device.
     Device(tch::Device),
 }

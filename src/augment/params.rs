@@ -12,17 +12,22 @@ use serde::{Deserialize, Serialize};
 pub struct ImageParams {
     /// The image's index in its split.
     pub index: usize,
+    /// Pad and crop.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crop: Option<CropParams>,
+    /// Whether the image is flipped left to right.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hflip: Option<bool>,
+    /// Colour jitter.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jitter: Option<JitterParams>,
+    /// The box erased, when one is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub erase: Option<EraseParams>,
     /// Output size [h, w] of the bilinear resize.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resize: Option<[i64; 2]>,
+    /// The channel statistics.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub normalize: Option<NormalizeParams>,
 }
@@ -30,11 +35,17 @@ pub struct ImageParams {
 /// `F.pad(img, padding, fill, padding_mode)` then `F.crop(img, top, left, size, size)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CropParams {
+    /// The crop's top row in the padded image.
     pub top: i64,
+    /// Its left column.
     pub left: i64,
+    /// Its side.
     pub size: i64,
+    /// Padding on every side.
     pub padding: i64,
+    /// The constant padding's value, 0..1.
     pub fill: f32,
+    /// How the padding is filled.
     pub padding_mode: PaddingMode,
 }
 
@@ -42,22 +53,31 @@ pub struct CropParams {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum JitterOp {
+    /// `F.adjust_brightness`.
     Brightness,
+    /// `F.adjust_contrast`.
     Contrast,
+    /// `F.adjust_saturation`.
     Saturation,
+    /// `F.adjust_hue`.
     Hue,
 }
 
 /// The factors drawn, and the order the enabled ops run in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JitterParams {
+    /// The enabled ops, in the order they run.
     pub order: Vec<JitterOp>,
+    /// The brightness factor.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub brightness: Option<f32>,
+    /// The contrast factor.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contrast: Option<f32>,
+    /// The saturation factor.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub saturation: Option<f32>,
+    /// The hue shift.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hue: Option<f32>,
 }
@@ -77,17 +97,24 @@ impl JitterParams {
 /// `F.erase(img, i, j, h, w, value)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EraseParams {
+    /// The box's top row.
     pub i: i64,
+    /// Its left column.
     pub j: i64,
+    /// Its height.
     pub h: i64,
+    /// Its width.
     pub w: i64,
+    /// The value written into it.
     pub value: f32,
 }
 
 /// `F.normalize(img, mean, std)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NormalizeParams {
+    /// Per channel, subtracted.
     pub mean: [f32; 3],
+    /// Per channel, divided by.
     pub std: [f32; 3],
 }
 
@@ -96,12 +123,16 @@ pub struct NormalizeParams {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum MixParams {
+    /// The images blended: `lambda` of the image, the rest of the previous one.
     Mixup {
+        /// The weight of the image's own label, drawn from Beta(alpha, alpha).
         lambda: f64,
     },
     /// The pasted box [top, left, height, width]; `lambda` is 1 minus its area fraction.
     Cutmix {
+        /// The weight of the image's own label: 1 minus the box's share of the image.
         lambda: f64,
+        /// [top, left, height, width].
         r#box: [i64; 4],
     },
 }
@@ -109,7 +140,9 @@ pub enum MixParams {
 /// The parameters of one batch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BatchParams {
+    /// Each image's, in batch order.
     pub images: Vec<ImageParams>,
+    /// The batch's Mixup or CutMix, when the pipeline mixes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mix: Option<MixParams>,
 }
