@@ -31,7 +31,6 @@
 //!     the final metrics (on the audit's run machinery).
 #![warn(missing_docs)]
 
-#[allow(missing_docs)] // some fields and variants still undocumented
 pub mod audit;
 pub mod augment;
 pub mod bench;

@@ -22,10 +22,14 @@ use std::path::PathBuf;
 /// The outcome for one claim.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClaimResult {
+    /// The claim's id (with its reading, `ID [key=value]`).
     pub id: String,
+    /// What the report says, in its words.
     pub sentence: String,
+    /// The claim as parsed; none when it could not be.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claim: Option<Claim>,
+    /// The verdict and why.
     #[serde(flatten)]
     pub verdict: Verdict,
     /// The claim's metric over the seeds kept (for a relative claim: this run minus the
@@ -57,6 +61,7 @@ pub struct ClaimResult {
     /// (1 - 2·level) interval of the estimate it read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub level: Option<f64>,
+    /// The (1 - 2·level) interval, low then high.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<[f64; 2]>,
     /// Run folders used, relative to the audit folder.

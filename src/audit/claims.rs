@@ -13,10 +13,15 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Metric {
+    /// The fraction predicted right.
     Accuracy,
+    /// The mean cross-entropy.
     Loss,
+    /// The mean of the per-class F1 scores.
     MacroF1,
+    /// The mean of the per-class precisions.
     MacroPrecision,
+    /// The mean of the per-class recalls.
     MacroRecall,
     /// Train accuracy minus test accuracy.
     TrainTestGap,
@@ -58,7 +63,9 @@ impl Metric {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MetricSplit {
+    /// The training batches of the epoch, as trained (augmented).
     Train,
+    /// The test split.
     #[default]
     Test,
 }
@@ -67,10 +74,13 @@ pub enum MetricSplit {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Requires {
+    /// The whole official data set.
     #[serde(default)]
     pub full_data: bool,
+    /// The model's pretrained weights file.
     #[serde(default)]
     pub pretrained: bool,
+    /// A CUDA device.
     #[serde(default)]
     pub cuda: bool,
     /// Memory of the training device in GiB (the GPU's own on CUDA, RAM on the CPU).
@@ -82,7 +92,9 @@ pub struct Requires {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Relation {
+    /// Greater than the other run's, or the bound.
     Greater,
+    /// Less than the other run's, or the bound.
     Less,
     /// Within ±margin of the other run ("barely moves").
     Same,
@@ -99,7 +111,12 @@ pub enum Form {
     /// This run's metric is greater or less than the other's by at least the margin.
     Effect(Relation),
     /// The metric is greater or less than `bound` (a constant), on average.
-    Bound { relation: Relation, bound: f64 },
+    Bound {
+        /// Greater or less.
+        relation: Relation,
+        /// The constant.
+        bound: f64,
+    },
     /// The same seed trained twice gives bit-identical runs.
     Reproducible,
 }
@@ -109,13 +126,17 @@ pub enum Form {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Claim {
+    /// A short name, unique in the file (E2-narrows-gap).
     pub id: String,
+    /// What the source says, in its words.
     pub sentence: String,
+    /// The run the metric is read from.
     #[serde(flatten)]
     pub run: RunSpec,
     /// The metric (every form but reproducibility).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metric: Option<Metric>,
+    /// The split the metric is read on.
     #[serde(default)]
     pub split: MetricSplit,
     /// Read the metric after this epoch (1-based) instead of after the last.
@@ -155,6 +176,7 @@ pub struct Claim {
     /// The other run of a relative claim: this claim's metric `relation` that run's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub than: Option<RunSpec>,
+    /// How this run's metric compares with `than`'s or with `bound`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relation: Option<Relation>,
     /// The constant a bound claim compares the metric with.
@@ -163,6 +185,7 @@ pub struct Claim {
     /// A reproducibility claim: the first seed trained twice must give bit-identical runs.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub reproducible: bool,
+    /// What checking the claim needs; without it the claim is NOT RUN.
     #[serde(default)]
     pub requires: Requires,
     /// How the report's silences were filled, for the reader.
@@ -497,15 +520,26 @@ pub const MAX_CLAIM_FILE_BYTES: u64 = 16 << 20;
 /// A claim file that cannot be read at all.
 #[derive(Debug, thiserror::Error)]
 pub enum ClaimError {
+    /// The file cannot be read.
     #[error("{}: {source}", path.display())]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The error.
         source: std::io::Error,
     },
+    /// The file is not a claim file.
     #[error("{}: {message}", path.display())]
-    File { path: PathBuf, message: String },
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Why, naming the line.
+        message: String,
+    },
+    /// The file is not TOML, or its top level is not a claim file's (with the line).
     #[error("{0}")]
     Toml(String),
+    /// A `[runner.NAME]` cannot be used.
     #[error(transparent)]
     Runner(#[from] crate::program::ProgramError),
 }
@@ -514,7 +548,9 @@ pub enum ClaimError {
 /// its line.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UnparsedClaim {
+    /// The claim's id, `?` when unreadable.
     pub id: String,
+    /// What is wrong, naming the line.
     pub why: String,
 }
 
@@ -522,7 +558,9 @@ pub struct UnparsedClaim {
 /// stop the others.
 #[derive(Debug)]
 pub struct ParsedFile {
+    /// The file, as given.
     pub source: String,
+    /// The root the seeds of every claim come from.
     pub seed: u64,
     /// The folder relative paths in the file (config files) are read from.
     pub base_dir: PathBuf,

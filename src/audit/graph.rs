@@ -11,7 +11,9 @@ use std::path::PathBuf;
 #[derive(Debug, Clone)]
 #[allow(clippy::large_enum_variant)] // an audit holds a few hundred nodes at most
 pub enum Work {
+    /// A run cifar-repro trains.
     Train(TrainConfig),
+    /// A run of a training program.
     Program(ProgramRun),
 }
 

@@ -92,7 +92,9 @@ pub struct Superiority {
     pub probability: f64,
     /// Its seeded percentile-bootstrap interval, at `confidence` (1 - α).
     pub interval: [f64; 2],
+    /// The interval's level, 1 - α.
     pub confidence: f64,
+    /// Bootstrap resamples drawn.
     pub resamples: usize,
     /// Bouthillier et al. (2021): significant when the interval's lower end is above 0.5,
     /// meaningful when its upper end is at least 0.75.
@@ -190,6 +192,7 @@ pub fn claimed_sign(claim: &Claim) -> Option<f64> {
 /// The test set's own noise on a claim's metric.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TestSetNoise {
+    /// Test images behind the metric.
     pub images: u64,
     /// The binomial standard error of the metric on that many images.
     pub se: f64,

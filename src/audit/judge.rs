@@ -101,6 +101,7 @@ pub struct Failures {
     /// counted as the least favourable difference observed (MLPerf counts a run that does
     /// not converge as the worst result).
     pub counted_as_worst: Vec<usize>,
+    /// How many may fail (`max_failures`).
     pub allowed: usize,
 }
 

@@ -17,7 +17,12 @@ pub enum Training {
     /// Part `index` (0-based) of `count` disjoint parts: the audit's chains of runs, in
     /// the order the claims and seeds need them, dealt round-robin. Runs of other parts are
     /// left alone (their claims come out NOT RUN until the parts are merged).
-    Shard { index: usize, count: usize },
+    Shard {
+        /// This part, 0-based.
+        index: usize,
+        /// How many parts.
+        count: usize,
+    },
     /// None: every run must be finished already (`audit merge`).
     MergeOnly,
 }
@@ -30,8 +35,11 @@ pub enum Mode {
     /// `--rehearse`: smoke scale, requirements waived, stand-ins for absent weights, the
     /// vendored data for absent data (`data`).
     Rehearsal {
+        /// How far every run is cut.
         scale: SmokeScale,
+        /// The stand-in weights made so far.
         stand_ins: StandIns,
+        /// The data that stands in for absent data.
         data: Option<PathBuf>,
     },
     /// The full-scale plan after a rehearsal: requirements waived, nothing trained, an
@@ -43,17 +51,23 @@ pub enum Mode {
 pub struct AuditOptions {
     /// Overrides every run's data path.
     pub data: Option<PathBuf>,
+    /// Seeds per run.
     pub seeds: usize,
     /// Audit only these claim ids.
     pub only: Option<Vec<String>>,
+    /// The audit folder.
     pub out: PathBuf,
+    /// Where runs train.
     pub device: Device,
+    /// Which runs this process trains.
     pub training: Training,
+    /// α and the multiplicity adjustment.
     pub decision: Decision,
     /// Per-seed values from elsewhere (`--results`): no run is trained.
     pub results: Option<Results>,
     /// Test hooks for every run trained.
     pub hooks: Hooks,
+    /// Real, rehearsal or estimate.
     pub mode: Mode,
     /// Whether a claim's run may be a command (`runner:NAME`); without it such claims are
     /// NOT RUN.

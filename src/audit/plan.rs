@@ -14,9 +14,11 @@ use tch::Device;
 pub struct PlannedRun {
     /// Its key (the first 16 hex digits of its config's SHA-256) and folder (`runs/KEY`).
     pub key: String,
+    /// Its folder in the audit folder.
     pub folder: PathBuf,
     /// The claims that read it (directly, or through a run that starts from it).
     pub claims: Vec<String>,
+    /// Which of the audit's seeds it trains with.
     pub seed_index: usize,
     /// 0, or 1 for the second run of a reproducibility claim's seed.
     pub copy: usize,
@@ -26,26 +28,35 @@ pub struct PlannedRun {
     pub finished: bool,
     /// Optimiser steps, and test images evaluated (after every epoch); 0 for a program.
     pub steps: usize,
+    /// Test images evaluated over the run.
     pub eval_images: usize,
     /// A finished program's wall time, what the estimate of its runner's other seeds is.
     pub program_seconds: Option<f64>,
+    /// What it trains or runs.
     pub work: Work,
 }
 
 /// The runs an audit needs, and the claims it cannot run here, with why.
 #[derive(Debug, Clone)]
 pub struct Plan {
+    /// Each distinct run, in the order they are trained.
     pub runs: Vec<PlannedRun>,
+    /// Claims that cannot run here: id and why.
     pub not_run: Vec<(String, String)>,
 }
 
 /// What a training step and an evaluated image cost here for one kind of run.
 #[derive(Debug, Clone)]
 pub struct Cost {
+    /// The kind of run.
     pub spec: StepSpec,
+    /// Its determinism mode.
     pub determinism: Determinism,
+    /// Its thread count.
     pub threads: usize,
+    /// Measured seconds per training step.
     pub seconds_per_step: f64,
+    /// Measured seconds per evaluated image.
     pub seconds_per_eval_image: f64,
 }
 
@@ -55,6 +66,7 @@ pub struct Estimate {
     /// Seconds per run, in the plan's order (0 for a finished one; NaN for a program none
     /// of whose seeds has run yet).
     pub run_seconds: Vec<f64>,
+    /// The costs measured, one per kind of run.
     pub costs: Vec<Cost>,
 }
 

@@ -72,6 +72,7 @@ impl SmokeScale {
 pub struct StandIn {
     /// The file the config names.
     pub replaces: PathBuf,
+    /// The stand-in made.
     pub path: PathBuf,
     /// How it was made: torch.save of a torchvision model, or safetensors without torch.
     pub made_by: String,
@@ -81,7 +82,9 @@ pub struct StandIn {
 #[derive(Debug, thiserror::Error)]
 #[error("making stand-in weights {}: {message}", path.display())]
 pub struct StandInError {
+    /// The stand-in.
     pub path: PathBuf,
+    /// Why.
     pub message: String,
 }
 

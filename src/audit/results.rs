@@ -14,8 +14,11 @@ pub const MAX_RESULTS_BYTES: u64 = 512 << 20;
 /// One row: a seed's value of a claim's metric.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
+    /// The seed, as the file writes it.
     pub seed: String,
+    /// The claim's metric for that seed.
     pub value: f64,
+    /// A relative claim's compared run, same seed.
     pub than: Option<f64>,
     /// Its line in the file, for messages.
     pub line: u64,
@@ -39,26 +42,37 @@ pub struct SeedValues {
 /// The rows of a results file, by claim id, in file order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Results {
+    /// The file.
     pub path: PathBuf,
+    /// Its rows, by claim id.
     pub rows: BTreeMap<String, Vec<Row>>,
 }
 
 /// A results file that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ResultsError {
+    /// The file cannot be read.
     #[error("{}: {source}", path.display())]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The error.
         source: std::io::Error,
     },
+    /// A row that cannot be used.
     #[error("{}, line {line}: {message}", path.display())]
     Line {
+        /// The file.
         path: PathBuf,
+        /// The row's line.
         line: u64,
+        /// What is wrong with it.
         message: String,
     },
+    /// No rows for the claim.
     #[error("{} has no rows for this claim", .0.display())]
     NoRows(PathBuf),
+    /// A relative claim's rows without `than`.
     #[error("{}: a relative claim needs `than` (the compared run's value) on every row", .0.display())]
     NoThan(PathBuf),
 }

@@ -19,12 +19,15 @@ use std::rc::Rc;
 /// What became of one run.
 #[derive(Debug, Clone)]
 pub enum Outcome {
+    /// Trained to its end.
     Finished(Rc<Manifest>),
+    /// Stopped at a loss that was not finite (a failed seed).
     Diverged(Rc<Manifest>),
     /// A program's run that ended (completed, or failed: a failed seed).
     Program(Rc<ProgramRecord>),
     /// Another shard's, or not merged.
     Left,
+    /// Could not run: why.
     Failed(String),
 }
 

@@ -21,15 +21,21 @@ pub struct ShardRecord {
     /// same place and refuses it if it changed.
     #[serde(alias = "claims")]
     pub source: PathBuf,
+    /// See `source`.
     #[serde(alias = "claims_sha256")]
     pub source_sha256: String,
     /// A variance study's run and arms; absent for an audit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub study: Option<StudyRecord>,
+    /// Seeds per run.
     pub seeds: usize,
+    /// The claims selected (`--only`).
     pub only: Option<Vec<String>>,
+    /// The `--data` every run used.
     pub data: Option<PathBuf>,
+    /// This shard, 0-based.
     pub index: usize,
+    /// How many shards.
     pub count: usize,
     /// The run folders this shard finished, relative to its audit folder (`runs/KEY`).
     pub runs: Vec<PathBuf>,
@@ -42,7 +48,9 @@ pub struct ShardRecord {
 /// What a variance study's shards share besides the audit's settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StudyRecord {
+    /// The run studied.
     pub run: RunSpec,
+    /// The arms, by name.
     pub arms: Vec<String>,
 }
 
@@ -101,15 +109,25 @@ impl ShardRecord {
 /// Why shards cannot be merged.
 #[derive(Debug, thiserror::Error)]
 pub enum ShardError {
+    /// A record or run folder cannot be read or copied.
     #[error("{path}: {source}")]
     Io {
+        /// The file or folder.
         path: PathBuf,
+        /// The error.
         source: std::io::Error,
     },
+    /// Not a shard record.
     #[error(
         "{path}: not a shard record ({message}); was it made by `audit --shard I/N` or `variance --shard I/N`?"
     )]
-    Bad { path: PathBuf, message: String },
+    Bad {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// Shards of different audits, a changed claim file, or a shard missing.
     #[error("{0}")]
     Mismatch(String),
 }

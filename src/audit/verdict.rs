@@ -39,7 +39,9 @@ const MAX_SEEDS: usize = 10_000;
 /// Mean and standard deviation over the seeds kept.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
+    /// Seeds kept.
     pub n: usize,
+    /// Their mean.
     pub mean: f64,
     /// Sample standard deviation (n - 1); 0 for one value.
     pub std: f64,
@@ -62,6 +64,7 @@ impl Summary {
 /// The claim's side of an equivalence comparison.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Claimed {
+    /// The claimed value.
     pub value: f64,
     /// Runs behind the value (1: a single run, as reports usually mean).
     pub runs: usize,
@@ -74,17 +77,30 @@ pub struct Claimed {
 #[serde(tag = "test", rename_all = "snake_case")]
 pub enum Question {
     /// Is the measured value equivalent to the claimed one within ±margin?
-    Equivalence { claimed: Claimed },
+    Equivalence {
+        /// The claim's value and the runs behind it.
+        claimed: Claimed,
+    },
     /// Is there an effect of at least `margin` in the claimed direction?
-    Effect { relation: Relation },
+    Effect {
+        /// The claimed direction.
+        relation: Relation,
+    },
     /// Is the mean on the claimed side of `bound`?
-    Bound { relation: Relation, bound: f64 },
+    Bound {
+        /// The claimed side.
+        relation: Relation,
+        /// The constant.
+        bound: f64,
+    },
 }
 
 /// What the seeds say about one claim, before any multiplicity adjustment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evidence {
+    /// What is being shown.
     pub question: Question,
+    /// The equivalence margin or smallest effect of interest.
     pub margin: f64,
     /// Equivalence: measured mean minus claimed value. Effect: the mean paired difference
     /// signed so that the claimed direction is positive. Bound: the mean's distance from
@@ -96,6 +112,7 @@ pub struct Evidence {
     pub df: f64,
     /// Seeds kept, and the standard deviation used (after the floor).
     pub n: usize,
+    /// The standard deviation used.
     pub sd: f64,
     /// Whether the zero-variance floor replaced the sample's standard deviation.
     pub sd_floored: bool,
@@ -122,7 +139,9 @@ pub enum Adjust {
 /// How an audit decides: the level of each decision and how the file's claims share it.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Decision {
+    /// The family's α.
     pub alpha: f64,
+    /// How the claims share it.
     pub adjust: Adjust,
 }
 
@@ -139,26 +158,37 @@ impl Default for Decision {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "verdict", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Verdict {
+    /// The seeds show the claim at its level.
     Reproduced {
+        /// The test and its figures, in a sentence.
         why: String,
     },
+    /// The seeds show the claim false at its level.
     NotReproduced {
+        /// The test and its figures, in a sentence.
         why: String,
     },
+    /// The seeds show neither.
     Inconclusive {
+        /// The tests and their figures, in a sentence.
         why: String,
+        /// About how many seeds would settle it, when a number can be named.
         seeds_needed: Option<usize>,
     },
+    /// The claim could not be judged here.
     NotRun {
+        /// What it needs, or what went wrong.
         why: String,
     },
     /// `audit --rehearse`: the claim's whole path ran at smoke scale (its numbers mean
     /// nothing).
     Rehearsed {
+        /// What ran.
         why: String,
     },
     /// `audit --rehearse`: a step of the claim's path failed; `why` names it.
     Failed {
+        /// The step that failed, and how.
         why: String,
     },
 }
@@ -339,8 +369,11 @@ pub fn interval(evidence: &Evidence, level: f64) -> [f64; 2] {
 /// Which way `evidence` decides at `level`, without the sentences (what simulations need).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
+    /// The REPRODUCED side's test rejected.
     Reproduced,
+    /// The NOT REPRODUCED side's test rejected.
     NotReproduced,
+    /// Neither rejected.
     Inconclusive,
 }
 

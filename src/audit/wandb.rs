@@ -25,14 +25,20 @@ const KEYS: [(&str, Metric, &str); 7] = [
 /// A summary that gives no claim.
 #[derive(Debug, thiserror::Error)]
 pub enum WandbError {
+    /// Not JSON, or not an object.
     #[error("not a W&B summary: {0}")]
     Json(String),
+    /// None of the keys cifar-repro reads.
     #[error("the summary has none of the keys {}", KEYS.map(|k| k.0).join(", "))]
     Empty,
+    /// A value that cannot be the metric it is mapped to.
     #[error("{key} = {value} is outside the domain of {metric}")]
     OutOfDomain {
+        /// The summary's key.
         key: String,
+        /// Its value.
         value: f64,
+        /// The metric.
         metric: String,
     },
 }
@@ -40,7 +46,9 @@ pub enum WandbError {
 /// Margins for the claims made: one for proportions and one for losses.
 #[derive(Debug, Clone, Copy)]
 pub struct Margins {
+    /// For accuracies and other proportions.
     pub proportion: f64,
+    /// For losses.
     pub loss: f64,
 }
 

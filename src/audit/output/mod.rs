@@ -19,11 +19,15 @@ use std::path::{Path, PathBuf};
 /// What the audit's files say about how it was run.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Settings {
+    /// The claim file.
     pub source: String,
     /// Seeds per run (training audits), or the results file the values came from.
     pub seeds: Option<usize>,
+    /// The `--results` file, when the values came from one.
     pub results: Option<String>,
+    /// The family's α.
     pub alpha: f64,
+    /// How α was shared among the claims.
     pub adjust: Adjust,
     /// A rehearsal's smoke scale, when this was one.
     pub rehearsal: Option<String>,
@@ -191,7 +195,9 @@ pub fn write(out: &Path, results: &[ClaimResult], settings: &Settings) -> Result
 #[derive(Debug, thiserror::Error)]
 #[error("writing {}: {source}", path.display())]
 pub struct OutputError {
+    /// The file.
     pub path: PathBuf,
+    /// The error.
     pub source: std::io::Error,
 }
 
