@@ -61,12 +61,13 @@ pub enum DataError {
         reason: String,
     },
     /// A `.tar.gz` that cannot be read to its end.
-    #[error("{path}: cut or corrupt archive ({message})")]
+    #[error("{path}: cut or corrupt archive ({source})")]
     Archive {
         /// The archive.
         path: PathBuf,
         /// The reader's error.
-        message: String,
+        #[source]
+        source: std::io::Error,
     },
     /// A file cannot be read.
     #[error("{path}: {source}")]

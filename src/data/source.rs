@@ -141,9 +141,9 @@ fn read_archive(path: &Path) -> Result<RawFiles, DataError> {
 /// Reads the expected files from `.tar.gz` bytes coming from `reader`; `path` names the
 /// archive in errors.
 pub fn read_archive_from(path: &Path, reader: impl Read) -> Result<RawFiles, DataError> {
-    let corrupt = |e: std::io::Error| DataError::Archive {
+    let corrupt = |source: std::io::Error| DataError::Archive {
         path: path.to_owned(),
-        message: e.to_string(),
+        source,
     };
     let mut archive = tar::Archive::new(GzDecoder::new(reader));
     let mut files = BTreeMap::new();
