@@ -529,12 +529,13 @@ pub enum ClaimError {
         source: std::io::Error,
     },
     /// The file is not a claim file.
-    #[error("{}: {message}", path.display())]
+    #[error("{}: {source}", path.display())]
     File {
         /// The file.
         path: PathBuf,
         /// Why, naming the line.
-        message: String,
+        #[source]
+        source: Box<ClaimError>,
     },
     /// The file is not TOML, or its top level is not a claim file's (with the line).
     #[error("{0}")]
@@ -600,7 +601,7 @@ impl ParsedFile {
         })?;
         let mut file = Self::parse(&text).map_err(|e| ClaimError::File {
             path: path.to_owned(),
-            message: e.to_string(),
+            source: Box::new(e),
         })?;
         file.base_dir = path
             .parent()

@@ -4,7 +4,7 @@
 //! after the hashes pass.
 
 use crate::hash::sha256_hex;
-use crate::model::Model;
+use crate::model::{Model, ModelError};
 use crate::optim::Optimizer;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -60,12 +60,13 @@ pub enum CheckpointError {
     #[error("{}: no complete checkpoint", .0.display())]
     None(PathBuf),
     /// The weights do not load into the model.
-    #[error("{}: the model's weights do not load: {message}", path.display())]
+    #[error("{}: the model's weights do not load: {source}", path.display())]
     Model {
         /// The checkpoint.
         path: PathBuf,
         /// Why.
-        message: String,
+        #[source]
+        source: ModelError,
     },
     /// The optimiser state does not fit the parameters.
     #[error("{}: the optimiser state does not fit the model ({message})", path.display())]
@@ -123,9 +124,9 @@ impl Checkpoint {
     pub fn load_model(&self, model: &mut Model) -> Result<(), CheckpointError> {
         model
             .load(&self.dir.join(MODEL), false)
-            .map_err(|e| CheckpointError::Model {
+            .map_err(|source| CheckpointError::Model {
                 path: self.dir.clone(),
-                message: e.to_string(),
+                source,
             })
     }
 

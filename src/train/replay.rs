@@ -14,12 +14,13 @@ use tch::Tensor;
 
 /// A recording that could not be written.
 #[derive(Debug, thiserror::Error)]
-#[error("{path}: cannot write the step recording ({message})")]
+#[error("{path}: cannot write the step recording ({source})")]
 pub struct RecordError {
-    /// The recording's folder.
+    /// The file or folder.
     pub path: PathBuf,
     /// Why.
-    pub message: String,
+    #[source]
+    pub source: std::io::Error,
 }
 
 /// What `replay.json` says about the recorded steps.
@@ -51,7 +52,7 @@ fn write(path: &Path, tensors: &[(String, Tensor)]) -> Result<(), RecordError> {
     })
     .map_err(|e| RecordError {
         path: path.to_owned(),
-        message: e.to_string(),
+        source: e,
     })
 }
 
@@ -81,7 +82,7 @@ impl Recorder {
         let dir = dir.to_owned();
         std::fs::create_dir_all(&dir).map_err(|e| RecordError {
             path: dir.clone(),
-            message: e.to_string(),
+            source: e,
         })?;
         write(&dir.join("init.safetensors"), &variables(initial))?;
         Ok(Self {
@@ -142,11 +143,8 @@ impl Recorder {
         let path = self.dir.join("replay.json");
         let text = serde_json::to_string_pretty(&record).map_err(|e| RecordError {
             path: path.clone(),
-            message: e.to_string(),
+            source: e.into(),
         })?;
-        write_atomic(&path, text.as_bytes()).map_err(|e| RecordError {
-            path,
-            message: e.to_string(),
-        })
+        write_atomic(&path, text.as_bytes()).map_err(|e| RecordError { path, source: e })
     }
 }
