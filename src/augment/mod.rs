@@ -52,6 +52,14 @@ impl Backend {
         }
     }
 
+    /// The backend in words: "the CPU kernels on 2 threads", "device ops on Cuda(0)".
+    pub fn describe(&self) -> String {
+        match self {
+            Backend::Cpu { threads } => format!("the CPU kernels on {threads} threads"),
+            Backend::Device(device) => format!("device ops on {device:?}"),
+        }
+    }
+
     /// Where this backend's images must live.
     pub fn device(&self) -> tch::Device {
         match self {

@@ -78,10 +78,10 @@ pub fn run(args: AugmentArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot create the output folder {}", out.display()))?;
     write_preview(out, &set.train, args.count, &config, args.seed, backend)?;
     println!(
-        "{} images through {} on {:?}: {}/grid.png (input | output pairs), params.json, batch.safetensors",
+        "{} images through {} with {}: {}/grid.png (input | output pairs), params.json, batch.safetensors",
         args.count,
         args.preset.as_deref().unwrap_or("the config"),
-        backend,
+        backend.describe(),
         out.display()
     );
     Ok(ExitCode::SUCCESS)
