@@ -183,11 +183,31 @@ impl ShardRecord {
     }
 }
 
-/// Checks that `records` are the parts 0 to N-1 of one audit, each once.
+/// Checks that `records` are the parts 0 to N-1 of one audit, each once, and finished.
 pub fn check_complete(records: &[(PathBuf, ShardRecord)]) -> Result<(), ShardError> {
-    let Some((first_dir, first)) = records.first() else {
+    let Some((_, first)) = records.first() else {
         return Err(ShardError::Mismatch("no shard folders given".into()));
     };
+    let seen = check_parts(records)?;
+    let missing: Vec<String> = (0..first.count)
+        .filter(|&i| seen[i].is_none())
+        .map(|i| format!("{i}/{}", first.count))
+        .collect();
+    if !missing.is_empty() {
+        return Err(ShardError::Mismatch(format!(
+            "shard {} missing: give every shard's folder",
+            missing.join(", ")
+        )));
+    }
+    records
+        .iter()
+        .try_for_each(|(dir, record)| check_finished(dir, record))
+}
+
+/// Each record's folder by shard index, refusing records of another audit, a shard given
+/// twice and an index out of range. `records` is not empty.
+fn check_parts(records: &[(PathBuf, ShardRecord)]) -> Result<Vec<Option<&Path>>, ShardError> {
+    let (first_dir, first) = &records[0];
     let mut seen: Vec<Option<&Path>> = vec![None; first.count];
     for (dir, record) in records {
         if record.settings() != first.settings() {
@@ -218,32 +238,25 @@ pub fn check_complete(records: &[(PathBuf, ShardRecord)]) -> Result<(), ShardErr
             }
         }
     }
-    let missing: Vec<String> = (0..first.count)
-        .filter(|&i| seen[i].is_none())
-        .map(|i| format!("{i}/{}", first.count))
-        .collect();
-    if !missing.is_empty() {
-        return Err(ShardError::Mismatch(format!(
-            "shard {} missing: give every shard's folder",
-            missing.join(", ")
-        )));
+    Ok(seen)
+}
+
+/// Refuses a shard that did not finish its planned runs, naming them.
+fn check_finished(dir: &Path, record: &ShardRecord) -> Result<(), ShardError> {
+    let unfinished = record.unfinished();
+    if unfinished.is_empty() {
+        return Ok(());
     }
-    for (dir, record) in records {
-        let unfinished = record.unfinished();
-        if !unfinished.is_empty() {
-            let names: Vec<String> = unfinished.iter().map(|r| r.display().to_string()).collect();
-            return Err(ShardError::Mismatch(format!(
-                "{}: shard {}/{} did not finish {} of its {} runs ({}); run that shard again (it reuses what it finished), then merge",
-                dir.display(),
-                record.index,
-                record.count,
-                unfinished.len(),
-                record.planned.len(),
-                names.join(", ")
-            )));
-        }
-    }
-    Ok(())
+    let names: Vec<String> = unfinished.iter().map(|r| r.display().to_string()).collect();
+    Err(ShardError::Mismatch(format!(
+        "{}: shard {}/{} did not finish {} of its {} runs ({}); run that shard again (it reuses what it finished), then merge",
+        dir.display(),
+        record.index,
+        record.count,
+        unfinished.len(),
+        record.planned.len(),
+        names.join(", ")
+    )))
 }
 
 /// Checks that `dirs` hold every shard of one audit, each finished, whose source is

@@ -6,7 +6,7 @@
 use super::plots;
 use super::{Cells, Settings, remarks};
 use crate::audit::auditor::ClaimResult;
-use crate::audit::claims::{Form, Metric, MetricSplit};
+use crate::audit::claims::{Claim, Form, Metric, MetricSplit};
 use crate::manifest::EpochRecord;
 use crate::run_dir::RunDir;
 use maud::{DOCTYPE, Markup, html};
@@ -108,38 +108,14 @@ fn groups(results: &[ClaimResult], out: &Path) -> Vec<Group> {
         else {
             continue;
         };
-        let sides: Vec<&[PathBuf]> = match (&claim.than, r.runs.len()) {
-            (Some(_), n) if n >= 2 => vec![&r.runs[..n / 2], &r.runs[n / 2..]],
-            _ => vec![&r.runs[..]],
-        };
-        for (i, side) in sides.into_iter().enumerate() {
+        for (i, side) in claim_sides(claim, &r.runs).into_iter().enumerate() {
             if side.is_empty() {
                 continue;
             }
             let index = match seen.iter().position(|(k, _)| k.as_slice() == side) {
                 Some(index) => index,
                 None => {
-                    let title = match i {
-                        0 => claim.run.describe(),
-                        _ => claim
-                            .than
-                            .as_ref()
-                            .map_or_else(String::new, |t| t.describe()),
-                    };
-                    let runs = side
-                        .iter()
-                        .filter_map(|p| RunDir::open(&out.join(p)).manifest().ok())
-                        .map(|m| m.epochs)
-                        .collect();
-                    seen.push((
-                        side.to_vec(),
-                        Group {
-                            title,
-                            runs,
-                            accuracy: Vec::new(),
-                            loss: Vec::new(),
-                        },
-                    ));
+                    seen.push((side.to_vec(), new_group(claim, i, side, out)));
                     seen.len() - 1
                 }
             };
@@ -158,6 +134,37 @@ fn groups(results: &[ClaimResult], out: &Path) -> Vec<Group> {
         .map(|(_, g)| g)
         .filter(|g| !g.runs.is_empty())
         .collect()
+}
+
+/// A claim's run folders by side: its own run's, then (a relative claim) `than`'s.
+fn claim_sides<'a>(claim: &Claim, runs: &'a [PathBuf]) -> Vec<&'a [PathBuf]> {
+    match (&claim.than, runs.len()) {
+        (Some(_), n) if n >= 2 => vec![&runs[..n / 2], &runs[n / 2..]],
+        _ => vec![runs],
+    }
+}
+
+/// The group of side `i` of `claim` (0: its run, 1: `than`), with every epoch of the
+/// runs in `side` whose manifest reads; no claimed values yet.
+fn new_group(claim: &Claim, i: usize, side: &[PathBuf], out: &Path) -> Group {
+    let title = match i {
+        0 => claim.run.describe(),
+        _ => claim
+            .than
+            .as_ref()
+            .map_or_else(String::new, |t| t.describe()),
+    };
+    let runs = side
+        .iter()
+        .filter_map(|p| RunDir::open(&out.join(p)).manifest().ok())
+        .map(|m| m.epochs)
+        .collect();
+    Group {
+        title,
+        runs,
+        accuracy: Vec::new(),
+        loss: Vec::new(),
+    }
 }
 
 fn group(g: &Group) -> Markup {
