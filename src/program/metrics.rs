@@ -1,6 +1,9 @@
-//! A program's metrics, read from the file it writes: a JSON object (`json.dump`), the
-//! last row that gives each column of a CSV (`csv.DictWriter`, as Lightning's CSVLogger
-//! writes), or a W&B run summary (`wandb-summary.json`).
+//! A program's metrics, read where it already writes them: its stdout or stderr (a
+//! regular expression per metric), a JSON object (`json.dump`), the last row that gives
+//! each column of a CSV (`csv.DictWriter`, as Lightning's CSVLogger writes), a W&B run
+//! summary (`wandb-summary.json`), a `torch.save` checkpoint (a number at a key path),
+//! TensorBoard event files or an MLflow run; each value times `scale`, then checked
+//! against the metric's domain.
 
 use super::ProgramError;
 use super::spec::METRIC_NAMES;
@@ -21,6 +24,15 @@ pub enum MetricsFormat {
     Csv,
     /// A W&B run's `wandb-summary.json`.
     Wandb,
+    /// Text (a log, stdout, stderr): each metric's key is a regular expression with one
+    /// capture group; its last match counts, over lines split on `\n` and `\r`.
+    Text,
+    /// A `torch.save` file of a dict: a number at a key path.
+    Pth,
+    /// TensorBoard event files (a file or a folder): a scalar tag's last value.
+    Tensorboard,
+    /// An MLflow run folder of a file store (`mlruns/EXP/RUN`): a metric's last value.
+    Mlflow,
 }
 
 /// Where a program's metrics are and which key holds each.
@@ -28,20 +40,44 @@ pub enum MetricsFormat {
 /// [`MetricsSpec::validate`] refuses any key that is not a metric.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricsSpec {
-    /// The file (a template, e.g. `{out}/metrics.json`).
-    pub file: String,
-    /// json, csv or wandb [default: csv for a `.csv` file, wandb for
-    /// `wandb-summary.json`, else json].
+    /// The file or folder (a template, e.g. `{out}/metrics.json`); none with `stdout` or
+    /// `stderr`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// Read the program's stdout (format text).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stdout: bool,
+    /// Read the program's stderr (format text).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stderr: bool,
+    /// json, csv, wandb, text, pth, tensorboard or mlflow [default: text for stdout and
+    /// stderr, csv for a `.csv`, wandb for `wandb-summary.json`, pth for `.pth`, `.pt`
+    /// and `.ckpt`, tensorboard for a `tfevents` file, else json].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<MetricsFormat>,
+    /// Every value is multiplied by it: 0.01 for a program that writes percentages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<f64>,
     /// cifar-repro's metric name (accuracy, loss, macro_f1, ..., train_accuracy) to the
-    /// file's key (a JSON key, `a.b` for a nested one; a CSV column; a W&B summary key).
+    /// source's key (a JSON key, `a.b` for a nested one; a CSV column; a W&B summary key;
+    /// a checkpoint's key path; a TensorBoard tag; an MLflow metric; a regular expression).
     #[serde(flatten)]
     pub keys: BTreeMap<String, String>,
 }
 
+/// The values a metric of a program can take: a proportion, a gap between two, a loss.
+pub fn metric_domain(name: &str) -> std::ops::RangeInclusive<f64> {
+    match name {
+        "loss" | "train_loss" => 0.0..=f64::MAX,
+        "train_test_gap" => -1.0..=1.0,
+        _ => 0.0..=1.0,
+    }
+}
+
 impl MetricsSpec {
-    /// Refuses a spec that maps no metric or names one cifar-repro does not know.
+    /// Refuses a spec that maps no metric, names one cifar-repro does not know, names no
+    /// source or two, has a scale that is not a positive number, or a pattern that is not
+    /// a regular expression with one capture group.
     pub fn validate(&self) -> Result<(), String> {
         if self.keys.is_empty() {
             return Err(format!(
@@ -49,50 +85,124 @@ impl MetricsSpec {
                 METRIC_NAMES.join(", ")
             ));
         }
-        match self
+        if let Some(unknown) = self
             .keys
             .keys()
             .find(|k| !METRIC_NAMES.contains(&k.as_str()))
         {
-            Some(unknown) => Err(format!(
+            return Err(format!(
                 "metrics.{unknown} is not a metric: the metrics are {}",
                 METRIC_NAMES.join(", ")
-            )),
-            None => Ok(()),
+            ));
         }
+        let sources =
+            usize::from(self.file.is_some()) + usize::from(self.stdout) + usize::from(self.stderr);
+        if sources != 1 {
+            return Err("`metrics` reads one source: give `file = \"...\"`, `stdout = true` or `stderr = true`".into());
+        }
+        if self.scale.is_some_and(|s| !(s.is_finite() && s > 0.0)) {
+            return Err(format!(
+                "metrics.scale = {:?} must be a positive number (0.01 for percentages)",
+                self.scale.unwrap_or_default()
+            ));
+        }
+        if self.format_of(Path::new(self.file.as_deref().unwrap_or(""))) == MetricsFormat::Text {
+            for (metric, pattern) in &self.keys {
+                pattern_of(pattern).map_err(|why| format!("metrics.{metric}: {why}"))?;
+            }
+        }
+        Ok(())
     }
 
-    /// The format of the file at `path`.
+    /// The format of the source at `path`.
     pub fn format_of(&self, path: &Path) -> MetricsFormat {
+        if let Some(format) = self.format {
+            return format;
+        }
+        if self.stdout || self.stderr {
+            return MetricsFormat::Text;
+        }
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().to_lowercase())
             .unwrap_or_default();
-        self.format.unwrap_or(if name.ends_with(".csv") {
-            MetricsFormat::Csv
-        } else if name == "wandb-summary.json" {
-            MetricsFormat::Wandb
-        } else {
-            MetricsFormat::Json
-        })
+        let extension = name.rsplit_once('.').map_or("", |(_, e)| e);
+        match extension {
+            _ if name == "wandb-summary.json" => MetricsFormat::Wandb,
+            _ if name.contains("tfevents") => MetricsFormat::Tensorboard,
+            "csv" => MetricsFormat::Csv,
+            "pth" | "pt" | "ckpt" => MetricsFormat::Pth,
+            "log" | "txt" => MetricsFormat::Text,
+            _ => MetricsFormat::Json,
+        }
     }
 }
 
-/// A file's value at a key, or why there is none.
+/// A metric pattern compiled: a regular expression with exactly one capture group.
+fn pattern_of(pattern: &str) -> Result<regex::Regex, String> {
+    let regex = regex::Regex::new(pattern).map_err(|e| format!("not a regular expression: {e}"))?;
+    match regex.captures_len() {
+        2 => Ok(regex),
+        n => Err(format!(
+            "{pattern:?} has {} capture groups; give exactly one around the number, e.g. 'Acc: ([0-9.]+)%'",
+            n - 1
+        )),
+    }
+}
+
+/// A source's value at a key, or why there is none.
 type Lookup = Box<dyn Fn(&str) -> Result<f64, String>>;
 
-/// Every mapped metric's value from the file at `path`, by cifar-repro's metric name; a
-/// missing file, key or non-numeric value is an error naming it.
+/// Every mapped metric's value from the source at `path` (a file, a folder, or the file
+/// holding the program's stdout or stderr), by cifar-repro's metric name, scaled and
+/// checked against its domain; a missing source, key or number, or a value outside the
+/// domain, is an error naming it.
 pub fn read_metrics(
     spec: &MetricsSpec,
     path: &Path,
 ) -> Result<BTreeMap<String, f64>, ProgramError> {
     let fail = |why: String| ProgramError::Metrics(format!("{}: {why}", path.display()));
-    let text =
-        crate::fsutil::read_capped(path, MAX_METRICS_BYTES).map_err(|e| fail(e.to_string()))?;
-    let lookup: Lookup = match spec.format_of(path) {
+    let lookup = lookup(spec.format_of(path), path).map_err(&fail)?;
+    let scale = spec.scale.unwrap_or(1.0);
+    spec.keys
+        .iter()
+        .map(|(metric, key)| {
+            let value = lookup(key)
+                .map(|v| v * scale)
+                .and_then(|v| in_domain(metric, v, spec.scale.is_some()))
+                .map_err(|why| fail(format!("{metric}: {why}")))?;
+            Ok((metric.clone(), value))
+        })
+        .collect()
+}
+
+/// `value` when it lies in the metric's domain (a non-finite value is a diverged run's
+/// and passes); else why not, naming `scale = 0.01` for what looks like a percentage.
+fn in_domain(metric: &str, value: f64, scaled: bool) -> Result<f64, String> {
+    let domain = metric_domain(metric);
+    if !value.is_finite() || domain.contains(&value) {
+        return Ok(value);
+    }
+    let shown = crate::text::number(value);
+    let range = format!(
+        "[{}, {}]",
+        domain.start(),
+        crate::text::number(*domain.end())
+    );
+    if *domain.end() == 1.0 && (1.0..=100.0).contains(&value.abs()) && !scaled {
+        return Err(format!(
+            "{shown} is outside {range}: it looks like a percentage; give scale = 0.01 in the runner's metrics"
+        ));
+    }
+    Err(format!("{shown} is outside the metric's range {range}"))
+}
+
+/// How to look a key up in the source at `path`.
+fn lookup(format: MetricsFormat, path: &Path) -> Result<Lookup, String> {
+    let text = || crate::fsutil::read_capped(path, MAX_METRICS_BYTES).map_err(|e| e.to_string());
+    Ok(match format {
         MetricsFormat::Csv => {
-            let rows = csv_columns(&text).map_err(&fail)?;
+            let rows = csv_columns(&text()?)?;
             Box::new(move |key| match rows.get(key) {
                 None => Err(format!("no row gives column {key:?}")),
                 Some(cell) => cell
@@ -100,24 +210,57 @@ pub fn read_metrics(
                     .map_err(|_| format!("column {key:?} ends with {cell:?}, not a number")),
             })
         }
+        MetricsFormat::Text => {
+            let text = text()?;
+            Box::new(move |pattern| last_match(&text, pattern))
+        }
+        MetricsFormat::Pth => {
+            let path = path.to_owned();
+            Box::new(move |key| {
+                crate::pth::read_number(&path, key).map_err(|e| strip_path(&e.to_string(), &path))
+            })
+        }
+        MetricsFormat::Tensorboard => by_name(super::tensorboard::last_scalars(path)?, "tag"),
+        MetricsFormat::Mlflow => by_name(super::mlflow::last_metrics(path)?, "metric"),
         format => {
             let json: serde_json::Value =
-                serde_json::from_str(&text).map_err(|e| fail(format!("not JSON ({e})")))?;
+                serde_json::from_str(&text()?).map_err(|e| format!("not JSON ({e})"))?;
             if !json.is_object() {
-                return Err(fail("not a JSON object".into()));
+                return Err("not a JSON object".into());
             }
             Box::new(move |key| json_number(&json, key, format == MetricsFormat::Json))
         }
-    };
-    spec.keys
-        .iter()
-        .map(|(metric, key)| {
-            Ok((
-                metric.clone(),
-                lookup(key).map_err(|why| fail(format!("{metric}: {why}")))?,
-            ))
+    })
+}
+
+/// A lookup in a map of named values (TensorBoard tags, MLflow metrics).
+fn by_name(values: BTreeMap<String, f64>, what: &'static str) -> Lookup {
+    Box::new(move |key| {
+        values.get(key).copied().ok_or_else(|| {
+            let names: Vec<&str> = values.keys().map(String::as_str).take(20).collect();
+            format!("no {what} {key:?} (there are: {})", names.join(", "))
         })
-        .collect()
+    })
+}
+
+/// An error's text without the path the caller names already.
+fn strip_path(text: &str, path: &Path) -> String {
+    let prefix = format!("{}: ", path.display());
+    text.strip_prefix(&prefix).unwrap_or(text).to_owned()
+}
+
+/// The number the pattern's capture group takes at its last match in `text`, over lines
+/// split on `\n` and `\r` (a progress bar rewrites its line with `\r`).
+fn last_match(text: &str, pattern: &str) -> Result<f64, String> {
+    let regex = pattern_of(pattern)?;
+    let captured = text
+        .split(['\n', '\r'])
+        .rev()
+        .find_map(|line| regex.captures(line)?.get(1))
+        .ok_or_else(|| format!("no line matches {pattern:?}"))?;
+    let cell = captured.as_str().trim();
+    cell.parse()
+        .map_err(|_| format!("{pattern:?} last captured {cell:?}, not a number"))
 }
 
 /// A number at `key` of a JSON object: the key itself, or with `nested` a dotted path; a
@@ -183,8 +326,11 @@ mod tests {
 
     fn spec(file: &str, keys: &[(&str, &str)]) -> MetricsSpec {
         MetricsSpec {
-            file: file.into(),
+            file: Some(file.into()),
+            stdout: false,
+            stderr: false,
             format: None,
+            scale: None,
             keys: keys
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -233,6 +379,73 @@ mod tests {
         let dotted = super::tests::spec("wandb-summary.json", &[("accuracy", "_wandb.runtime")]);
         let refused = read_metrics(&dotted, &path).unwrap_err().to_string();
         assert!(refused.contains("no key \"_wandb.runtime\""), "{refused}");
+    }
+
+    #[test]
+    fn a_progress_bar_s_last_match_counts_scaled() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("stdout.txt");
+        let bar = "Loss: 2.1 | Acc: 10.000% (10/100)\rLoss: 2.0 | Acc: 22.500% (225/1000)\r\nTest Acc: 30.500%\r";
+        std::fs::write(&out, bar).unwrap();
+        let mut spec = spec("", &[("accuracy", r"\bAcc: ([0-9.]+)%")]);
+        (spec.file, spec.stdout, spec.scale) = (None, true, Some(0.01));
+        assert!(spec.validate().is_ok());
+        let read = read_metrics(&spec, &out).unwrap();
+        assert_eq!(
+            read["accuracy"],
+            30.5 * 0.01,
+            "the last match, after the last \\r"
+        );
+        spec.keys.insert("accuracy".into(), "Acc: [0-9.]+%".into());
+        let no_group = spec.validate().unwrap_err();
+        assert!(no_group.contains("0 capture groups"), "{no_group}");
+    }
+
+    #[test]
+    fn a_percentage_is_refused_naming_scale() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.json");
+        std::fs::write(&path, r#"{"acc": 22.72, "loss": 2.5}"#).unwrap();
+        let refused = read_metrics(&spec("m.json", &[("accuracy", "acc")]), &path).unwrap_err();
+        assert!(
+            refused.to_string().contains("give scale = 0.01"),
+            "{refused}"
+        );
+        let loss = read_metrics(&spec("m.json", &[("loss", "loss")]), &path).unwrap();
+        assert_eq!(loss["loss"], 2.5);
+        let mut scaled = spec("m.json", &[("accuracy", "acc")]);
+        scaled.scale = Some(0.01);
+        assert_eq!(
+            read_metrics(&scaled, &path).unwrap()["accuracy"],
+            22.72 * 0.01
+        );
+    }
+
+    #[test]
+    fn a_torch_checkpoint_gives_a_number_at_a_key_path() {
+        let path = fixture("ckpt.pth");
+        let spec = |key: &str| {
+            let mut s = spec("ckpt.pth", &[("accuracy", key)]);
+            s.scale = Some(0.01);
+            s
+        };
+        assert_eq!(spec("acc").format_of(&path), MetricsFormat::Pth);
+        assert_eq!(
+            read_metrics(&spec("acc"), &path).unwrap()["accuracy"],
+            56.25 * 0.01
+        );
+        let mut nested = spec("metrics.val_acc");
+        nested.scale = None;
+        assert_eq!(read_metrics(&nested, &path).unwrap()["accuracy"], 0.5625);
+        let missing = read_metrics(&spec("val_acc"), &path)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            missing.contains("no key \"val_acc\"") && missing.contains("\"acc\""),
+            "{missing}"
+        );
+        let not_number = read_metrics(&spec("net"), &path).unwrap_err().to_string();
+        assert!(not_number.contains("not a number"), "{not_number}");
     }
 
     #[test]

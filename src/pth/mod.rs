@@ -99,6 +99,82 @@ pub fn read_state_dict(path: &Path) -> Result<Vec<(String, Tensor)>, PthError> {
     Ok(tensors)
 }
 
+/// The number at `key` of the dict saved in `path` (a training checkpoint such as
+/// `torch.save({'net': ..., 'acc': 93.1, 'epoch': 9}, 'ckpt.pth')`): the key itself, or a
+/// dotted path into nested dicts (`metrics.val_acc`). A float, an int, a bool or a
+/// one-element tensor; nothing in the file is executed.
+pub fn read_number(path: &Path, key: &str) -> Result<f64, PthError> {
+    let bad = |message: String| PthError::Bad {
+        path: path.to_owned(),
+        message,
+    };
+    let mut archive = open_archive(path)?;
+    let prefix = archive_prefix(&archive).ok_or_else(|| PthError::NotTorch {
+        path: path.to_owned(),
+        message: "a zip archive without NAME/data.pkl".into(),
+    })?;
+    let pickle_name = format!("{prefix}/data.pkl");
+    let bytes = read_entry(&mut archive, &pickle_name, MAX_PICKLE_BYTES).map_err(&bad)?;
+    let root = pickle::load(&bytes).map_err(|e| bad(format!("{pickle_name}: {e}")))?;
+    let value = dict_get(&root, key)
+        .or_else(|| {
+            key.split('.')
+                .try_fold(root.clone(), |v, part| dict_get(&v, part))
+        })
+        .ok_or_else(|| {
+            bad(format!(
+                "no key {key:?} (the file holds {})",
+                keys_of(&root)
+            ))
+        })?;
+    match value {
+        Value::Float(x) => Ok(x),
+        Value::Int(i) => Ok(i as f64),
+        Value::Bool(b) => Ok(f64::from(u8::from(b))),
+        Value::Tensor(view) if view.size.iter().product::<i64>() == 1 => {
+            let storage = read_storage(&mut archive, &prefix, &view.storage).map_err(&bad)?;
+            let tensor = build_view(&storage, &view).map_err(&bad)?;
+            tensor
+                .reshape([1])
+                .to_kind(Kind::Double)
+                .f_double_value(&[0])
+                .map_err(|e| bad(e.to_string()))
+        }
+        other => Err(bad(format!(
+            "{key:?} holds {}, not a number",
+            other.describe()
+        ))),
+    }
+}
+
+/// The value at `key` of a dict.
+fn dict_get(value: &Value, key: &str) -> Option<Value> {
+    let Value::Dict(dict) = value else {
+        return None;
+    };
+    dict.borrow()
+        .iter()
+        .find(|(k, _)| matches!(k, Value::Str(s) if &**s == key))
+        .map(|(_, v)| v.clone())
+}
+
+/// The string keys of a dict, for a message (at most 10).
+fn keys_of(value: &Value) -> String {
+    let Value::Dict(dict) = value else {
+        return value.describe();
+    };
+    let keys: Vec<String> = dict
+        .borrow()
+        .iter()
+        .filter_map(|(k, _)| match k {
+            Value::Str(s) => Some(format!("{s:?}")),
+            _ => None,
+        })
+        .take(10)
+        .collect();
+    format!("a dict of {}", keys.join(", "))
+}
+
 fn open_archive(path: &Path) -> Result<zip::ZipArchive<std::fs::File>, PthError> {
     let io = |source| PthError::Io {
         path: path.to_owned(),

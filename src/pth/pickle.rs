@@ -41,9 +41,11 @@ pub struct TensorRef {
 #[derive(Debug, Clone)]
 pub enum Value {
     None,
-    /// A bool, float or bytes: read past, never needed by a state dict's tensors.
+    /// Bytes: read past, never needed.
     Other(&'static str),
+    Bool(bool),
     Int(i64),
+    Float(f64),
     Str(Rc<str>),
     Tuple(Rc<[Value]>),
     List(Rc<RefCell<Vec<Value>>>),
@@ -60,7 +62,9 @@ impl Value {
         match self {
             Value::None => "None",
             Value::Other(kind) => kind,
+            Value::Bool(_) => "a bool",
             Value::Int(_) => "an int",
+            Value::Float(_) => "a float",
             Value::Str(_) => "a string",
             Value::Tuple(_) => "a tuple",
             Value::List(_) => "a list",
@@ -338,14 +342,15 @@ impl Machine<'_> {
     fn number_op(&mut self, op: u8) -> Step {
         let value = match op {
             b'N' => Value::None,
-            0x88 | 0x89 => Value::Other("a bool"),
+            0x88 => Value::Bool(true),
+            0x89 => Value::Bool(false),
             b'K' => Value::Int(self.le(1)? as i64),
             b'M' => Value::Int(self.le(2)? as i64),
             b'J' => Value::Int(i64::from(self.le(4)? as u32 as i32)),
             0x8a => return self.long1(),
             b'G' => {
-                self.take(8)?;
-                Value::Other("a float")
+                let big_endian = self.le(8)?.swap_bytes();
+                Value::Float(f64::from_bits(big_endian))
             }
             other => return Err(unsupported(other)),
         };
