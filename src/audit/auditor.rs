@@ -475,8 +475,18 @@ impl<'a> Audit<'a> {
             }),
             _ => None,
         });
+        let failures = mine
+            .iter()
+            .chain(other.iter().flatten())
+            .enumerate()
+            .filter_map(|(i, o)| match o {
+                Outcome::Program(record) => programs::failure_note(i % mine.len().max(1), record),
+                _ => None,
+            })
+            .collect();
         let folders = runs.mine.iter().chain(runs.other.iter().flatten());
         Ok(SeedValues {
+            failures,
             mine: values(&mine)?,
             other: other.as_deref().map(values).transpose()?,
             runs: folders
@@ -551,7 +561,18 @@ impl<'a> Audit<'a> {
             (Outcome::Program(a), Outcome::Program(b)) => {
                 let out = &self.options.out;
                 let folders = (out.join(&result.runs[0]), out.join(&result.runs[1]));
-                programs::reproducibility(a, b, (&folders.0, &folders.1))
+                match programs::reproducibility(a, b, (&folders.0, &folders.1)) {
+                    Ok(verdict) => verdict,
+                    Err(why) => {
+                        return ClaimResult {
+                            verdict: Verdict::NotRun {
+                                why: why.to_string(),
+                            },
+                            broken: true,
+                            ..result
+                        };
+                    }
+                }
             }
             _ => match (manifest_of(&first), manifest_of(&second)) {
                 (Some(a), Some(b)) => judge::reproducibility(a, b),

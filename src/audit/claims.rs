@@ -247,6 +247,13 @@ impl Claim {
         }
     }
 
+    /// Whether the claim's run, or the run it is compared with, is a program.
+    pub fn runs_program(&self) -> bool {
+        std::iter::once(&self.run)
+            .chain(self.than.as_ref())
+            .any(|r| runner_name(&r.run).is_some())
+    }
+
     /// The claim's metric (accuracy for a reproducibility claim, which reads none).
     pub fn metric(&self) -> Metric {
         self.metric.unwrap_or(Metric::Accuracy)

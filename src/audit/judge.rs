@@ -57,6 +57,13 @@ pub fn judged(
     let seeds = SeedsOf::new(&measured);
     let mut notes = result.notes.clone();
     notes.extend(measured.seed_check.clone());
+    if images_behind(claim, measured.test_images).is_none()
+        && claim.form() != Ok(Form::Reproducible)
+    {
+        notes.push(
+            "the program's test-set size is not stated (give test_images in the claim), so no binomial floor is put under the seeds' spread".into(),
+        );
+    }
     let result = ClaimResult {
         values: seeds
             .values
@@ -67,9 +74,15 @@ pub fn judged(
         notes,
         ..result
     };
-    let (kept, failures) = match seeds.accounted(claim) {
+    let (kept, failures) = match seeds.accounted(claim, &measured.failures) {
         Ok(accounted) => accounted,
-        Err(verdict) => return ClaimResult { verdict, ..result },
+        Err(verdict) => {
+            return ClaimResult {
+                verdict,
+                broken: true,
+                ..result
+            };
+        }
     };
     let result = ClaimResult {
         dropped_seeds: failures.dropped.clone(),
@@ -162,14 +175,22 @@ impl SeedsOf {
     /// claim allows make it NOT RUN; in a relative claim with a direction a failure of the
     /// claim's own run counts as the least favourable difference observed; any other
     /// failure is dropped.
-    fn accounted(&self, claim: &Claim) -> Result<(Vec<f64>, Failures), Verdict> {
+    fn accounted(
+        &self,
+        claim: &Claim,
+        reasons: &[String],
+    ) -> Result<(Vec<f64>, Failures), Verdict> {
         let failed: Vec<usize> = (0..self.values.len())
             .filter(|&i| !self.values[i].is_finite())
             .collect();
         if failed.len() > claim.max_failures {
+            let why = match reasons.first() {
+                Some(first) => format!("; {first}"),
+                None => " (a run diverged: its metric is not finite)".into(),
+            };
             return Err(Verdict::NotRun {
                 why: format!(
-                    "{} of {} seeds diverged or failed (a metric that is not finite): more than max_failures = {}",
+                    "{} of {} seeds failed, more than max_failures = {}{why}",
                     failed.len(),
                     self.values.len(),
                     claim.max_failures
@@ -267,8 +288,9 @@ fn insights(
         .filter(|v| v.is_finite())
         .collect();
     let mean = finite.iter().sum::<f64>() / finite.len().max(1) as f64;
-    let images = measured.test_images.or(claim.test_images).unwrap_or(10_000);
-    out.test_set = test_set_noise(claim, mean, images);
+    if let Some(images) = images_behind(claim, measured.test_images) {
+        out.test_set = test_set_noise(claim, mean, images);
+    }
     out
 }
 
@@ -290,8 +312,7 @@ fn evidence_of(
         });
     }
     let summary = Summary::of(kept);
-    let test_images = test_images.or(claim.test_images).unwrap_or(10_000);
-    let floor = claim.sd_floor(summary.mean, test_images);
+    let floor = images_behind(claim, test_images).map_or(0.0, |n| claim.sd_floor(summary.mean, n));
     let claimed = |value| Claimed {
         value,
         runs: claim.runs,
@@ -312,6 +333,14 @@ fn evidence_of(
         }
     };
     Ok((evidence, summary))
+}
+
+/// The test images behind a claim's metric: its runs' count, else the claim's
+/// `test_images`, else CIFAR-10's 10,000, except for a program's claim, whose test set
+/// is unknown unless the claim states it (then no binomial floor is used).
+fn images_behind(claim: &Claim, measured: Option<u64>) -> Option<u64> {
+    let default = (!claim.runs_program()).then_some(10_000);
+    measured.or(claim.test_images).or(default)
 }
 
 /// Gives every claim with evidence its verdict, at the level `decision` leaves it.

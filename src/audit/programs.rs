@@ -6,7 +6,7 @@ use super::claims::Claim;
 use super::error::AuditError;
 use super::options::run_seed;
 use super::verdict::Verdict;
-use crate::program::{ProgramRecord, ProgramStatus, compare_runs};
+use crate::program::{ProgramRecord, ProgramStatus, compare_runs, unusable_output};
 use std::path::Path;
 
 /// The claim's number of one program run: its mapped metric (a gap computed from the
@@ -38,15 +38,46 @@ pub fn value(claim: &Claim, record: &ProgramRecord) -> Result<f64, AuditError> {
 pub fn failure_note(seed_index: usize, record: &ProgramRecord) -> Option<String> {
     let why = record.failure.as_deref()?;
     Some(format!(
-        "seed {} of runner {} (--seed {}) failed: {why}",
-        seed_index + 1,
+        "{} of runner {} failed: {why}",
+        replicate(seed_index, record),
         record.run.runner,
-        record.run.seed
     ))
 }
 
-/// Checks that the program's replicates ran with the seed tree's seeds, all distinct.
+/// "seed 2 (--seed 1635463258)", or "unseeded run 2" for a program that takes no seed.
+pub fn replicate(seed_index: usize, record: &ProgramRecord) -> String {
+    let spec = &record.run.spec;
+    match (spec.takes_seed(), spec.seed_python) {
+        (true, _) => format!("seed {} (--seed {})", seed_index + 1, record.run.seed),
+        (false, true) => format!(
+            "seed {} (seed {} given through seed_python)",
+            seed_index + 1,
+            record.run.seed
+        ),
+        (false, false) => format!("unseeded run {}", seed_index + 1),
+    }
+}
+
+/// What an unseeded program is, for notes and verdicts.
+fn unseeded(runner: &str) -> String {
+    format!(
+        "runner {runner} takes no seed ({{seed}} is in neither its command nor its env, and seed_python is off)"
+    )
+}
+
+/// Checks that the program's replicates ran with the seed tree's seeds, all distinct; for
+/// a program that takes no seed, says its replicates are unseeded runs.
 pub fn check_seeds(records: &[(usize, &ProgramRecord)], root: u64) -> Result<String, AuditError> {
+    if let Some((_, first)) = records.first()
+        && !first.run.spec.seeded()
+    {
+        return Ok(format!(
+            "unseeded runs: {}, so its {} replicates are the same command run {} times, differing by whatever the program draws for itself",
+            unseeded(&first.run.runner),
+            records.len(),
+            records.len()
+        ));
+    }
     let mut seen = std::collections::HashSet::new();
     for (i, record) in records {
         let expected = record.run.spec.seed_for(run_seed(root, *i));
@@ -61,24 +92,46 @@ pub fn check_seeds(records: &[(usize, &ProgramRecord)], root: u64) -> Result<Str
             return Err(AuditError::SeedCheck("two replicates share a seed".into()));
         }
     }
+    let how = match records.first() {
+        Some((_, r)) if !r.run.spec.takes_seed() => " (through seed_python's start-up hook)",
+        _ => "",
+    };
     Ok(format!(
-        "seeds checked: {} replicates of a program, each given its own seed tree seed of root {root}",
+        "seeds checked: {} replicates of a program, each given its own seed tree seed of root {root}{how}",
         records.len()
     ))
 }
 
 /// A seed's two runs of a program: REPRODUCED when every declared output file and every
-/// metric is equal, else NOT REPRODUCED naming the first that differs.
-pub fn reproducibility(a: &ProgramRecord, b: &ProgramRecord, folders: (&Path, &Path)) -> Verdict {
+/// metric is equal, else NOT REPRODUCED naming the first that differs; an error (the
+/// claim cannot be judged) when a run failed or a declared output is missing or
+/// unreadable in either. For a program that takes no seed the verdict says so.
+pub fn reproducibility(
+    a: &ProgramRecord,
+    b: &ProgramRecord,
+    folders: (&Path, &Path),
+) -> Result<Verdict, AuditError> {
     if let Some(failure) = a.failure.as_ref().or(b.failure.as_ref()) {
-        return Verdict::NotRun {
-            why: format!("a run of the seed failed: {failure}"),
-        };
+        return Err(AuditError::RunFailed(format!(
+            "a run of the seed failed: {failure}"
+        )));
     }
-    match compare_runs(a, b, folders) {
+    if let Some(unusable) = unusable_output(a, b) {
+        return Err(AuditError::RunFailed(format!(
+            "{unusable}: a declared output must exist in both runs to be compared"
+        )));
+    }
+    let (what, unseeded_prefix) = match a.run.spec.seeded() {
+        true => ("the same seed run twice", String::new()),
+        false => (
+            "the same command run twice",
+            format!("{}: ", unseeded(&a.run.runner)),
+        ),
+    };
+    Ok(match compare_runs(a, b, folders) {
         None => Verdict::Reproduced {
             why: format!(
-                "the same seed run twice gives the same files and metrics: {} output files equal by SHA-256{}, {} metrics equal bit for bit",
+                "{unseeded_prefix}{what} gives the same files and metrics: {} output files equal by SHA-256{}, {} metrics equal bit for bit",
                 a.outputs.len(),
                 a.outputs.first().map_or(String::new(), |f| format!(
                     " ({} {})",
@@ -89,7 +142,7 @@ pub fn reproducibility(a: &ProgramRecord, b: &ProgramRecord, folders: (&Path, &P
             ),
         },
         Some(first) => Verdict::NotReproduced {
-            why: format!("the same seed run twice differs: {first}"),
+            why: format!("{unseeded_prefix}{what} differs: {first}"),
         },
-    }
+    })
 }

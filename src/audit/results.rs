@@ -37,6 +37,9 @@ pub struct SeedValues {
     pub test_images: Option<u64>,
     /// What the seed check found (for trained runs).
     pub seed_check: Option<String>,
+    /// Why each failed seed failed, where known (a program's exit status, signal or
+    /// missing metric), in seed order.
+    pub failures: Vec<String>,
 }
 
 /// The rows of a results file, by claim id, in file order.
@@ -204,6 +207,7 @@ impl Results {
             runs: Vec::new(),
             test_images: None,
             seed_check: None,
+            failures: Vec::new(),
         })
     }
 }

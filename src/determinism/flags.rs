@@ -48,8 +48,22 @@ pub const CUBLAS_WORKSPACE: &str = ":4096:8";
 /// set is kept, and recorded.
 pub fn prepare_environment() {
     if std::env::var_os("CUBLAS_WORKSPACE_CONFIG").is_none() {
+        SET_CUBLAS_WORKSPACE.store(true, std::sync::atomic::Ordering::SeqCst);
         // SAFETY: called at the start of `main`, before any other thread exists.
         unsafe { std::env::set_var("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE) };
+    }
+}
+
+/// Whether [`prepare_environment`] set `CUBLAS_WORKSPACE_CONFIG` (it was not inherited).
+static SET_CUBLAS_WORKSPACE: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// The variables this process set for itself rather than inherited: a program it runs
+/// must not get them unless its runner sets them.
+pub fn variables_set_here() -> Vec<&'static str> {
+    match SET_CUBLAS_WORKSPACE.load(std::sync::atomic::Ordering::SeqCst) {
+        true => vec!["CUBLAS_WORKSPACE_CONFIG"],
+        false => Vec::new(),
     }
 }
 

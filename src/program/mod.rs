@@ -1,23 +1,32 @@
 //! Any training program as a run: a command (the report's own `python train.py --seed S`)
-//! run without a shell, in a folder of its own and its own process group, its metrics read
-//! from the file it writes, and everything that made it recorded (argv, input digests,
-//! environment, interpreter, exit status, wall time, logs, output digests).
+//! run as written, without a shell, in its own process group (under a pseudo-terminal if it
+//! wants one, in the run's own folder if asked, seeded from outside only when asked), its
+//! metrics read where it already writes them, and everything that made it recorded (argv,
+//! input digests, environment, interpreter, exit status, wall time, logs, output digests).
 //!
 //! A claim file declares a program as `[runners.NAME]` ([`ProgramSpec`]); a claim's run
 //! `runner:NAME` then runs it once per seed. A run folder `runs/KEY/` holds `command.json`
 //! (the [`ProgramRecord`]), `stdout.txt`, `stderr.txt`, `pip-freeze.txt` for a Python
 //! program, and `out/`, the program's own folder (`{out}`).
 
+mod digest;
 pub mod epochs;
+mod hook;
 mod metrics;
+mod mlflow;
 mod record;
 mod spawn;
 mod spec;
+mod tensorboard;
+mod terminal;
 
-pub use metrics::{MetricsFormat, MetricsSpec, read_metrics};
-pub use record::{FileDigest, ProgramRecord, ProgramStatus, RECORD_FILE, compare_runs, finished};
+pub use metrics::{MetricsFormat, MetricsSpec, metric_domain, read_metrics};
+pub use record::{
+    FileDigest, ProgramRecord, ProgramStatus, RECORD_FILE, compare_runs, finished,
+    recipe_difference, unusable_output,
+};
 pub use spawn::{Interrupted, interrupted};
-pub use spec::{METRIC_NAMES, ProgramRun, ProgramSpec, RUNNER_PREFIX, runner_name};
+pub use spec::{METRIC_NAMES, ProgramCwd, ProgramRun, ProgramSpec, RUNNER_PREFIX, runner_name};
 
 use std::path::PathBuf;
 

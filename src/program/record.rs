@@ -5,7 +5,6 @@ use super::spawn::{self, Ended, Interrupted};
 use super::spec::{ProgramRun, fill};
 use super::{ProgramError, io, metrics::read_metrics};
 use crate::fsutil::write_atomic;
-use crate::hash::sha256_hex;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -80,6 +79,10 @@ pub struct ProgramRecord {
     /// The process group, while it runs (so a rerun after a crash can kill what is left).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pgid: Option<i32>,
+    /// When the group's leader started (clock ticks since boot), while it runs: tells the
+    /// run's group from a later one that reused its id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pgid_started: Option<u64>,
     /// The exit status, when it exited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
@@ -98,7 +101,8 @@ pub struct ProgramRecord {
     /// The final metrics read, by cifar-repro's names.
     #[serde(default)]
     pub metrics: BTreeMap<String, f64>,
-    /// The digests of the files it wrote (the spec's `outputs`).
+    /// The digests of the files it wrote (the spec's `outputs`; a folder hashed as a tree
+    /// of names and bytes); for one missing or unreadable, why, in place of the digest.
     #[serde(default)]
     pub outputs: Vec<FileDigest>,
     /// Why the seed failed, with the end of stderr.
@@ -154,22 +158,17 @@ impl ProgramRun {
     /// killed and removed first) and records it; a failed seed is a record too.
     pub fn run_in(&self, folder: &Path) -> Result<ProgramRecord, ProgramError> {
         clear(folder)?;
-        let values = self.values(folder);
-        let env: BTreeMap<String, String> = self
-            .spec
-            .env
-            .iter()
-            .map(|(k, v)| (k.clone(), fill(v, &values).unwrap_or_else(|_| v.clone())))
-            .collect();
+        let env = self.environment(folder)?;
         let argv = self.argv(folder);
         let mut record = ProgramRecord {
             status: ProgramStatus::Running,
             run: self.clone(),
             env: recorded_env(&env),
-            python: python_info(&argv[0], &self.workdir, folder),
+            python: python_info(&argv[0], &self.cwd(folder), folder),
             workdir: self.workdir.clone(),
             argv,
             pgid: None,
+            pgid_started: None,
             exit_code: None,
             signal: None,
             timed_out: false,
@@ -181,10 +180,9 @@ impl ProgramRun {
             failure: None,
         };
         write_record(folder, &record)?;
-        let mut child_env = env.clone();
-        child_env.insert(spawn::RUN_VARIABLE.to_owned(), run_marker(folder));
-        let ended = self.spawn(folder, &child_env, &mut record)?;
+        let ended = self.spawn(folder, &env, &mut record)?;
         record.pgid = None;
+        record.pgid_started = None;
         record.exit_code = ended.exit_code;
         record.signal = ended.signal;
         record.timed_out = ended.timed_out;
@@ -192,6 +190,27 @@ impl ProgramRun {
         self.conclude(folder, &mut record);
         write_record(folder, &record)?;
         Ok(record)
+    }
+
+    /// The variables the program gets over the inherited environment: the runner's, and
+    /// with `seed_python` the start-up hook's (written into `folder/hook/`).
+    fn environment(&self, folder: &Path) -> Result<BTreeMap<String, String>, ProgramError> {
+        let values = self.values(folder);
+        let mut env: BTreeMap<String, String> = self
+            .spec
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), fill(v, &values).unwrap_or_else(|_| v.clone())))
+            .collect();
+        if self.spec.seed_python {
+            let hook = super::hook::write(folder)?;
+            env.extend(super::hook::variables(
+                &hook,
+                self.seed,
+                env.get("PYTHONPATH"),
+            ));
+        }
+        Ok(env)
     }
 
     fn spawn(
@@ -204,16 +223,25 @@ impl ProgramRun {
             let path = folder.join(name);
             std::fs::File::create(&path).map_err(io(&path))
         };
-        let files = (open("stdout.txt")?, open("stderr.txt")?);
+        let output = match self.spec.terminal {
+            true => spawn::Output::Terminal(open("stdout.txt")?),
+            false => spawn::Output::Files(open("stdout.txt")?, open("stderr.txt")?),
+        };
+        if self.spec.terminal {
+            open("stderr.txt")?;
+        }
         let mut write_error = None;
         let argv = record.argv.clone();
-        let mut started = |pgid: i32| {
+        let mut started = |pgid: i32, ticks: Option<u64>| {
             record.pgid = Some(pgid);
+            record.pgid_started = ticks;
             write_error = write_record(folder, record).err();
         };
         let timeout = Duration::from_secs(self.spec.timeout_s);
+        let unset = unset_variables(env);
+        let cwd = self.cwd(folder);
         let ended =
-            spawn::run(&argv, &self.workdir, env, files, timeout, &mut started).map_err(|e| {
+            spawn::run(&argv, (&cwd, env, &unset), output, timeout, &mut started).map_err(|e| {
                 ProgramError::Spec {
                     runner: self.runner.clone(),
                     message: format!("cannot start {:?}: {e}", argv[0]),
@@ -225,9 +253,19 @@ impl ProgramRun {
         ended.map_err(|Interrupted| ProgramError::Interrupted)
     }
 
+    /// Where the metrics are read: the program's stdout or stderr in `folder`, or its
+    /// metrics file.
+    pub fn metrics_source(&self, folder: &Path) -> PathBuf {
+        let metrics = &self.spec.metrics;
+        match (&metrics.file, metrics.stdout) {
+            (Some(file), _) => self.file(file, folder),
+            (None, true) => folder.join("stdout.txt"),
+            (None, false) => folder.join("stderr.txt"),
+        }
+    }
+
     /// Sets the record's status, metrics, outputs and failure from how the program ended.
     fn conclude(&self, folder: &Path, record: &mut ProgramRecord) {
-        let values = self.values(folder);
         let failure = if record.timed_out {
             Some(format!(
                 "timed out after {} s; its process group was killed",
@@ -240,9 +278,7 @@ impl ProgramRun {
                 _ => "ended without a status".into(),
             })
         } else {
-            let path = self
-                .workdir
-                .join(fill(&self.spec.metrics.file, &values).unwrap_or_default());
+            let path = self.metrics_source(folder);
             match read_metrics(&self.spec.metrics, &path) {
                 Ok(metrics) => {
                     record.metrics = metrics;
@@ -255,14 +291,9 @@ impl ProgramRun {
             .spec
             .outputs
             .iter()
-            .map(|template| {
-                let path = fill(template, &values).unwrap_or_else(|_| template.clone());
-                let digest = std::fs::read(self.workdir.join(&path))
-                    .map_or_else(|e| format!("unreadable: {e}"), |b| sha256_hex(&b));
-                FileDigest {
-                    path: template.clone(),
-                    sha256: digest,
-                }
+            .map(|template| FileDigest {
+                path: template.clone(),
+                sha256: super::digest::output_digest(&self.file(template, folder)),
             })
             .collect();
         record.status = match failure {
@@ -289,22 +320,14 @@ fn clear(folder: &Path) -> Result<(), ProgramError> {
                 ),
             });
         };
-        let run = run_marker(folder);
-        if let Some(pgid) = record.pgid.filter(|p| spawn::group_of_run_alive(*p, &run)) {
+        let alive = |pgid: &i32| spawn::group_alive(*pgid, record.pgid_started.unwrap_or(0));
+        if let Some(pgid) = record.pgid.filter(alive) {
             spawn::kill_group(pgid);
         }
         std::fs::remove_dir_all(folder).map_err(io(folder))?;
     }
     let out = folder.join("out");
     std::fs::create_dir_all(&out).map_err(io(&out))
-}
-
-/// What [`spawn::RUN_VARIABLE`] holds for a run in `folder`.
-fn run_marker(folder: &Path) -> String {
-    std::path::absolute(folder)
-        .unwrap_or_else(|_| folder.to_owned())
-        .display()
-        .to_string()
 }
 
 fn write_record(folder: &Path, record: &ProgramRecord) -> Result<(), ProgramError> {
@@ -314,15 +337,25 @@ fn write_record(folder: &Path, record: &ProgramRecord) -> Result<(), ProgramErro
     write_atomic(&path, &json).map_err(io(&path))
 }
 
-/// The runner's variables and those of a fixed list that are set.
+/// The runner's variables and those of a fixed list that the program inherits.
 fn recorded_env(set: &BTreeMap<String, String>) -> BTreeMap<String, String> {
     let mut env = set.clone();
-    for name in RECORDED_ENV {
-        if let (false, Ok(value)) = (env.contains_key(name), std::env::var(name)) {
-            env.insert(name.to_owned(), value);
+    let unset = unset_variables(set);
+    for name in RECORDED_ENV.iter().filter(|n| !unset.contains(n)) {
+        if let (false, Ok(value)) = (env.contains_key(*name), std::env::var(name)) {
+            env.insert((*name).to_owned(), value);
         }
     }
     env
+}
+
+/// The variables cifar-repro set for itself that the program must not inherit: all of
+/// them but those the runner sets.
+fn unset_variables(set: &BTreeMap<String, String>) -> Vec<&'static str> {
+    crate::determinism::flags::variables_set_here()
+        .into_iter()
+        .filter(|name| !set.contains_key(*name))
+        .collect()
 }
 
 /// For a Python program (its argv[0] named python...): its version, and `pip freeze` into
@@ -379,38 +412,25 @@ fn stderr_tail(path: &Path) -> String {
     crate::text::shorten(&tail.join(" | "), 1_000)
 }
 
-/// The first difference between two runs of one seed: an output file by SHA-256, else a
-/// metric compared exactly; with the helper's logs, the first divergent epoch too.
+/// The first difference between two program runs: first in what was run (the runner,
+/// its command and spec, the seed, the inputs, the environment), then an output file by
+/// SHA-256 (one missing or unreadable in either run is a difference, never equal), then
+/// a metric compared exactly (one that a run lacks is missing); with the helper's logs,
+/// the first divergent epoch too.
 pub fn compare_runs(
     a: &ProgramRecord,
     b: &ProgramRecord,
     folders: (&Path, &Path),
 ) -> Option<String> {
-    let short = |d: &str| d[..d.len().min(16)].to_owned();
-    let file = a
-        .outputs
-        .iter()
-        .zip(&b.outputs)
-        .find(|(x, y)| x.sha256 != y.sha256)
-        .map(|(x, y)| {
-            format!(
-                "output {} differs (SHA-256 {} vs {})",
-                x.path,
-                short(&x.sha256),
-                short(&y.sha256)
-            )
-        });
-    let metric = || {
-        a.metrics.iter().find_map(|(name, x)| {
-            let y = b.metrics.get(name).copied().unwrap_or(f64::NAN);
-            (x.to_bits() != y.to_bits()).then(|| format!("metric {name} differs ({x} vs {y})"))
-        })
-    };
+    if let Some(recipe) = recipe_difference(a, b, folders) {
+        return Some(format!("they ran different things: {recipe}"));
+    }
+    let first = output_difference(a, b).or_else(|| metric_difference(a, b));
     let epoch = a.run.spec.epoch_log.as_ref().and_then(|log| {
-        let (la, lb) = (log_path(a, log, folders.0), log_path(b, log, folders.1));
+        let (la, lb) = (a.run.file(log, folders.0), b.run.file(log, folders.1));
         super::epochs::compare_files(&la, &lb).ok().flatten()
     });
-    match (file.or_else(metric), epoch) {
+    match (first, epoch) {
         (None, None) => None,
         (Some(first), None) => Some(first),
         (None, Some(e)) => Some(format!("the epoch logs differ: {}", e.describe())),
@@ -421,10 +441,109 @@ pub fn compare_runs(
     }
 }
 
-/// Where a run's per-epoch log is.
-pub fn log_path(record: &ProgramRecord, template: &str, folder: &Path) -> PathBuf {
-    let values = record.run.values(folder);
-    record
-        .workdir
-        .join(fill(template, &values).unwrap_or_default())
+/// The first declared output that is missing or unreadable in either run, named with why.
+pub fn unusable_output(a: &ProgramRecord, b: &ProgramRecord) -> Option<String> {
+    let runs = [("the first run", a), ("the second run", b)];
+    runs.iter().find_map(|(which, record)| {
+        record
+            .outputs
+            .iter()
+            .find(|o| !super::digest::is_digest(&o.sha256))
+            .map(|o| format!("output {} in {which}: {}", o.path, o.sha256))
+    })
+}
+
+fn output_difference(a: &ProgramRecord, b: &ProgramRecord) -> Option<String> {
+    if let Some(unusable) = unusable_output(a, b) {
+        return Some(format!("{unusable}; it cannot be compared"));
+    }
+    let short = |d: &str| d[..d.len().min(16)].to_owned();
+    a.outputs
+        .iter()
+        .zip(&b.outputs)
+        .find(|(x, y)| x.sha256 != y.sha256)
+        .map(|(x, y)| {
+            format!(
+                "output {} differs (SHA-256 {} vs {})",
+                x.path,
+                short(&x.sha256),
+                short(&y.sha256)
+            )
+        })
+}
+
+fn metric_difference(a: &ProgramRecord, b: &ProgramRecord) -> Option<String> {
+    let names: std::collections::BTreeSet<&String> =
+        a.metrics.keys().chain(b.metrics.keys()).collect();
+    names
+        .into_iter()
+        .find_map(|name| match (a.metrics.get(name), b.metrics.get(name)) {
+            (Some(x), Some(y)) if x.to_bits() == y.to_bits() => None,
+            (Some(x), Some(y)) => Some(format!("metric {name} differs ({x} vs {y})")),
+            (Some(_), None) => Some(format!("metric {name} is missing from the second run")),
+            _ => Some(format!("metric {name} is missing from the first run")),
+        })
+}
+
+/// What differs in what the two runs were: the runner, the command, the seed, the device,
+/// an input's digest, the rest of the spec, an environment variable (each run's own
+/// folder read as `{run}`); none when they ran the same thing.
+pub fn recipe_difference(
+    a: &ProgramRecord,
+    b: &ProgramRecord,
+    folders: (&Path, &Path),
+) -> Option<String> {
+    let (x, y) = (&a.run, &b.run);
+    let quoted = |v: &[String]| format!("{v:?}");
+    let pairs = [
+        ("the runner", x.runner.clone(), y.runner.clone()),
+        (
+            "the command",
+            quoted(&x.spec.command),
+            quoted(&y.spec.command),
+        ),
+        ("the seed", x.seed.to_string(), y.seed.to_string()),
+        ("the device", x.device.clone(), y.device.clone()),
+    ];
+    if let Some((what, p, q)) = pairs.into_iter().find(|(_, p, q)| p != q) {
+        return Some(format!("{what}: {p} vs {q}"));
+    }
+    if let Some(input) = input_difference(&x.inputs, &y.inputs) {
+        return Some(input);
+    }
+    if x.spec != y.spec {
+        return Some("the runner's spec (outputs, metrics, timeout or options)".into());
+    }
+    env_difference(&a.env, &b.env, folders)
+}
+
+fn input_difference(x: &[FileDigest], y: &[FileDigest]) -> Option<String> {
+    let short = |d: &str| d[..d.len().min(16)].to_owned();
+    x.iter().zip(y).find(|(p, q)| p != q).map(|(p, q)| {
+        format!(
+            "input {} (SHA-256 {}) vs {} (SHA-256 {})",
+            p.path,
+            short(&p.sha256),
+            q.path,
+            short(&q.sha256)
+        )
+    })
+}
+
+fn env_difference(
+    x: &BTreeMap<String, String>,
+    y: &BTreeMap<String, String>,
+    folders: (&Path, &Path),
+) -> Option<String> {
+    let own = |value: &str, folder: &Path| {
+        let folder = std::path::absolute(folder).unwrap_or_else(|_| folder.to_owned());
+        value.replace(&folder.display().to_string(), "{run}")
+    };
+    let names: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+    names.into_iter().find_map(|name| {
+        let p = x.get(name).map(|v| own(v, folders.0));
+        let q = y.get(name).map(|v| own(v, folders.1));
+        let shown = |v: Option<String>| v.map_or("unset".into(), |v| format!("{name}={v}"));
+        (p != q).then(|| format!("the environment: {} vs {}", shown(p), shown(q)))
+    })
 }

@@ -1,6 +1,6 @@
 //! Running a program: no shell, its own process group (killed whole on timeout, on
 //! Ctrl-C, and once the program exits, so nothing it started lingers), stdout and stderr
-//! into files, and the program killed if cifar-repro itself dies.
+//! into files or a pseudo-terminal, and the program killed if cifar-repro itself dies.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -68,78 +68,136 @@ pub fn kill_group(pgid: i32) {
     }
 }
 
-/// The environment variable every program gets, naming its run folder: how a later
-/// cifar-repro recognises a process group an earlier one left behind.
-pub const RUN_VARIABLE: &str = "CIFAR_REPRO_RUN";
+/// When process `pid` started, in clock ticks since boot (field 22 of `/proc/PID/stat`).
+pub fn start_ticks(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(19)?
+        .parse()
+        .ok()
+}
 
-/// Whether process group `pgid` still has a member whose environment names `run` (a
-/// group id alone could have been reused by an unrelated program).
-pub fn group_of_run_alive(pgid: i32, run: &str) -> bool {
-    let needle = format!("{RUN_VARIABLE}={run}");
+/// The process group (field 5 of `/proc/PID/stat`) of the process in `dir` (`/proc/PID`).
+fn group_of(dir: &Path) -> Option<i32> {
+    let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(2)?
+        .parse()
+        .ok()
+}
+
+/// Whether process group `pgid`, whose leader started at `started` ticks, still has a
+/// member of that run: the leader itself (same start time), or, the leader gone, a member
+/// started after it (Linux reuses no id while a group holds it, so while one of the run's
+/// processes lives, the group id is the run's).
+pub fn group_alive(pgid: i32, started: u64) -> bool {
+    if pgid <= 0 {
+        return false;
+    }
+    if let Some(leader) = start_ticks(pgid) {
+        return leader == started;
+    }
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return false;
     };
     entries.flatten().any(|entry| {
-        let dir = entry.path();
-        let stat = std::fs::read_to_string(dir.join("stat")).unwrap_or_default();
-        // Field 5 of /proc/PID/stat, after the parenthesised command name.
-        let group = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().nth(2)?.parse::<i32>().ok());
-        group == Some(pgid)
-            && std::fs::read(dir.join("environ"))
-                .is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == needle.as_bytes()))
+        let pid = entry.file_name().to_string_lossy().parse::<i32>().ok();
+        group_of(&entry.path()) == Some(pgid)
+            && pid.and_then(start_ticks).is_some_and(|t| t >= started)
     })
 }
 
-/// The command for `argv`: in `workdir`, `env` over the inherited environment, stdin
-/// closed, output into the files, a process group of its own, killed if cifar-repro dies.
-fn command(
-    argv: &[String],
-    workdir: &Path,
-    env: &BTreeMap<String, String>,
-    (stdout, stderr): (File, File),
-) -> Command {
+/// Where a program's output goes: two files, or one pseudo-terminal whose output is
+/// copied into the first file.
+pub enum Output {
+    /// stdout and stderr into their files; stdin closed.
+    Files(File, File),
+    /// stdin, stdout and stderr on a pseudo-terminal of 24 rows and 80 columns, its output
+    /// copied into the file.
+    Terminal(File),
+}
+
+/// The command for `argv`: in `cwd`, `env` over the inherited environment (less the
+/// variables in `unset`), a process group of its own, killed if cifar-repro dies.
+fn command(argv: &[String], cwd: &Path, env: &BTreeMap<String, String>, unset: &[&str]) -> Command {
     let mut command = Command::new(&argv[0]);
-    command
-        .args(&argv[1..])
-        .current_dir(workdir)
-        .envs(env)
-        .stdin(Stdio::null())
-        .stdout(stdout)
-        .stderr(stderr)
-        .process_group(0);
-    // SAFETY: prctl(2) is async-signal-safe; between fork and exec it only asks the kernel
-    // to kill the program when cifar-repro dies.
-    unsafe {
-        command.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
+    command.args(&argv[1..]).current_dir(cwd).envs(env);
+    for name in unset {
+        command.env_remove(name);
     }
     command
 }
 
-/// Runs `argv` in `workdir` with `env` set over the inherited environment, stdout and
-/// stderr into the two files, for at most `timeout`; `started` gets the process group's
-/// id as soon as it exists (to record it). A program that cannot start is an I/O error.
+/// Sets the command's standard streams; for a terminal, returns the pseudo-terminal's
+/// controlling side and makes the program a session leader with the terminal as its
+/// controlling one (a session leader leads its own process group too).
+fn connect(command: &mut Command, output: Output) -> std::io::Result<Option<(File, File)>> {
+    match output {
+        Output::Files(stdout, stderr) => {
+            command
+                .stdin(Stdio::null())
+                .stdout(stdout)
+                .stderr(stderr)
+                .process_group(0);
+            // SAFETY: prctl(2) is async-signal-safe; between fork and exec it only asks the
+            // kernel to kill the program when cifar-repro dies.
+            unsafe {
+                command.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    Ok(())
+                });
+            }
+            Ok(None)
+        }
+        Output::Terminal(log) => {
+            let (master, slave) = super::terminal::open()?;
+            command
+                .stdin(slave.try_clone()?)
+                .stdout(slave.try_clone()?)
+                .stderr(slave);
+            // SAFETY: setsid(2), ioctl(2) and prctl(2) are async-signal-safe; between fork
+            // and exec they start a session whose controlling terminal is the program's stdin.
+            unsafe {
+                command.pre_exec(|| {
+                    if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    Ok(())
+                });
+            }
+            Ok(Some((master, log)))
+        }
+    }
+}
+
+/// Runs `argv` in `cwd` with `env` set over the inherited environment (less `unset`),
+/// its output as `output` says, for at most `timeout`; `started` gets the process group's
+/// id and its leader's start time as soon as they exist (to record them). A program that
+/// cannot start is an I/O error.
 pub fn run(
     argv: &[String],
-    workdir: &Path,
-    env: &BTreeMap<String, String>,
-    (stdout, stderr): (File, File),
+    (cwd, env, unset): (&Path, &BTreeMap<String, String>, &[&str]),
+    output: Output,
     timeout: Duration,
-    started: &mut dyn FnMut(i32),
+    started: &mut dyn FnMut(i32, Option<u64>),
 ) -> std::io::Result<Result<Ended, Interrupted>> {
     if interrupted() {
         return Ok(Err(Interrupted));
     }
-    let mut command = command(argv, workdir, env, (stdout, stderr));
+    let mut command = command(argv, cwd, env, unset);
+    let terminal = connect(&mut command, output)?;
     let clock = Instant::now();
     let guard = InterruptGuard::install();
     let mut child = command.spawn()?;
+    drop(command);
+    let copier = terminal.map(|(master, log)| super::terminal::copy(master, log));
     let pgid = child.id() as i32;
-    started(pgid);
+    started(pgid, start_ticks(pgid));
     let status = loop {
         if let Some(status) = child.try_wait()? {
             break Some(status);
@@ -152,6 +210,9 @@ pub fn run(
         std::thread::sleep(Duration::from_millis(20));
     };
     kill_group(pgid);
+    if let Some(copier) = copier {
+        copier.finish()?;
+    }
     drop(guard);
     let wall_seconds = clock.elapsed().as_secs_f64();
     Ok(match status {

@@ -30,7 +30,19 @@ pub const METRIC_NAMES: [&str; 8] = [
 ];
 
 /// The placeholders a command, an environment value or a file template may hold.
-const PLACEHOLDERS: [&str; 3] = ["seed", "out", "device"];
+const PLACEHOLDERS: [&str; 4] = ["seed", "out", "device", "workdir"];
+
+/// Where a program runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProgramCwd {
+    /// In the runner's `workdir` (shared by every replicate).
+    #[default]
+    Workdir,
+    /// In the run's own folder `{out}`, so that a script writing `./checkpoint/` keeps each
+    /// replicate's files apart; name the script as `{workdir}/train.py`.
+    Out,
+}
 
 /// The most seconds a runner may give its program.
 const MAX_TIMEOUT_S: u64 = 30 * 24 * 3600;
@@ -70,6 +82,25 @@ pub struct ProgramSpec {
     /// template such as `{out}/epochs.jsonl`: `verify` then names the first divergent epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub epoch_log: Option<String>,
+    /// Where the program runs: `workdir` [default] or `out` (the run's own folder).
+    /// Relative `outputs`, `metrics.file` and `epoch_log` are read from there.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub cwd: ProgramCwd,
+    /// Run the program under a pseudo-terminal (for programs that query the terminal:
+    /// `stty size`, progress bars); its stdout and stderr then arrive as one stream, kept
+    /// in `stdout.txt`.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub terminal: bool,
+    /// Seed Python's `random`, numpy and torch (and set `PYTHONHASHSEED`) with the
+    /// replicate's seed before the program's first line, through a `sitecustomize` start-up
+    /// hook put first on `PYTHONPATH`: for a script that takes no seed. A change to the
+    /// program's conditions, recorded in `command.json`.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub seed_python: bool,
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 fn default_timeout() -> u64 {
@@ -87,6 +118,20 @@ impl ProgramSpec {
             Some(range) => seed % range,
             None => seed,
         }
+    }
+
+    /// Whether the program gets a seed from outside: `{seed}` in its command or its
+    /// environment, or `seed_python`. Without one its replicates are unseeded runs.
+    pub fn seeded(&self) -> bool {
+        self.seed_python || self.takes_seed()
+    }
+
+    /// Whether `{seed}` appears in the command or an environment value.
+    pub fn takes_seed(&self) -> bool {
+        self.command
+            .iter()
+            .chain(self.env.values())
+            .any(|t| t.replace("{{", "").contains("{seed}"))
     }
 
     /// Refuses a spec that cannot run: no program, an unknown placeholder, a timeout out
@@ -115,7 +160,7 @@ impl ProgramSpec {
             .iter()
             .chain(self.env.values())
             .chain(&self.outputs)
-            .chain(std::iter::once(&self.metrics.file))
+            .chain(self.metrics.file.iter())
             .chain(self.epoch_log.iter());
         for template in templates {
             if let Err(message) = fill(template, &Values::default()) {
@@ -132,6 +177,7 @@ pub struct Values {
     pub seed: u64,
     pub out: PathBuf,
     pub device: String,
+    pub workdir: PathBuf,
 }
 
 /// `template` with `{seed}`, `{out}` and `{device}` replaced (`{{` and `}}` stand for
@@ -158,6 +204,7 @@ pub fn fill(template: &str, values: &Values) -> Result<String, String> {
             "seed" => out.push_str(&values.seed.to_string()),
             "out" => out.push_str(&values.out.display().to_string()),
             "device" => out.push_str(&values.device),
+            "workdir" => out.push_str(&values.workdir.display().to_string()),
             other => {
                 return Err(format!(
                     "{template:?}: unknown placeholder {{{other}}}; the placeholders are {}",
@@ -256,7 +303,23 @@ impl ProgramRun {
             seed: self.seed,
             out: absolute(&folder.join("out")),
             device: self.device.clone(),
+            workdir: absolute(&self.workdir),
         }
+    }
+
+    /// The folder the program runs in, for a run in `folder`.
+    pub fn cwd(&self, folder: &Path) -> PathBuf {
+        match self.spec.cwd {
+            ProgramCwd::Workdir => self.workdir.clone(),
+            ProgramCwd::Out => absolute(&folder.join("out")),
+        }
+    }
+
+    /// A file template (an output, the metrics file, the epoch log) filled in for a run
+    /// in `folder`, relative paths taken from where the program ran.
+    pub fn file(&self, template: &str, folder: &Path) -> PathBuf {
+        let filled = fill(template, &self.values(folder)).unwrap_or_else(|_| template.into());
+        self.cwd(folder).join(filled)
     }
 
     /// The argv for a run in `folder`.
@@ -284,6 +347,7 @@ mod tests {
             seed: 42,
             out: PathBuf::from("/runs/abc/out"),
             device: "cuda".into(),
+            workdir: PathBuf::from("/w"),
         }
     }
 
@@ -304,7 +368,10 @@ mod tests {
     fn an_unknown_placeholder_or_a_lone_brace_is_named() {
         let unknown = fill("--lr {lr}", &values()).unwrap_err();
         assert!(unknown.contains("unknown placeholder {lr}"), "{unknown}");
-        assert!(unknown.contains("{seed}, {out}, {device}"), "{unknown}");
+        assert!(
+            unknown.contains("{seed}, {out}, {device}, {workdir}"),
+            "{unknown}"
+        );
         assert!(fill("{seed", &values()).unwrap_err().contains("lone brace"));
         assert!(fill("a}b", &values()).unwrap_err().contains("lone brace"));
     }

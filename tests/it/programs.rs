@@ -110,19 +110,17 @@ fn run_folders(out: &Path) -> Vec<PathBuf> {
     runs
 }
 
-/// Whether any process still runs with `CIFAR_REPRO_RUN` naming a folder under `out`.
+/// The processes still running whose command line names a folder under `out` (the toy
+/// is given `--out {out}`).
 fn processes_of(out: &Path) -> Vec<String> {
-    let needle = format!(
-        "CIFAR_REPRO_RUN={}",
-        std::path::absolute(out).unwrap().display()
-    );
+    let needle = std::path::absolute(out).unwrap().display().to_string();
     std::fs::read_dir("/proc")
         .unwrap()
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
         .filter(|e| {
-            std::fs::read(e.path().join("environ"))
-                .is_ok_and(|env| String::from_utf8_lossy(&env).contains(&needle))
+            std::fs::read(e.path().join("cmdline"))
+                .is_ok_and(|cmd| String::from_utf8_lossy(&cmd).contains(&needle))
         })
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect()
@@ -238,7 +236,7 @@ fn a_timeout_kills_the_whole_process_group_and_fails_the_seed() {
     );
     let result = claim(&audit_json(&out), "toy-accuracy").clone();
     let notes = result["notes"].to_string();
-    assert!(notes.contains("seed 1 of runner toy"), "{notes}");
+    assert!(notes.contains("seed 1 (--seed "), "{notes}");
     assert!(notes.contains("timed out after 2 s"), "{notes}");
 }
 
@@ -252,7 +250,7 @@ fn a_missing_metric_is_a_failed_seed_naming_it() {
     assert_eq!(result["verdict"], "NOT_RUN", "{result}");
     let notes = result["notes"].to_string();
     assert!(notes.contains("metrics.json"), "{notes}");
-    assert!(notes.contains("seed 2 of runner toy"), "{notes}");
+    assert!(notes.contains("seed 2 (--seed "), "{notes}");
     let claims = claim_file(dir.path(), &["--exit", "3"], 60, ACCURACY);
     let out = dir.path().join("exit");
     audit(&claims, &out, &["--seeds", "1"]);
@@ -433,5 +431,189 @@ fn the_pytorch_reference_trains_the_quickstart_preset_as_printed() {
         String::from_utf8_lossy(&printed.stdout),
         String::from_utf8_lossy(&committed),
         "regenerate: cifar-repro train --config quickstart --print-config > golden/claims/quickstart-preset.toml"
+    );
+}
+
+/// A claim file in `dir` with runner `r` (`runner` holds its keys) and `claims`.
+fn runner_file(dir: &Path, runner: &str, claims: &str) -> PathBuf {
+    let text = format!("seed = 7\nmargin = 0.05\n\n[runners.r]\n{runner}\n{claims}");
+    let path = dir.join("claims.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn a_declared_output_missing_from_both_runs_is_never_reproduced() {
+    let dir = tempfile::tempdir().unwrap();
+    let claims = claim_file(dir.path(), &[], 60, REPRODUCIBLE);
+    let text = std::fs::read_to_string(&claims)
+        .unwrap()
+        .replace("{out}/model.bin", "{out}/model.pt");
+    std::fs::write(&claims, text).unwrap();
+    let out = dir.path().join("audit");
+    let status = audit(&claims, &out, &["--seeds", "1"]).status;
+    let result = claim(&audit_json(&out), "toy-reproducible").clone();
+    assert_eq!(result["verdict"], "NOT_RUN", "{result}");
+    let why = result["why"].as_str().unwrap();
+    assert!(
+        why.contains("{out}/model.pt") && why.contains("missing"),
+        "{why}"
+    );
+    assert_ne!(
+        status.code(),
+        Some(0),
+        "a claim that cannot be judged exits non-zero"
+    );
+}
+
+#[test]
+fn a_percentage_is_refused_naming_scale_and_every_seed_failing_exits_non_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let claims = claim_file(dir.path(), &["--percent"], 60, ACCURACY);
+    let out = dir.path().join("audit");
+    let status = audit(&claims, &out, &["--seeds", "2"]).status;
+    let result = claim(&audit_json(&out), "toy-accuracy").clone();
+    assert_eq!(result["verdict"], "NOT_RUN", "{result}");
+    let why = result["why"].as_str().unwrap();
+    assert!(
+        why.contains("2 of 2 seeds failed") && why.contains("give scale = 0.01"),
+        "{why}"
+    );
+    assert_eq!(status.code(), Some(2), "{why}");
+    let claims = claim_file(dir.path(), &["--exit", "3"], 60, ACCURACY);
+    let out = dir.path().join("exit");
+    let status = audit(&claims, &out, &["--seeds", "2"]).status;
+    let why = claim(&audit_json(&out), "toy-accuracy")["why"].to_string();
+    assert!(why.contains("exited with status 3"), "{why}");
+    assert_eq!(status.code(), Some(2), "{why}");
+}
+
+#[test]
+fn a_program_gets_no_variable_its_runner_does_not_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = "env > {out}/env.txt; echo '{{\"acc\": 0.5}}' > {out}/m.json";
+    let runner = format!(
+        "command = [\"sh\", \"-c\", {script:?}]\nenv = {{ MINE = \"{{seed}}\" }}\nmetrics = {{ file = \"{{out}}/m.json\", accuracy = \"acc\" }}"
+    );
+    let claims = runner_file(
+        dir.path(),
+        &runner,
+        &ACCURACY.replace("runner:toy", "runner:r"),
+    );
+    let out = dir.path().join("audit");
+    let output = cli_command(&[
+        "audit",
+        claims.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--allow-commands",
+        "--seeds",
+        "2",
+    ])
+    .env_remove("CUBLAS_WORKSPACE_CONFIG")
+    .env("INHERITED_BY_PROGRAM", "yes")
+    .output()
+    .unwrap();
+    assert!(
+        matches!(output.status.code(), Some(0 | 1)),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let run = &run_folders(&out)[0];
+    let env = std::fs::read_to_string(run.join("out/env.txt")).unwrap();
+    let names: Vec<&str> = env
+        .lines()
+        .filter_map(|l| l.split_once('=').map(|p| p.0))
+        .collect();
+    for injected in [
+        "CUBLAS_WORKSPACE_CONFIG",
+        "CIFAR_REPRO_RUN",
+        "CIFAR_REPRO_SEED",
+    ] {
+        assert!(
+            !names.contains(&injected),
+            "{injected} reached the program: {names:?}"
+        );
+    }
+    assert!(
+        names.contains(&"INHERITED_BY_PROGRAM") && names.contains(&"MINE"),
+        "{names:?}"
+    );
+    let recorded = record(run)["env"].clone();
+    assert!(
+        recorded.get("MINE").is_some() && recorded.get("CUBLAS_WORKSPACE_CONFIG").is_none(),
+        "{recorded}"
+    );
+}
+
+#[test]
+fn a_script_that_wants_a_terminal_and_writes_to_its_cwd_runs_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = "set -- $(stty size); mkdir checkpoint; echo \"$2\" > checkpoint/width; printf 'Acc: 10.0%%\\rAcc: 62.5%%\\r'";
+    let runner = format!(
+        "command = [\"sh\", \"-c\", {script:?}]\ncwd = \"out\"\nterminal = true\noutputs = [\"checkpoint/width\"]\nmetrics = {{ stdout = true, accuracy = 'Acc: ([0-9.]+)%', scale = 0.01 }}"
+    );
+    let claims = runner_file(
+        dir.path(),
+        &runner,
+        &ACCURACY.replace("runner:toy", "runner:r"),
+    );
+    let out = dir.path().join("audit");
+    let output = audit(&claims, &out, &["--seeds", "2"]);
+    let result = claim(&audit_json(&out), "toy-accuracy").clone();
+    assert_ne!(result["verdict"], "NOT_RUN", "{result}");
+    let value = result["values"][0].as_f64().unwrap();
+    assert!((value - 0.625).abs() < 1e-12, "{result}");
+    for run in run_folders(&out) {
+        assert_eq!(
+            std::fs::read_to_string(run.join("out/checkpoint/width")).unwrap(),
+            "80\n"
+        );
+    }
+    let notes = result["notes"].to_string();
+    assert!(
+        notes.contains("unseeded runs") && notes.contains("takes no seed"),
+        "{notes}"
+    );
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("given its own seed"));
+}
+
+#[test]
+fn an_unseeded_program_is_named_and_seed_python_seeds_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = "import random, os; open(os.environ['OUT'] + '/draw', 'w').write(repr(random.random())); open(os.environ['OUT'] + '/m.json', 'w').write('{{\"acc\": 0.5}}')";
+    let runner = |seeded: bool| {
+        format!(
+            "command = [\"python3\", \"-c\", {script:?}]\nenv = {{ OUT = \"{{out}}\" }}\nseed_python = {seeded}\noutputs = [\"{{out}}/draw\"]\nmetrics = {{ file = \"{{out}}/m.json\", accuracy = \"acc\" }}"
+        )
+    };
+    let claim_of = |seeded: bool, name: &str| {
+        let claims = runner_file(
+            dir.path(),
+            &runner(seeded),
+            &REPRODUCIBLE.replace("runner:toy", "runner:r"),
+        );
+        let out = dir.path().join(name);
+        audit(&claims, &out, &["--seeds", "1"]);
+        claim(&audit_json(&out), "toy-reproducible").clone()
+    };
+    let unseeded = claim_of(false, "unseeded");
+    assert_eq!(unseeded["verdict"], "NOT_REPRODUCED", "{unseeded}");
+    let why = unseeded["why"].as_str().unwrap();
+    assert!(
+        why.contains("takes no seed") && why.contains("{out}/draw differs"),
+        "{why}"
+    );
+    let seeded = claim_of(true, "seeded");
+    assert_eq!(seeded["verdict"], "REPRODUCED", "{seeded}");
+    let run = &run_folders(&dir.path().join("seeded"))[0];
+    let env = record(run)["env"].clone();
+    assert!(
+        env["PYTHONPATH"].as_str().unwrap().contains("/hook"),
+        "{env}"
+    );
+    assert!(
+        env.get("CIFAR_REPRO_SEED").is_some() && env.get("PYTHONHASHSEED").is_some(),
+        "{env}"
     );
 }
