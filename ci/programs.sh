@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Claims audited by running training programs as commands: the quick-start claims through
 # the plain PyTorch trainer ci/reference/train.py (2 seeds, and its fixed-seed
-# reproducibility on this CPU), and the toy of tests/fixtures/programs whose clock-reading
-# twin must come out NOT REPRODUCED naming its weights file. Prints each verdict and the
-# wall time; fails when the reproducibility verdicts are not the expected ones.
+# reproducibility on this CPU), the toy of tests/fixtures/programs whose clock-reading
+# twin must come out NOT REPRODUCED naming its weights file, and the stranger's script of
+# tests/fixtures/stranger audited as written (golden/claims/stranger.toml: accuracy from its
+# progress bar, its checkpoint and TensorBoard; NOT REPRODUCED unseeded, REPRODUCED with
+# seed_python). Prints each verdict and the wall time; fails when a verdict is not the
+# expected one or a claim could not be judged.
 # .ci/run calls it; extra arguments go to the PyTorch audit (e.g. --seeds 5).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -27,20 +30,26 @@ audit() {
 }
 audit quickstart-pytorch --seeds 2 "$@"
 audit toy-programs --seeds 3
+audit stranger --seeds 2
 python3 - "$out" <<'PY'
 import json, sys
 expected = {
     "QS-fixed-seed-reproduces-in-pytorch": ("REPRODUCED", "model.pt"),
     "toy-reproducible": ("REPRODUCED", "model.bin"),
     "toy-clock-reproducible": ("NOT_REPRODUCED", "output {out}/model.bin differs"),
+    "stranger-reproducible": ("NOT_REPRODUCED", "takes no seed"),
+    "stranger-seeded-reproducible": ("REPRODUCED", "checkpoint/ckpt.pth"),
 }
 bad = 0
-for name in ["quickstart-pytorch", "toy-programs"]:
+for name in ["quickstart-pytorch", "toy-programs", "stranger"]:
     for c in json.load(open(f"{sys.argv[1]}/{name}/audit.json"))["claims"]:
         print(f"programs: {c['id']}: {c['verdict']}: {c['why']}")
         want = expected.get(c["id"])
         if want and (c["verdict"] != want[0] or want[1] not in c["why"]):
             print(f"programs: {c['id']}: expected {want[0]} naming {want[1]}")
+            bad += 1
+        if name == "stranger" and c["verdict"] == "NOT_RUN":
+            print(f"programs: {c['id']}: could not be judged")
             bad += 1
 sys.exit(1 if bad else 0)
 PY

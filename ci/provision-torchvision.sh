@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs torchvision 0.26.0 (the release built for torch 2.11.0) with the numpy and pillow
-# its import needs (ci/bench-requirements.txt, hash-pinned, --no-deps) into the cache beside
-# the provisioned torch, once; then prints the PYTHONPATH that imports both.
+# its import needs, and what torch's TensorBoard writer imports (tensorboard, protobuf,
+# absl-py), from ci/bench-requirements.txt (hash-pinned, --no-deps) into the cache beside
+# the provisioned torch, once; then prints the PYTHONPATH that imports them all.
 #
 #   export PYTHONPATH=$(ci/provision-torchvision.sh)
 set -euo pipefail
@@ -11,7 +12,7 @@ torch_dir=$(ci/provision-libtorch.sh | tail -n 1)
 vision="$cache/torchvision-0.26.0"
 want=$(sha256sum ci/bench-requirements.txt | cut -d' ' -f1)
 if [[ ! -f "$vision/.provisioned" || "$(cat "$vision/.provisioned")" != "$want" ]]; then
-    echo "provision-torchvision: installing torchvision 0.26.0, numpy, pillow into $vision" >&2
+    echo "provision-torchvision: installing torchvision 0.26.0, numpy, pillow, tensorboard into $vision" >&2
     staging=$(mktemp -d "$cache/.torchvision.XXXXXX")
     trap 'rm -rf "$staging"' EXIT
     "${PYTHON:-python3}" -m pip install --quiet --disable-pip-version-check --no-cache-dir \

@@ -617,3 +617,36 @@ fn an_unseeded_program_is_named_and_seed_python_seeds_it() {
         "{env}"
     );
 }
+
+#[test]
+fn verify_names_what_two_program_runs_ran_differently_and_a_missing_metric() {
+    let dir = tempfile::tempdir().unwrap();
+    let claims = claim_file(dir.path(), &[], 60, ACCURACY);
+    let out = dir.path().join("audit");
+    audit(&claims, &out, &["--seeds", "2"]);
+    let runs = run_folders(&out);
+    let verify = |a: &Path, b: &Path| {
+        let output = cli(&["verify", a.to_str().unwrap(), b.to_str().unwrap()]);
+        assert_eq!(output.status.code(), Some(1));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let seeds = verify(&runs[0], &runs[1]);
+    assert!(
+        seeds.contains("they ran different things: the seed: "),
+        "{seeds}"
+    );
+    let copy = dir.path().join("copy");
+    std::fs::create_dir(&copy).unwrap();
+    let mut record = record(&runs[0]);
+    record["metrics"]
+        .as_object_mut()
+        .unwrap()
+        .remove("macro_f1");
+    let text = serde_json::to_string(&record).unwrap();
+    std::fs::write(copy.join("command.json"), text).unwrap();
+    let missing = verify(&runs[0], &copy);
+    assert!(
+        missing.contains("metric macro_f1 is missing from the second run"),
+        "{missing}"
+    );
+}
