@@ -9,7 +9,9 @@
 #   with channels_last and with bf16 autocast, which replay.py applies the same way, and
 #   with model.pool = "adaptive" (torchvision's own adaptive_avg_pool2d call);
 # - torchvision's weight file format: init.py also reads a torch.save(state_dict()) of a
-#   torchvision ResNet-50 into a 1000-class model and compares every tensor.
+#   torchvision ResNet-50 into a 1000-class model and compares every tensor;
+# - released checkpoints: a state dict and a TorchScript module that torch wrote are
+#   evaluated by `cifar-repro eval --checkpoint` to torch's own accuracy.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 pythonpath=$(ci/provision-torchvision.sh)
@@ -51,3 +53,19 @@ done
 replay adam-channels-last adam --memory-format channels-last
 replay adam-bf16 adam --precision bf16
 replay adam-adaptive-pool adam-adaptive
+
+# Released checkpoints: torch trains and saves a ResNet-18 (CIFAR stem, width 8) as a
+# state dict and as TorchScript (tests/fixtures/checkpoints/generate.py, into a temporary
+# folder); `eval --checkpoint` must count right what torch counted, for both files.
+py tests/fixtures/checkpoints/generate.py "$work/released" >/dev/null
+"$bin" train --config quickstart --print-config | sed 's/^width = 16$/width = 8/' >"$work/w8.toml"
+expected=$(python3 -c 'import json, sys; print("test accuracy %.4f" % json.load(open(sys.argv[1]))["accuracy"])' \
+    "$work/released/expected.json")
+for file in resnet18-cifar-w8.pth resnet18-cifar-w8.jit.pt; do
+    line=$("$bin" eval --checkpoint "$work/released/$file" --config "$work/w8.toml" --data golden/data)
+    echo "conformance: $line"
+    if [[ "$line" != *"$expected"* ]]; then
+        echo "conformance: $file: cifar-repro's evaluation differs from torch's ($expected)" >&2
+        exit 1
+    fi
+done

@@ -15,9 +15,10 @@ use crate::config::TrainConfig;
 use crate::determinism::SeedTree;
 use crate::manifest::{EpochRecord, Manifest};
 use crate::program::{ProgramRecord, ProgramRun};
+use crate::train::ReleasedKind;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The outcome for one claim.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -142,7 +143,13 @@ impl<'a> Audit<'a> {
             claims: HashMap::new(),
         };
         if options.results.is_none() {
-            for claim in audit.selected().into_iter().filter_map(|c| c.as_ref().ok()) {
+            let trained = |c: &&Claim| c.checkpoint.is_none();
+            for claim in audit
+                .selected()
+                .into_iter()
+                .filter_map(|c| c.as_ref().ok())
+                .filter(trained)
+            {
                 let runs = audit
                     .claim_runs(claim)
                     .map_err(|e| (e.to_string(), !e.is_requirement()));
@@ -391,6 +398,9 @@ impl<'a> Audit<'a> {
                 self.judging(),
             );
         }
+        if let Some(file) = claim.checkpoint_file(&self.file.base_dir) {
+            return self.released(claim, &file, result);
+        }
         let runs = match self.claims.get(&claim.id).cloned() {
             Some(Ok(runs)) => runs,
             Some(Err((why, broken))) => {
@@ -411,6 +421,72 @@ impl<'a> Audit<'a> {
             push_note(&mut result.notes, note);
         }
         judge::judged(claim, measured, result, self.judging())
+    }
+
+    /// A checkpoint claim: the file evaluated once on the test split, with the claim's
+    /// run giving the model and preprocessing, judged by the test set's binomial interval.
+    fn released(&mut self, claim: &Claim, file: &Path, result: ClaimResult) -> ClaimResult {
+        match self.evaluate_released(claim, file) {
+            Ok((evidence, accuracy, notes)) => ClaimResult {
+                evidence: Some(evidence),
+                values: vec![Some(accuracy)],
+                notes,
+                ..result
+            },
+            Err(why) => ClaimResult {
+                verdict: Verdict::NotRun {
+                    why: why.to_string(),
+                },
+                broken: !why.is_requirement(),
+                ..result
+            },
+        }
+    }
+
+    fn evaluate_released(
+        &mut self,
+        claim: &Claim,
+        file: &Path,
+    ) -> Result<(Evidence, f64, Vec<String>), AuditError> {
+        let Ok(Form::Value(value)) = claim.form() else {
+            return Err(AuditError::Claim(
+                "a checkpoint claim claims a value".into(),
+            ));
+        };
+        let mut notes = Vec::new();
+        let mut config = self.runner.resolve(&claim.run, &mut notes)?.config;
+        config.model.pretrained = None;
+        if let Some(why) = self.missing(claim, &config, &mut notes) {
+            return Err(why);
+        }
+        let data = self.runner.load_data(&config.data)?;
+        let digest = crate::hash::sha256_file(file).map_err(|source| {
+            AuditError::Program(crate::program::ProgramError::Io {
+                path: file.to_owned(),
+                source,
+            })
+        })?;
+        let eval = crate::train::evaluate_released(file, &config, &data, self.options.device)
+            .map_err(AuditError::Train)?;
+        let images = eval.metrics.count;
+        let held = match eval.kind {
+            ReleasedKind::StateDict => "a state dict loaded into the model of",
+            ReleasedKind::TorchScript => "a TorchScript module, preprocessed as",
+        };
+        notes.push(format!(
+            "one evaluation of {} (SHA-256 {}…, {held} {}) on {images} test images of {}: the sample is the test images, not seeds",
+            file.display(),
+            &digest[..16],
+            claim.run.describe(),
+            config.data.display(),
+        ));
+        let evidence = super::verdict::test_set_equivalence(
+            eval.metrics.accuracy,
+            images,
+            value,
+            claim.margin,
+        );
+        Ok((evidence, eval.metrics.accuracy, notes))
     }
 
     /// A note for each failed seed of a program among the claim's runs.

@@ -185,6 +185,12 @@ pub struct Claim {
     /// A reproducibility claim: the first seed trained twice must give bit-identical runs.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub reproducible: bool,
+    /// A released checkpoint to evaluate instead of training the run (relative to the
+    /// claim file): a `torch.save` state dict of the run's model, or a TorchScript module;
+    /// the run names the model and the test preprocessing. One evaluation, judged by the
+    /// test set's binomial interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<PathBuf>,
     /// What checking the claim needs; without it the claim is NOT RUN.
     #[serde(default)]
     pub requires: Requires,
@@ -245,6 +251,12 @@ impl Claim {
             (None, None, Some(relation), Some(bound)) => Ok(Form::Bound { relation, bound }),
             _ => Err(FORMS.into()),
         }
+    }
+
+    /// The released checkpoint a claim evaluates, relative to `base_dir` (the claim file's
+    /// folder).
+    pub fn checkpoint_file(&self, base_dir: &Path) -> Option<PathBuf> {
+        self.checkpoint.as_ref().map(|c| base_dir.join(c))
     }
 
     /// Whether the claim's run, or the run it is compared with, is a program.
@@ -311,7 +323,32 @@ impl Claim {
         if self.test_images == Some(0) {
             return Some("test_images must be at least 1".into());
         }
-        self.epoch_problem().or_else(|| self.domain_problem(form))
+        self.epoch_problem()
+            .or_else(|| self.domain_problem(form))
+            .or_else(|| self.checkpoint_problem(form))
+    }
+
+    /// Why a checkpoint claim cannot be judged as written: it claims a test accuracy
+    /// (`value`, the one metric whose sampling error over the test images is binomial),
+    /// of one run that is a preset or config (which names the model and preprocessing).
+    fn checkpoint_problem(&self, form: Form) -> Option<String> {
+        self.checkpoint.as_ref()?;
+        let problem = if !matches!(form, Form::Value(_)) {
+            "a checkpoint claim claims a `value` (no than, relation, bound or reproducible)"
+        } else if self.metric() != Metric::Accuracy || self.split != MetricSplit::Test {
+            "a checkpoint claim judges test accuracy, the one metric whose sampling error over the test images is binomial"
+        } else if runner_name(&self.run.run).is_some() {
+            "a checkpoint claim's run names the model and the test preprocessing: a preset or config file, not a runner"
+        } else if self.runs > 1
+            || self.interpretations.is_some()
+            || self.at_epoch.is_some()
+            || self.since_epoch.is_some()
+        {
+            "a checkpoint claim is one evaluation of one file: no runs > 1, interpretations, at_epoch or since_epoch"
+        } else {
+            return None;
+        };
+        Some(problem.into())
     }
 
     fn epoch_problem(&self) -> Option<String> {

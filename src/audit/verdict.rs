@@ -86,6 +86,14 @@ pub enum Question {
         /// The claimed direction.
         relation: Relation,
     },
+    /// Is one evaluation of a released checkpoint equivalent to the claimed value within
+    /// ±margin? The sample is the test images (a binomial proportion), not seeds.
+    TestSet {
+        /// The claimed value.
+        claimed: f64,
+        /// The test images evaluated.
+        images: u64,
+    },
     /// Is the mean on the claimed side of `bound`?
     Bound {
         /// The claimed side.
@@ -334,6 +342,31 @@ pub fn bound(
     }
 }
 
+/// Evidence that a checkpoint's `accuracy` over `images` test images reproduces `claimed`
+/// within ±`margin`: the same two tests as [`equivalence`], its standard error the
+/// binomial one, sqrt(p(1 - p)/n) with p kept at least 1/n from 0 and 1, on n - 1 degrees
+/// of freedom (the normal, for any real test set).
+pub fn test_set_equivalence(accuracy: f64, images: u64, claimed: f64, margin: f64) -> Evidence {
+    let n = images.max(2) as f64;
+    let p = accuracy.clamp(1.0 / n, 1.0 - 1.0 / n);
+    let sd = (p * (1.0 - p)).sqrt();
+    let (se, df) = (sd / n.sqrt(), n - 1.0);
+    let d = accuracy - claimed;
+    Evidence {
+        question: Question::TestSet { claimed, images },
+        margin,
+        estimate: d,
+        se,
+        df,
+        n: images as usize,
+        sd,
+        sd_floored: false,
+        p_reproduced: upper((d + margin) / se, df).max(upper((margin - d) / se, df)),
+        p_not_reproduced: (2.0 * upper((d - margin) / se, df).min(upper((-margin - d) / se, df)))
+            .min(1.0),
+    }
+}
+
 /// The level each claim is decided at: α for every claim without adjustment; with Holm,
 /// claims sorted by their smaller p-value get α/m, α/(m-1), ... until one fails, and every
 /// later one gets that failing level (so none of them is decisive).
@@ -395,7 +428,9 @@ pub fn decide(evidence: &Evidence, level: f64) -> Verdict {
     let decided = outcome(evidence, level);
     if decided == Outcome::NotReproduced {
         let reason = match (evidence.question, evidence.estimate) {
-            (Question::Equivalence { .. }, _) => "a difference beyond the margin is shown",
+            (Question::Equivalence { .. } | Question::TestSet { .. }, _) => {
+                "a difference beyond the margin is shown"
+            }
             (Question::Bound { .. }, _) => "the mean is shown on the other side of the bound",
             (_, e) if e < 0.0 => "the effect is reversed or absent",
             _ => "the effect is shown to be smaller than the smallest effect of interest",
@@ -406,7 +441,9 @@ pub fn decide(evidence: &Evidence, level: f64) -> Verdict {
     }
     if decided == Outcome::Reproduced {
         let reason = match evidence.question {
-            Question::Equivalence { .. } => "equivalence within the margin is shown",
+            Question::Equivalence { .. } | Question::TestSet { .. } => {
+                "equivalence within the margin is shown"
+            }
             Question::Bound { .. } => "the mean is shown on the claimed side of the bound",
             Question::Effect { .. } => "the effect is shown in the claimed direction",
         };
@@ -415,20 +452,28 @@ pub fn decide(evidence: &Evidence, level: f64) -> Verdict {
         };
     }
     let seeds_needed = seeds_needed(evidence, level);
-    let settle = match seeds_needed {
-        Some(n) => format!(
-            "; about {n} seeds would settle it with {:.0}% power, if the spread stays at the observed sd {:.4}",
-            POWER * 100.0,
-            evidence.sd
-        ),
-        None => format!(
-            "; no number of seeds settles it at the observed sd {:.4}: the claim's own runs carry that noise too (more runs behind the claim, or a wider margin, would)",
-            evidence.sd
-        ),
+    let settle = match (evidence.question, seeds_needed) {
+        (Question::TestSet { .. }, _) => {
+            "; the checkpoint was evaluated once, on every test image: only a larger test set (or a wider margin) would settle it".to_owned()
+        }
+        (_, seeds) => settle_with(seeds, evidence.sd),
     };
     Verdict::Inconclusive {
         why: format!("{text}: neither equivalence nor a difference is shown{settle}"),
         seeds_needed,
+    }
+}
+
+/// How many seeds would settle an open claim, in a sentence.
+fn settle_with(seeds_needed: Option<usize>, sd: f64) -> String {
+    match seeds_needed {
+        Some(n) => format!(
+            "; about {n} seeds would settle it with {:.0}% power, if the spread stays at the observed sd {sd:.4}",
+            POWER * 100.0,
+        ),
+        None => format!(
+            "; no number of seeds settles it at the observed sd {sd:.4}: the claim's own runs carry that noise too (more runs behind the claim, or a wider margin, would)"
+        ),
     }
 }
 
@@ -448,6 +493,10 @@ fn measured(evidence: &Evidence, level: f64) -> String {
             evidence.estimate,
             claimed.runs,
             if claimed.runs == 1 { "" } else { "s" }
+        ),
+        Question::TestSet { images, .. } => format!(
+            "the checkpoint's accuracy minus claimed {:+.4}, {conf} interval {lo:+.4} to {hi:+.4} over its {images} test images (binomial: the sample is the test images, not seeds), margin ±{m}",
+            evidence.estimate
         ),
         Question::Effect { .. } => format!(
             "effect in the claimed direction {:+.4}, {conf} interval {lo:+.4} to {hi:+.4}{floored}, smallest effect of interest {m}",
@@ -473,11 +522,14 @@ pub fn seeds_needed(evidence: &Evidence, level: f64) -> Option<usize> {
     let (e, m, sd) = (evidence.estimate, evidence.margin, evidence.sd);
     // The chance that a test rejects when the statistic is shifted by `shift` standard
     // errors beyond its critical value (a shifted t, close to the noncentral one).
+    if let Question::TestSet { .. } = evidence.question {
+        return None;
+    }
     let reject = |shift: f64, critical: f64, df: f64| student_t_cdf(shift - critical, df);
     let reach = |n: usize| {
         let (se, df) = match evidence.question {
             Question::Equivalence { claimed } => equivalence_se(n, sd, &claimed),
-            Question::Effect { .. } | Question::Bound { .. } => {
+            Question::Effect { .. } | Question::Bound { .. } | Question::TestSet { .. } => {
                 (sd / (n as f64).sqrt(), n as f64 - 1.0)
             }
         };
@@ -490,7 +542,7 @@ pub fn seeds_needed(evidence: &Evidence, level: f64) -> Option<usize> {
                     - 1.0
             }
             // Outside: show the difference on the nearer side at α/2.
-            Question::Equivalence { .. } => reject(
+            Question::Equivalence { .. } | Question::TestSet { .. } => reject(
                 (e.abs() - m) / se,
                 student_t_quantile(1.0 - level / 2.0, df),
                 df,

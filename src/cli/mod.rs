@@ -7,6 +7,7 @@ mod claims;
 mod common;
 mod data;
 mod env;
+mod eval;
 pub mod hooks;
 mod plan;
 mod progress;
@@ -50,7 +51,9 @@ enum Command {
     Train(train::TrainArgs),
     /// Recompute a run's final test metrics from its newest checkpoint; exit 1 when they
     /// differ from what the run recorded.
-    Eval(train::RunArgs),
+    /// With --checkpoint FILE --config C, evaluate a released checkpoint (a state dict of
+    /// a model cifar-repro builds, or TorchScript) on the test split instead.
+    Eval(eval::EvalArgs),
     /// Re-render a run's report.html from its files.
     Report(train::RunArgs),
     /// Exit 0 when two runs are bit-identical; otherwise exit 1 and name the first
@@ -78,7 +81,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Data(command) => data::run(command),
         Command::Augment(args) => augment::run(args),
         Command::Train(args) => train::train(args),
-        Command::Eval(args) => train::eval(args),
+        Command::Eval(args) => eval::run(args),
         Command::Report(args) => train::report(args),
         Command::Presets => train::presets(),
         Command::Audit(args) => audit::run(args),

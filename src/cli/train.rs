@@ -85,9 +85,6 @@ pub struct RunArgs {
     /// A run folder written by `train`.
     #[arg(long)]
     run: PathBuf,
-    /// CIFAR-10 folder or .tar.gz (eval only; default: the run's).
-    #[arg(long)]
-    data: Option<PathBuf>,
 }
 
 /// The command-line flags as an overrides table for `config::resolve`.
@@ -261,43 +258,6 @@ fn summarise(
         );
     }
     Ok(())
-}
-
-pub fn eval(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let dir = RunDir::open(&args.run);
-    let device = pick_device(dir.manifest()?.config.loop_.device)?;
-    let again = train::recompute(&dir, args.data.as_deref(), device)?;
-    let m = &again.metrics;
-    let which = match again.is_final {
-        true => "final".to_owned(),
-        false => format!("epoch {} (the run is not completed)", again.epoch),
-    };
-    println!(
-        "{}: {which} test accuracy {:.4} (95% CI {:.4} to {:.4}), macro F1 {:.4}, loss {:.6}",
-        again.checkpoint.display(),
-        m.accuracy,
-        m.accuracy_ci95[0],
-        m.accuracy_ci95[1],
-        m.macro_f1,
-        m.loss
-    );
-    match again.difference() {
-        None if again.is_final => {
-            println!("matches the run's recorded final test metrics (every one)");
-            Ok(ExitCode::SUCCESS)
-        }
-        None => {
-            println!(
-                "matches the run's recorded test metrics of epoch {} (every one)",
-                again.epoch
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Some(what) => {
-            println!("DIFFERS from the run's record: {what}");
-            Ok(ExitCode::FAILURE)
-        }
-    }
 }
 
 pub fn report(args: RunArgs) -> anyhow::Result<ExitCode> {

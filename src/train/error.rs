@@ -99,6 +99,14 @@ pub enum TrainError {
         batch_size: usize,
     },
 
+    /// A released checkpoint that cannot be evaluated.
+    #[error("{}: cannot evaluate this checkpoint: {why}", path.display())]
+    Released {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        why: String,
+    },
     /// libtorch failed.
     #[error("reading a tensor back from libtorch: {0}")]
     Tensor(#[from] tch::TchError),

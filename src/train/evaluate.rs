@@ -28,9 +28,9 @@ pub fn eval_augment(config: &AugmentConfig) -> AugmentConfig {
     }
 }
 
-/// Evaluates `model` on a split; returns the metrics and every prediction.
+/// Evaluates `net` on a split; returns the metrics and every prediction.
 pub fn evaluate(
-    model: &Model,
+    net: &dyn ModuleT,
     images: &Tensor,
     labels: &Tensor,
     augment: &AugmentConfig,
@@ -61,7 +61,7 @@ pub fn evaluate(
             .apply(&batch.augmented.images.to_device(device));
         let labels = batch.augmented.labels.to_device(device);
         let _autocast = Autocast::enter(run.precision, device);
-        let logits = model.net.forward_t(&images, false);
+        let logits = net.forward_t(&images, false);
         let loss = logits.cross_entropy_for_logits(&labels).double_value(&[]);
         tally.add(&logits, &labels, loss)?;
         predictions.extend(Vec::<i64>::try_from(
@@ -80,7 +80,7 @@ pub fn evaluate_test(
 ) -> Result<(Metrics, Vec<i64>), TrainError> {
     let used = config.test_images_used(data.test.len()) as i64;
     evaluate(
-        model,
+        &model.net,
         &data.test.images.narrow(0, 0, used),
         &data.test.labels.narrow(0, 0, used),
         &config.augment,

@@ -4,6 +4,7 @@
 mod error;
 mod evaluate;
 mod poke;
+mod released;
 pub mod replay;
 mod trainer;
 
@@ -11,6 +12,7 @@ pub use crate::run_dir::{RunDir, RunDirError};
 pub use error::TrainError;
 pub use evaluate::{Recomputed, eval_augment, evaluate, evaluate_test, recompute};
 pub use poke::{POKE_FACTOR, poke};
+pub use released::{ReleasedEval, ReleasedKind, evaluate_released, kind_of};
 pub use trainer::{
     Finished, Hooks, Observer, Prerequisite, Start, Trainer, check_memory, preflight, train,
 };

@@ -24,6 +24,7 @@ mod model;
 mod optim;
 mod programs;
 mod pth;
+mod released;
 mod resume;
 mod snapshots;
 mod train;

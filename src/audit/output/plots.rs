@@ -105,7 +105,7 @@ fn forest_row(r: &ClaimResult, y: f64, scale: Scale, span: f64) -> Markup {
     let bar = r.evidence.as_ref().zip(r.interval).map(|(e, [lo, hi])| {
         let m = e.margin;
         let (band_lo, band_hi) = match e.question {
-            Question::Equivalence { .. } => (-1.0, 1.0),
+            Question::Equivalence { .. } | Question::TestSet { .. } => (-1.0, 1.0),
             Question::Effect { .. } => (-span, 1.0),
             Question::Bound { .. } => (-span, 0.0),
         };
