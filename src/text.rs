@@ -35,7 +35,37 @@ pub fn toml_error(text: &str, e: &toml::de::Error) -> String {
         Err(_) => "not valid TOML".to_owned(),
         Ok(_) => shorten(&e.message().replace('\n', " "), 300),
     };
-    format!("{}{what}", place.unwrap_or_default())
+    format!("{}{}", place.unwrap_or_default(), with_suggestion(&what))
+}
+
+/// A parser's "unknown field `vaue`, expected one of `id`, `value`, ..." (or "unknown
+/// variant") with "; did you mean `value`?" added when one expected name is close (an
+/// edit distance of at most a third of its length, and at most 3).
+pub fn with_suggestion(message: &str) -> String {
+    let expected = message.split_once("expected").map_or("", |(_, rest)| rest);
+    let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    suggest_among(message, &candidates)
+}
+
+/// `message` naming an unknown field or variant, with "; did you mean `NAME`?" added when
+/// one of `names` is close to it.
+pub fn suggest_among(message: &str, names: &[&str]) -> String {
+    let unknown = ["unknown field `", "unknown variant `"]
+        .iter()
+        .find_map(|p| message.split_once(p))
+        .and_then(|(_, rest)| rest.split_once('`'))
+        .map(|(name, _)| name);
+    let best = unknown.and_then(|name| {
+        names
+            .iter()
+            .map(|c| (strsim::levenshtein(name, c), *c))
+            .filter(|(d, c)| *d <= 3 && *d * 3 <= c.len().max(3))
+            .min_by_key(|(d, _)| *d)
+    });
+    match best {
+        Some((_, name)) => format!("{message}; did you mean `{name}`?"),
+        None => message.to_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -65,6 +95,16 @@ mod tests {
             "{message}"
         );
         assert_eq!(shorten(&"x".repeat(10_000), 5), "xxxxx…");
+    }
+
+    #[test]
+    fn a_near_miss_is_named() {
+        let field = "unknown field `vaue`, expected one of `id`, `value`, `margin`";
+        assert!(with_suggestion(field).ends_with("did you mean `value`?"));
+        let variant = "unknown variant `acuracy`, expected one of `accuracy`, `loss`";
+        assert!(with_suggestion(variant).ends_with("did you mean `accuracy`?"));
+        let far = "unknown field `zzz`, expected `id` or `value`";
+        assert_eq!(with_suggestion(far), far);
     }
 
     #[test]

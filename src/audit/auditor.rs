@@ -348,17 +348,24 @@ impl<'a> Audit<'a> {
     /// claims that cannot run here, with why.
     pub fn plan(&mut self) -> Plan {
         let mut not_run = Vec::new();
+        let mut evaluations = Vec::new();
         for claim in self.selected() {
             match claim {
                 Err(unparsed) => not_run.push((unparsed.id.clone(), unparsed.why.clone())),
                 Ok(claim) => {
+                    if let Some(file) = claim.checkpoint_file(&self.file.base_dir) {
+                        evaluations.push((claim.id.clone(), file));
+                    }
                     if let Some(Err((why, _))) = self.claims.get(&claim.id) {
                         not_run.push((claim.id.clone(), why.clone()));
                     }
                 }
             }
         }
-        self.runner.plan(not_run)
+        Plan {
+            evaluations,
+            ..self.runner.plan(not_run)
+        }
     }
 
     /// The run folders part `index` of `count` trains (`runs/KEY`), in plan order.

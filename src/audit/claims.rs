@@ -208,6 +208,34 @@ pub struct Claim {
     pub reading: Option<String>,
 }
 
+/// The keys a `[[claim]]` table may hold (serde names no list for a flattened struct).
+const CLAIM_KEYS: [&str; 24] = [
+    "id",
+    "sentence",
+    "run",
+    "overrides",
+    "metric",
+    "split",
+    "at_epoch",
+    "since_epoch",
+    "value",
+    "runs",
+    "spread",
+    "max_failures",
+    "margin",
+    "difference",
+    "test_images",
+    "than",
+    "relation",
+    "bound",
+    "reproducible",
+    "checkpoint",
+    "requires",
+    "choices",
+    "interpretations",
+    "reading",
+];
+
 const FORMS: &str = "give `value` (absolute), `than` and `relation` (relative), `relation` and `bound` (a bound), or `reproducible = true`";
 
 impl Claim {
@@ -737,9 +765,13 @@ fn parse_claim(
         id: id.clone(),
         why: format!("claim {id:?} (line {line}): {message}"),
     };
-    let claim: Claim = table
-        .try_into()
-        .map_err(|e: toml::de::Error| fail(crate::text::shorten(e.message(), 300)))?;
+    let claim: Claim = table.try_into().map_err(|e: toml::de::Error| {
+        let message = crate::text::shorten(e.message(), 300);
+        fail(match message.contains("expected") {
+            true => crate::text::with_suggestion(&message),
+            false => crate::text::suggest_among(&message, &CLAIM_KEYS),
+        })
+    })?;
     if claim.id.is_empty() || claim.id.len() > 200 || claim.id.chars().any(char::is_control) {
         return Err(fail(
             "the id must be 1 to 200 characters on one line, without control characters".into(),
@@ -755,4 +787,72 @@ fn parse_claim(
         return Err(fail(problem));
     }
     claim.readings().map_err(fail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn why(extra: &str) -> String {
+        let text =
+            format!("[[claim]]\nid = \"x\"\nsentence = \"s\"\nrun = \"quickstart\"\n{extra}\n");
+        match &ParsedFile::parse(&text).unwrap().claims[0] {
+            Err(unparsed) => unparsed.why.clone(),
+            Ok(_) => String::new(),
+        }
+    }
+
+    #[test]
+    fn every_claim_key_is_known_and_a_near_miss_is_named() {
+        for key in CLAIM_KEYS
+            .iter()
+            .filter(|k| !["id", "sentence", "run"].contains(k))
+        {
+            let refused = why(&format!("{key} = {{ not_a_value = 1 }}"));
+            assert!(
+                !refused.contains(&format!("field `{key}`")),
+                "{key}: {refused}"
+            );
+        }
+        let typo = why("metric = \"accuracy\"\nvaue = 0.3\nmargin = 0.1");
+        assert!(typo.ends_with("did you mean `value`?"), "{typo}");
+    }
+
+    /// Whether a commented line is TOML (`key = ...` or a table header), not prose.
+    fn is_toml_line(line: &str) -> bool {
+        let key = |k: &str| !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_');
+        line.starts_with('[') || line.split_once(" = ").is_some_and(|(k, _)| key(k))
+    }
+
+    /// Every claim of `text` parsed, or the first reason one did not.
+    fn parsed_ids(text: &str) -> Vec<String> {
+        let file = ParsedFile::parse(text).unwrap();
+        file.claims
+            .iter()
+            .map(|c| match c {
+                Ok(claim) => claim.id.clone(),
+                Err(unparsed) => panic!("{}", unparsed.why),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_template_parses_as_written_and_with_its_examples_uncommented() {
+        let template = crate::audit::CLAIMS_TEMPLATE;
+        assert_eq!(parsed_ids(template).len(), 4);
+        let uncommented: String = template
+            .lines()
+            .map(|l| match l.strip_prefix("# ") {
+                Some(rest) if is_toml_line(rest) => rest,
+                _ => l,
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let ids = parsed_ids(&uncommented);
+        assert!(
+            ids.contains(&"script-accuracy".to_owned())
+                && ids.contains(&"released-accuracy".to_owned()),
+            "{ids:?}"
+        );
+    }
 }

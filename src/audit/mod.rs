@@ -18,6 +18,10 @@ pub mod verdict;
 pub mod wandb;
 
 pub use auditor::{Audit, ClaimResult};
+
+/// The commented claim file `cifar-repro claims init` writes: every form of claim, the
+/// runner and checkpoint forms commented out until a script or file is named.
+pub const CLAIMS_TEMPLATE: &str = include_str!("template.claims.toml");
 pub use claims::{
     Claim, ClaimError, Form, Metric, MetricSplit, ParsedFile, Relation, Requires, RunSpec,
     UnparsedClaim,

@@ -43,6 +43,8 @@ pub struct Plan {
     pub runs: Vec<PlannedRun>,
     /// Claims that cannot run here: id and why.
     pub not_run: Vec<(String, String)>,
+    /// Claims that evaluate a released checkpoint once instead of training: id and file.
+    pub evaluations: Vec<(String, PathBuf)>,
 }
 
 /// What a training step and an evaluated image cost here for one kind of run.

@@ -220,7 +220,11 @@ impl<'a> Runner<'a> {
                 run
             })
             .collect();
-        Plan { runs, not_run }
+        Plan {
+            runs,
+            not_run,
+            evaluations: Vec::new(),
+        }
     }
 
     /// The train and test images of the data at `path` (the full set's when it is absent).

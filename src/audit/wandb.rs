@@ -1,9 +1,11 @@
 //! A Weights & Biases run summary (`wandb-summary.json`) as a claim file: one absolute
 //! claim per metric the summary holds, about the run preset or config it names.
 //!
-//! The keys are the ones a Keras-style training logs and the report's slide shows:
-//! `acc`, `loss` (the training split), `val acc`, `val f1`, `val loss`, `val precision`,
-//! `val recall` (the test split), and `epoch`.
+//! By default each metric is looked for under the names common loggers give it: the
+//! report's slide (`val acc`, `acc`), Keras (`val_accuracy`, `accuracy`) and Lightning
+//! (`val_acc`, `val/acc`, `train_loss`); `--key METRIC=KEY` names the key instead. A key
+//! is read as written, or as a dotted path into the nested objects `wandb.log` writes for a
+//! dict; media and tables (`{"_type": ...}`) are never read as numbers.
 
 use super::claims::{Metric, ParsedFile};
 use std::fmt::Write;
@@ -11,28 +13,91 @@ use std::fmt::Write;
 /// The largest summary file read (a real one is a few kilobytes).
 pub const MAX_SUMMARY_BYTES: u64 = 64 << 20;
 
-/// The summary keys read, with the metric and split each claims.
-const KEYS: [(&str, Metric, &str); 7] = [
-    ("val acc", Metric::Accuracy, "test"),
-    ("val f1", Metric::MacroF1, "test"),
-    ("val precision", Metric::MacroPrecision, "test"),
-    ("val recall", Metric::MacroRecall, "test"),
-    ("val loss", Metric::Loss, "test"),
-    ("acc", Metric::Accuracy, "train"),
-    ("loss", Metric::Loss, "train"),
+/// The metrics a summary can give claims of, with their metric, split and the keys
+/// looked for by default, in order.
+const METRICS: [(&str, Metric, &str, &[&str]); 7] = [
+    (
+        "accuracy",
+        Metric::Accuracy,
+        "test",
+        &[
+            "val acc",
+            "val_acc",
+            "val/acc",
+            "val_accuracy",
+            "val/accuracy",
+            "test_acc",
+            "test/acc",
+        ],
+    ),
+    (
+        "macro_f1",
+        Metric::MacroF1,
+        "test",
+        &["val f1", "val_f1", "val/f1"],
+    ),
+    (
+        "macro_precision",
+        Metric::MacroPrecision,
+        "test",
+        &["val precision", "val_precision", "val/precision"],
+    ),
+    (
+        "macro_recall",
+        Metric::MacroRecall,
+        "test",
+        &["val recall", "val_recall", "val/recall"],
+    ),
+    (
+        "loss",
+        Metric::Loss,
+        "test",
+        &["val loss", "val_loss", "val/loss", "test_loss", "test/loss"],
+    ),
+    (
+        "train_accuracy",
+        Metric::Accuracy,
+        "train",
+        &[
+            "acc",
+            "accuracy",
+            "train_acc",
+            "train/acc",
+            "train_accuracy",
+        ],
+    ),
+    (
+        "train_loss",
+        Metric::Loss,
+        "train",
+        &["loss", "train_loss", "train/loss"],
+    ),
 ];
 
-/// A summary that gives no claim.
+/// A summary that gives no claim, or a key mapping that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum WandbError {
     /// Not JSON, or not an object.
     #[error("not a W&B summary: {0}")]
     Json(String),
-    /// None of the keys cifar-repro reads.
-    #[error("the summary has none of the keys {}", KEYS.map(|k| k.0).join(", "))]
-    Empty,
+    /// None of the keys looked for.
+    #[error("the summary has none of the keys looked for ({0}); name yours with --key METRIC=KEY")]
+    Empty(String),
+    /// `--key` names a metric cifar-repro does not know.
+    #[error("--key {}: not a metric; the metrics are {}", .0, METRICS.map(|m| m.0).join(", "))]
+    UnknownMetric(String),
+    /// `--key` names a key the summary lacks or that holds no number.
+    #[error("--key {metric}={key}: {why}")]
+    Key {
+        /// The metric.
+        metric: String,
+        /// The summary's key.
+        key: String,
+        /// What is wrong.
+        why: String,
+    },
     /// A value that cannot be the metric it is mapped to.
-    #[error("{key} = {value} is outside the domain of {metric}")]
+    #[error("{key} = {value} is outside the domain of {metric}{hint}")]
     OutOfDomain {
         /// The summary's key.
         key: String,
@@ -40,7 +105,12 @@ pub enum WandbError {
         value: f64,
         /// The metric.
         metric: String,
+        /// A hint for a percentage.
+        hint: String,
     },
+    /// The claim file made does not read back (a bug, or margins out of range).
+    #[error("the claims made do not read back: {0}")]
+    Made(String),
 }
 
 /// Margins for the claims made: one for proportions and one for losses.
@@ -52,14 +122,75 @@ pub struct Margins {
     pub loss: f64,
 }
 
-/// The claim file (TOML) for `summary` about the run `run` (a preset or config file).
+/// The number at `key` of a summary: the key as written, else a dotted path into nested
+/// objects; a media or table object, or anything not a number, is why not.
+fn number_at(json: &serde_json::Value, key: &str) -> Result<f64, String> {
+    let value = json
+        .get(key)
+        .or_else(|| key.split('.').try_fold(json, |v, part| v.get(part)))
+        .ok_or_else(|| "the summary has no such key".to_owned())?;
+    if let Some(kind) = value.get("_type").and_then(|t| t.as_str()) {
+        return Err(format!("a W&B {kind} object, not a number"));
+    }
+    value.as_f64().ok_or_else(|| {
+        format!(
+            "{} is not a number",
+            crate::text::shorten(&value.to_string(), 60)
+        )
+    })
+}
+
+/// The (metric, key) pairs to claim: `keys` as given (each metric checked), or for each
+/// metric the first default key holding a number.
+fn mapping(
+    json: &serde_json::Value,
+    keys: &[(String, String)],
+) -> Result<Vec<(usize, String)>, WandbError> {
+    if keys.is_empty() {
+        let found: Vec<(usize, String)> = METRICS
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| {
+                let key = m.3.iter().find(|k| number_at(json, k).is_ok())?;
+                Some((i, (*key).to_owned()))
+            })
+            .collect();
+        if found.is_empty() {
+            let all: Vec<&str> = METRICS.iter().flat_map(|m| m.3.iter().copied()).collect();
+            return Err(WandbError::Empty(all.join(", ")));
+        }
+        return Ok(found);
+    }
+    keys.iter()
+        .map(|(metric, key)| {
+            let i = METRICS
+                .iter()
+                .position(|m| m.0 == metric)
+                .ok_or_else(|| WandbError::UnknownMetric(metric.clone()))?;
+            number_at(json, key).map_err(|why| WandbError::Key {
+                metric: metric.clone(),
+                key: key.clone(),
+                why,
+            })?;
+            Ok((i, key.clone()))
+        })
+        .collect()
+}
+
+/// The claim file (TOML) for `summary` about the run `run` (a preset or config file):
+/// with `keys` (metric, summary key) the claims those name, else every metric found
+/// under a default key.
 pub fn claims_from_summary(
     summary: &str,
     run: &str,
     margins: Margins,
+    keys: &[(String, String)],
 ) -> Result<String, WandbError> {
     let json: serde_json::Value =
         serde_json::from_str(summary).map_err(|e| WandbError::Json(e.to_string()))?;
+    if !json.is_object() {
+        return Err(WandbError::Json("not a JSON object".into()));
+    }
     let epoch = json.get("epoch").and_then(serde_json::Value::as_f64);
     let at = epoch.map_or(String::new(), |e| format!(" at epoch {e}"));
     let quote = |s: &str| toml::Value::String(s.to_owned()).to_string();
@@ -72,17 +203,20 @@ pub fn claims_from_summary(
         margins.loss,
         quote(&format!("W&B run summary of {run}"))
     );
-    let mut made = 0;
-    for (key, metric, split) in KEYS {
-        let Some(value) = json.get(key).and_then(serde_json::Value::as_f64) else {
-            continue;
-        };
-        let name = format!("{metric:?}").to_lowercase();
+    for (i, key) in mapping(&json, keys)? {
+        let (_, metric, split, _) = METRICS[i];
+        let value = number_at(&json, &key).unwrap_or(f64::NAN);
         if !metric.domain().contains(&value) {
+            let percent = metric != Metric::Loss && (1.0..=100.0).contains(&value);
             return Err(WandbError::OutOfDomain {
-                key: key.into(),
+                key,
                 value,
-                metric: name,
+                metric: metric.name().into(),
+                hint: if percent {
+                    " (a percentage? the claim needs a fraction)".into()
+                } else {
+                    String::new()
+                },
             });
         }
         let margin = if metric == Metric::Loss {
@@ -90,26 +224,21 @@ pub fn claims_from_summary(
         } else {
             margins.proportion
         };
-        let metric_key = serde_json::to_value(metric)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or(name);
         let _ = write!(
             text,
             "\n[[claim]]\nid = {}\nsentence = {}\nrun = {}\nmetric = {}\nsplit = {}\nvalue = {value}\nmargin = {margin}\n",
-            quote(&format!("wandb-{}", key.replace(' ', "-"))),
+            quote(&format!("wandb-{}", key.replace([' ', '/', '.'], "-"))),
             quote(&format!("The W&B run logged {key} = {value}{at}.")),
             quote(run),
-            quote(&metric_key),
+            quote(metric.name()),
             quote(split),
         );
-        made += 1;
-    }
-    if made == 0 {
-        return Err(WandbError::Empty);
     }
     // What this writes must read back as a claim file.
-    ParsedFile::parse(&text).map_err(|e| WandbError::Json(e.to_string()))?;
+    let parsed = ParsedFile::parse(&text).map_err(|e| WandbError::Made(e.to_string()))?;
+    if let Some(Err(unparsed)) = parsed.claims.iter().find(|c| c.is_err()) {
+        return Err(WandbError::Made(unparsed.why.clone()));
+    }
     Ok(text)
 }
 
@@ -127,7 +256,7 @@ mod tests {
         let summary = r#"{"acc": 0.8441, "loss": 0.441, "val acc": 0.6717, "val f1": 0.6731,
             "val loss": 1.0873, "val precision": 0.6788, "val recall": 0.6734, "epoch": 14,
             "_runtime": 812.5}"#;
-        let text = claims_from_summary(summary, "e1-baseline", MARGINS).unwrap();
+        let text = claims_from_summary(summary, "e1-baseline", MARGINS, &[]).unwrap();
         let file = ParsedFile::parse(&text).unwrap();
         assert_eq!(file.claims.len(), 7);
         let claim = file.claims[0].as_ref().unwrap();
@@ -140,16 +269,49 @@ mod tests {
     #[test]
     fn a_summary_without_metrics_or_with_impossible_values_is_refused() {
         assert!(matches!(
-            claims_from_summary(r#"{"epoch": 3}"#, "x", MARGINS),
-            Err(WandbError::Empty)
+            claims_from_summary(r#"{"epoch": 3}"#, "x", MARGINS, &[]),
+            Err(WandbError::Empty(_))
         ));
         assert!(matches!(
-            claims_from_summary(r#"{"val acc": 67.2}"#, "x", MARGINS),
+            claims_from_summary(r#"{"val acc": 67.2}"#, "x", MARGINS, &[]),
             Err(WandbError::OutOfDomain { .. })
         ));
         assert!(matches!(
-            claims_from_summary("[", "x", MARGINS),
+            claims_from_summary("[", "x", MARGINS, &[]),
             Err(WandbError::Json(_))
         ));
+    }
+
+    #[test]
+    fn lightning_keys_nested_objects_and_media_are_read_as_wandb_writes_them() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/programs/wandb-lightning-summary.json");
+        let summary = std::fs::read_to_string(path).unwrap();
+        let text = claims_from_summary(&summary, "quickstart", MARGINS, &[]).unwrap();
+        let file = ParsedFile::parse(&text).unwrap();
+        let ids: Vec<&str> = file
+            .claims
+            .iter()
+            .map(|c| c.as_ref().unwrap().id.as_str())
+            .collect();
+        assert_eq!(
+            ids,
+            ["wandb-val-acc", "wandb-val-loss", "wandb-train_loss"],
+            "{text}"
+        );
+        let keys = [("macro_f1".to_owned(), "val.f1".to_owned())];
+        let nested = claims_from_summary(&summary, "quickstart", MARGINS, &keys).unwrap();
+        assert!(nested.contains("value = 0.5"), "{nested}");
+        let media = [("accuracy".to_owned(), "examples".to_owned())];
+        let refused = claims_from_summary(&summary, "q", MARGINS, &media).unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .contains("a W&B images/separated object"),
+            "{refused}"
+        );
+        let unknown = [("acc".to_owned(), "val/acc".to_owned())];
+        let refused = claims_from_summary(&summary, "q", MARGINS, &unknown).unwrap_err();
+        assert!(matches!(refused, WandbError::UnknownMetric(_)), "{refused}");
     }
 }

@@ -20,6 +20,12 @@ pub fn print(source: &str, plan: &Plan, options: &AuditOptions) -> anyhow::Resul
         plan.runs.len() - reused
     );
     print_runs(plan, &estimate);
+    for (id, file) in &plan.evaluations {
+        println!(
+            "evaluated, not trained: {id}: {} once on the test split",
+            file.display()
+        );
+    }
     for (id, why) in &plan.not_run {
         println!("not run: {id}: {why}");
     }
