@@ -58,13 +58,17 @@ pub struct ClaimResult {
     /// The tests behind the verdict.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence: Option<Evidence>,
-    /// The level the claim was decided at (α after Holm's adjustment) and the
-    /// (1 - 2·level) interval of the estimate it read.
+    /// The level the claim was decided at (α after Holm's adjustment).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub level: Option<f64>,
-    /// The (1 - 2·level) interval, low then high.
+    /// The interval of the estimate its verdict read, low then high
+    /// ([`super::verdict::shown_interval`]): never wholly inside the margin unless
+    /// REPRODUCED, never wholly outside it unless NOT REPRODUCED.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<[f64; 2]>,
+    /// That interval's confidence (0.90 for the (1 - 2·level) interval at level 0.05).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f64>,
     /// Run folders used, relative to the audit folder.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub runs: Vec<PathBuf>,
@@ -96,6 +100,7 @@ impl ClaimResult {
             evidence: None,
             level: None,
             interval: None,
+            confidence: None,
             runs: Vec::new(),
             notes: Vec::new(),
             broken: true,

@@ -350,7 +350,10 @@ pub fn conclude(results: &mut [ClaimResult], decision: Decision) {
     for (result, level) in results.iter_mut().zip(levels) {
         if let Some(evidence) = &result.evidence {
             result.verdict = verdict::decide(evidence, level);
-            result.interval = Some(verdict::interval(evidence, level));
+            let decided = verdict::outcome(evidence, level);
+            let (interval, confidence) = verdict::shown_interval(evidence, level, decided);
+            result.interval = Some(interval);
+            result.confidence = Some(confidence);
             result.level = Some(level);
         }
     }

@@ -10,6 +10,7 @@ mod options;
 pub mod output;
 mod plan;
 mod programs;
+mod recheck;
 pub mod rehearse;
 pub mod results;
 pub mod runner;

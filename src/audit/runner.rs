@@ -41,6 +41,8 @@ pub struct Runner<'a> {
     outcomes: HashMap<usize, Outcome>,
     /// The runs this process may train (every one when `None`).
     assigned: Option<HashSet<usize>>,
+    /// Reused runs checked against their checkpoints.
+    recheck: super::recheck::Recheck,
 }
 
 impl<'a> Runner<'a> {
@@ -53,6 +55,7 @@ impl<'a> Runner<'a> {
             graph: RunGraph::default(),
             outcomes: HashMap::new(),
             assigned: None,
+            recheck: super::recheck::Recheck::default(),
         }
     }
 
@@ -279,6 +282,9 @@ impl<'a> Runner<'a> {
         };
         let interrupted = match found(&folder, config) {
             Found::Finished(m) => {
+                if let Err(why) = self.recheck.reused(&folder, &m, self.options) {
+                    return Outcome::Failed(why);
+                }
                 observer.run(claim, node.seed_index, &folder, true);
                 return Outcome::Finished(Rc::new(m));
             }

@@ -422,15 +422,42 @@ pub fn outcome(evidence: &Evidence, level: f64) -> Outcome {
     }
 }
 
-/// The verdict `evidence` supports at `level`, each sentence naming the margin and level.
+/// Whether the question tests equivalence, whose NOT REPRODUCED side tests each side of
+/// the margin at level/2 (so it reads the (1 - level) interval).
+fn is_equivalence(question: Question) -> bool {
+    matches!(
+        question,
+        Question::Equivalence { .. } | Question::TestSet { .. }
+    )
+}
+
+/// The central interval of the estimate at `confidence`.
+pub fn interval_at(evidence: &Evidence, confidence: f64) -> [f64; 2] {
+    let half = student_t_quantile(0.5 + confidence / 2.0, evidence.df) * evidence.se;
+    [evidence.estimate - half, evidence.estimate + half]
+}
+
+/// The interval a verdict at `level` reads, with its confidence: REPRODUCED the
+/// (1 - 2·level) interval (both one-sided tests at level); NOT REPRODUCED, and
+/// INCONCLUSIVE, of an equivalence the (1 - level) interval (each side at level/2), of an
+/// effect or a bound the (1 - 2·level) one (one-sided tests). An INCONCLUSIVE interval is
+/// then never wholly inside the margin nor wholly outside it, as the page's legend reads.
+pub fn shown_interval(evidence: &Evidence, level: f64, decided: Outcome) -> ([f64; 2], f64) {
+    let confidence = match (decided, is_equivalence(evidence.question)) {
+        (Outcome::Reproduced, _) | (_, false) => 1.0 - 2.0 * level,
+        (_, true) => 1.0 - level,
+    };
+    (interval_at(evidence, confidence), confidence)
+}
+
+/// The verdict `evidence` supports at `level`, each sentence naming the interval it read,
+/// the margin and the level.
 pub fn decide(evidence: &Evidence, level: f64) -> Verdict {
-    let text = measured(evidence, level);
     let decided = outcome(evidence, level);
+    let text = measured(evidence, level, decided);
     if decided == Outcome::NotReproduced {
         let reason = match (evidence.question, evidence.estimate) {
-            (Question::Equivalence { .. } | Question::TestSet { .. }, _) => {
-                "a difference beyond the margin is shown"
-            }
+            (q, _) if is_equivalence(q) => "a difference beyond the margin is shown",
             (Question::Bound { .. }, _) => "the mean is shown on the other side of the bound",
             (_, e) if e < 0.0 => "the effect is reversed or absent",
             _ => "the effect is shown to be smaller than the smallest effect of interest",
@@ -441,11 +468,9 @@ pub fn decide(evidence: &Evidence, level: f64) -> Verdict {
     }
     if decided == Outcome::Reproduced {
         let reason = match evidence.question {
-            Question::Equivalence { .. } | Question::TestSet { .. } => {
-                "equivalence within the margin is shown"
-            }
+            q if is_equivalence(q) => "equivalence within the margin is shown",
             Question::Bound { .. } => "the mean is shown on the claimed side of the bound",
-            Question::Effect { .. } => "the effect is shown in the claimed direction",
+            _ => "the effect is shown in the claimed direction",
         };
         return Verdict::Reproduced {
             why: format!("{text}: {reason}"),
@@ -459,9 +484,53 @@ pub fn decide(evidence: &Evidence, level: f64) -> Verdict {
         (_, seeds) => settle_with(seeds, evidence.sd),
     };
     Verdict::Inconclusive {
-        why: format!("{text}: neither equivalence nor a difference is shown{settle}"),
+        why: format!(
+            "{text}: neither equivalence nor a difference is shown ({}){settle}",
+            undecided(evidence, level)
+        ),
         seeds_needed,
     }
+}
+
+/// Why neither test decides, in one clause: for an equivalence, the (1 - 2·level) interval
+/// is not inside the margin and the (1 - level) one not outside it, and what that comes
+/// from (too few samples for a difference of this size, or an estimate too near the edge).
+fn undecided(evidence: &Evidence, level: f64) -> String {
+    let (n, m) = (evidence.n, evidence.margin);
+    let df = trimmed((evidence.df * 10.0).round() / 10.0);
+    let samples = match evidence.question {
+        Question::TestSet { .. } => "test images",
+        _ if n == 1 => "seed",
+        _ => "seeds",
+    };
+    if !is_equivalence(evidence.question) {
+        let [lo, hi] = interval(evidence, level);
+        return format!(
+            "the {}% interval {lo:+.4} to {hi:+.4} is on neither side: {n} {samples}, t({}, {df}) = {:.2}",
+            trimmed(100.0 * (1.0 - 2.0 * level)),
+            trimmed(1.0 - level),
+            student_t_quantile(1.0 - level, evidence.df)
+        );
+    }
+    let [a, b] = interval(evidence, level);
+    let [c, d] = interval_at(evidence, 1.0 - level);
+    let cause = match evidence.estimate.abs() > m {
+        true => "too few for a difference this size",
+        false => "the estimate is inside the margin, but too near its edge",
+    };
+    format!(
+        "the {}% interval {a:+.4} to {b:+.4} is not inside ±{m}, the {}% interval {c:+.4} to {d:+.4} not outside it; {cause}: {n} {samples}, t({}, {df}) = {:.2}",
+        trimmed(100.0 * (1.0 - 2.0 * level)),
+        trimmed(100.0 * (1.0 - level)),
+        trimmed(1.0 - level / 2.0),
+        student_t_quantile(1.0 - level / 2.0, evidence.df)
+    )
+}
+
+/// `x` to at most 4 decimals, without trailing zeros (0.975, 96.6667).
+fn trimmed(x: f64) -> String {
+    let text = format!("{x:.4}");
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
 /// How many seeds would settle an open claim, in a sentence.
@@ -477,11 +546,11 @@ fn settle_with(seeds_needed: Option<usize>, sd: f64) -> String {
     }
 }
 
-/// What was measured: the estimate, its interval at `level`, and the margin or bound.
-fn measured(evidence: &Evidence, level: f64) -> String {
-    let [lo, hi] = interval(evidence, level);
+/// What was measured: the estimate, the interval the verdict read, and the margin or bound.
+fn measured(evidence: &Evidence, level: f64, decided: Outcome) -> String {
+    let ([lo, hi], confidence) = shown_interval(evidence, level, decided);
     let m = evidence.margin;
-    let conf = format!("{:.2}%", 100.0 * (1.0 - 2.0 * level));
+    let conf = format!("{:.2}%", 100.0 * confidence);
     let floored = if evidence.sd_floored {
         format!(" (sd floored at {:.4})", evidence.sd)
     } else {

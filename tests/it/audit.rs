@@ -384,7 +384,9 @@ fn an_audit_of_values_from_anywhere_gives_verdicts_without_training() {
     // No effect at all: "greater" is shown wrong, not left inconclusive.
     assert!(line("better").contains("NOT REPRODUCED"), "{stdout}");
     assert!(
-        line("diverged").contains("NOT RUN") && line("diverged").contains("2 of 3 seeds diverged"),
+        line("diverged").contains("NOT RUN")
+            && line("diverged").contains("2 of 3 seeds failed")
+            && line("diverged").contains("diverged"),
         "{stdout}"
     );
     assert!(
@@ -397,7 +399,11 @@ fn an_audit_of_values_from_anywhere_gives_verdicts_without_training() {
     assert_eq!(json["claims"][0]["id"], "close");
     assert_eq!(json["claims"][0]["verdict"], "REPRODUCED");
     assert_eq!(json["settings"]["adjust"], "none");
-    assert_eq!(out.status.code(), Some(1), "a NOT REPRODUCED claim exits 1");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a claim with more failed seeds than allowed could not be judged: exit 2"
+    );
     let html = std::fs::read_to_string(dir.path().join("audit/audit.html")).unwrap();
     assert!(
         html.contains("<svg") && html.contains("in margins"),
@@ -424,7 +430,7 @@ fn an_audit_of_values_from_anywhere_gives_verdicts_without_training() {
             .contains("not significant")
     );
     assert!(json["claims"][0]["placement"]["predictive_percentile"].is_number());
-    assert!(stdout.contains("2 of 3 seeds diverged"));
+    assert!(stdout.contains("2 of 3 seeds failed"));
 }
 
 #[test]
@@ -556,4 +562,74 @@ fn the_plan_lists_each_distinct_run_once_marks_reused_ones_and_trains_nothing() 
         "{after}"
     );
     assert_eq!(after.matches("reused  ").count(), 2, "{after}");
+}
+
+/// The (lo, hi) of every "a to b" interval in `text`.
+fn intervals_in(text: &str) -> Vec<(f64, f64)> {
+    let re = regex::Regex::new(r"([+-]\d+\.\d+) to ([+-]\d+\.\d+)").unwrap();
+    re.captures_iter(text)
+        .map(|c| (c[1].parse().unwrap(), c[2].parse().unwrap()))
+        .collect()
+}
+
+#[test]
+fn no_page_shows_an_interval_that_contradicts_its_verdict() {
+    // A claim of 0.60 against seeds near 0.08 (margin 0.05): far off, but 2 seeds are too
+    // few to show it, so INCONCLUSIVE; its (1 - 2α) interval lies wholly outside the
+    // margin, which a reader takes for NOT REPRODUCED, so no page may show that one.
+    let claims = "margin = 0.05\n\n[[claim]]\nid = \"far-off\"\nsentence = \"s\"\nrun = \"quickstart\"\nmetric = \"accuracy\"\nvalue = 0.60\n";
+    let dir = tempfile::tempdir().unwrap();
+    let out = audit_results(
+        dir.path(),
+        claims,
+        "claim,seed,value\nfar-off,1,0.05\nfar-off,2,0.11\n",
+        &[],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("audit/audit.json")).unwrap())
+            .unwrap();
+    let claim = &json["claims"][0];
+    assert_eq!(claim["verdict"], "INCONCLUSIVE", "{claim}");
+    let md = std::fs::read_to_string(dir.path().join("audit/audit.md")).unwrap();
+    let html = std::fs::read_to_string(dir.path().join("audit/audit.html")).unwrap();
+    let table_row = |text: &str| {
+        text.lines()
+            .find(|l| l.contains("far-off"))
+            .unwrap_or("")
+            .to_owned()
+    };
+    let json_interval = (
+        claim["interval"][0].as_f64().unwrap(),
+        claim["interval"][1].as_f64().unwrap(),
+    );
+    let shown = [
+        ("json", vec![json_interval]),
+        ("terminal", intervals_in(&table_row(&stdout))),
+        ("md", intervals_in(&table_row(&md))),
+        (
+            "html",
+            intervals_in(&table_row(
+                &html[html.find("<table").unwrap()..html.find("</table>").unwrap()],
+            )),
+        ),
+    ];
+    let margin = 0.05;
+    for (page, intervals) in shown {
+        assert!(!intervals.is_empty(), "{page} shows no interval");
+        for (lo, hi) in intervals {
+            let difference = lo - 0.6;
+            let inside = -margin <= lo && hi <= margin;
+            let outside = hi < -margin || lo > margin;
+            assert!(
+                !inside && !outside,
+                "{page}: {lo} to {hi} reads as decided ({difference})"
+            );
+        }
+    }
+    let why = claim["why"].as_str().unwrap();
+    assert!(
+        why.contains("too few for a difference this size: 2 seeds, t(0.975, 1) = 12.71"),
+        "{why}"
+    );
 }

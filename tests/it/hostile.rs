@@ -228,6 +228,44 @@ fn item_04_an_edited_manifest_is_refused_by_eval_verify_resume_and_the_audit() {
 }
 
 #[test]
+fn a_resealed_manifest_with_forged_metrics_is_refused_by_recomputation() {
+    let dir = tempfile::tempdir().unwrap();
+    let claims = claim_file(dir.path(), "run.toml", "");
+    config(dir.path(), "run.toml", &[]);
+    let folder = dir.path().join("audit");
+    ok(&audit(&claims, &folder, &[]));
+    let result: Value =
+        serde_json::from_str(&std::fs::read_to_string(folder.join("audit.json")).unwrap()).unwrap();
+    let run = folder.join(result["claims"][0]["runs"][0].as_str().unwrap());
+    // What someone holding the tool can do: edit the numbers, reseal, rewrite the log.
+    let path = run.join("manifest.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut forged: cifar_repro::manifest::Manifest = serde_json::from_str(&text).unwrap();
+    let last = forged.epochs.len() - 1;
+    forged.epochs[last].test.accuracy = 0.95;
+    forged.final_test.as_mut().unwrap().accuracy = 0.95;
+    std::fs::write(&path, forged.to_sealed_json().unwrap()).unwrap();
+    let log: String = forged
+        .epochs
+        .iter()
+        .map(|e| cifar_repro::manifest::metrics_line(e) + "\n")
+        .collect();
+    std::fs::write(run.join("metrics.jsonl"), log).unwrap();
+    let again = audit(&claims, &folder, &[]);
+    assert_eq!(again.status.code(), Some(2), "{}", stderr(&again));
+    let result: Value =
+        serde_json::from_str(&std::fs::read_to_string(folder.join("audit.json")).unwrap()).unwrap();
+    let why = result["claims"][0]["why"].as_str().unwrap();
+    let key = run.file_name().unwrap().to_string_lossy();
+    assert!(
+        why.contains(&*key)
+            && why.contains("do not match its checkpoint")
+            && why.contains("accuracy: recorded 0.95"),
+        "{why}"
+    );
+}
+
+#[test]
 fn item_05_overwrite_clears_only_what_cifar_repro_wrote() {
     let dir = tempfile::tempdir().unwrap();
     let quick = config(dir.path(), "q.toml", &[]);

@@ -113,12 +113,32 @@ impl Cells {
             mean,
             sd,
             n,
-            interval: r
-                .interval
-                .map_or("-".into(), |[a, b]| format!("{a:+.4} to {b:+.4}")),
+            interval: shown_interval(r),
             level: r.level.map_or("-".into(), |l| format!("{l:.4}")),
         }
     }
+}
+
+/// The interval its verdict read, with its confidence, on the sign of the row's mean: a
+/// relative claim of "less" reads its effect in the claimed direction, shown here as this
+/// run minus the other, like the mean beside it.
+fn shown_interval(r: &ClaimResult) -> String {
+    let Some([lo, hi]) = r.interval else {
+        return "-".into();
+    };
+    let flip = matches!(
+        r.claim.as_ref().map(Claim::form),
+        Some(Ok(Form::Effect(Relation::Less)))
+    );
+    let [lo, hi] = if flip { [-hi, -lo] } else { [lo, hi] };
+    let confidence = r.confidence.map_or(String::new(), |c| {
+        let percent = format!("{:.2}", 100.0 * c);
+        format!(
+            " ({}%)",
+            percent.trim_end_matches('0').trim_end_matches('.')
+        )
+    });
+    format!("{lo:+.4} to {hi:+.4}{confidence}")
 }
 
 /// A percentile rounded, as "1st", "22nd", "33rd", "40th".

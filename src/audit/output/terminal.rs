@@ -16,7 +16,7 @@ fn fit(text: &str, width: usize) -> String {
 pub fn table(results: &[ClaimResult]) -> String {
     let row = |c: [&str; 8]| {
         format!(
-            "{:<30} {:<14} {:<22} {:>6} {:>7} {:>3} {:<19} {:>6}\n",
+            "{:<30} {:<14} {:<22} {:>6} {:>7} {:>3} {:<27} {:>6}\n",
             fit(c[0], 30),
             c[1],
             fit(c[2], 22),
