@@ -52,6 +52,12 @@ pub enum ProgramError {
     /// The program's metrics file is missing or unreadable.
     #[error("{0}")]
     Metrics(String),
+    /// A `command.json` whose content does not match its seal: edited after it was written.
+    #[error("{}: does not match the digest of its content: it was edited after cifar-repro wrote it; the folder is kept as evidence, remove it to run the seed again", .0.display())]
+    Tampered(PathBuf),
+    /// A `command.json` without a seal: written by an older cifar-repro, or edited.
+    #[error("{}: has no digest of its content: written by an older cifar-repro, or edited; remove the folder to run the seed again", .0.display())]
+    Unsealed(PathBuf),
     /// Ctrl-C (or SIGTERM) stopped the program.
     #[error("interrupted: the program's process group was killed")]
     Interrupted,

@@ -5,6 +5,7 @@ use super::spawn::{self, Ended, Interrupted};
 use super::spec::{ProgramRun, fill};
 use super::{ProgramError, io, metrics::read_metrics};
 use crate::fsutil::write_atomic;
+use crate::hash::sha256_hex;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -108,6 +109,11 @@ pub struct ProgramRecord {
     /// Why the seed failed, with the end of stderr.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
+    /// The SHA-256 of the record's JSON without this field, set when it is written: an
+    /// edit anywhere is found on reading (a seal against accidents and edits; anyone
+    /// holding the tool can reseal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
 }
 
 /// The record in `folder`, if one is there and readable.
@@ -117,16 +123,39 @@ fn read_record(folder: &Path) -> Option<ProgramRecord> {
 
 impl ProgramRecord {
     /// The record of the program run in `folder`; an error naming the file when it is
-    /// absent or not a record.
+    /// absent, not a record, or not the record cifar-repro sealed (edited since).
     pub fn read(folder: &Path) -> Result<Self, ProgramError> {
         let path = folder.join(RECORD_FILE);
         let text = crate::fsutil::read_capped(&path, 64 << 20).map_err(io(&path))?;
-        serde_json::from_str(&text).map_err(|e| {
+        let record: Self = serde_json::from_str(&text).map_err(|e| {
             ProgramError::Metrics(format!(
                 "{}: not a program run's record ({e})",
                 path.display()
             ))
-        })
+        })?;
+        match &record.digest {
+            Some(digest) if *digest == record.content_digest() => Ok(record),
+            Some(_) => Err(ProgramError::Tampered(path)),
+            None => Err(ProgramError::Unsealed(path)),
+        }
+    }
+
+    /// The record as JSON, sealed: `digest` set to the SHA-256 of its content.
+    pub fn to_sealed_json(&self) -> Result<Vec<u8>, ProgramError> {
+        let sealed = Self {
+            digest: Some(self.content_digest()),
+            ..self.clone()
+        };
+        serde_json::to_vec_pretty(&sealed).map_err(|e| ProgramError::Metrics(e.to_string()))
+    }
+
+    /// The SHA-256 of the record's JSON without its digest.
+    fn content_digest(&self) -> String {
+        let unsealed = Self {
+            digest: None,
+            ..self.clone()
+        };
+        sha256_hex(&serde_json::to_vec(&unsealed).unwrap_or_default())
     }
 }
 
@@ -139,8 +168,15 @@ impl ProgramRun {
     /// The record of this run in `folder` when it ended; none when nothing (or a run that
     /// did not end) is there, or the folder holds another run (then an error).
     pub fn found(&self, folder: &Path) -> Result<Option<ProgramRecord>, ProgramError> {
-        let Some(record) = read_record(folder) else {
-            return Ok(None);
+        let record = match ProgramRecord::read(folder) {
+            Ok(record) => record,
+            Err(ProgramError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                return Ok(None);
+            }
+            Err(e @ (ProgramError::Tampered(_) | ProgramError::Unsealed(_))) => return Err(e),
+            Err(_) => return Ok(None),
         };
         if record.run.key_text() != self.key_text() {
             return Err(ProgramError::Spec {
@@ -178,6 +214,7 @@ impl ProgramRun {
             metrics: BTreeMap::new(),
             outputs: Vec::new(),
             failure: None,
+            digest: None,
         };
         write_record(folder, &record)?;
         let ended = self.spawn(folder, &env, &mut record)?;
@@ -332,8 +369,7 @@ fn clear(folder: &Path) -> Result<(), ProgramError> {
 
 fn write_record(folder: &Path, record: &ProgramRecord) -> Result<(), ProgramError> {
     let path = folder.join(RECORD_FILE);
-    let json =
-        serde_json::to_vec_pretty(record).map_err(|e| ProgramError::Metrics(e.to_string()))?;
+    let json = record.to_sealed_json()?;
     write_atomic(&path, &json).map_err(io(&path))
 }
 

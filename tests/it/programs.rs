@@ -637,16 +637,36 @@ fn verify_names_what_two_program_runs_ran_differently_and_a_missing_metric() {
     );
     let copy = dir.path().join("copy");
     std::fs::create_dir(&copy).unwrap();
-    let mut record = record(&runs[0]);
-    record["metrics"]
-        .as_object_mut()
-        .unwrap()
-        .remove("macro_f1");
-    let text = serde_json::to_string(&record).unwrap();
-    std::fs::write(copy.join("command.json"), text).unwrap();
+    // A record resealed without one metric, as an older version's or a resealed edit.
+    let mut record = cifar_repro::program::ProgramRecord::read(&runs[0]).unwrap();
+    record.metrics.remove("macro_f1");
+    std::fs::write(copy.join("command.json"), record.to_sealed_json().unwrap()).unwrap();
     let missing = verify(&runs[0], &copy);
     assert!(
         missing.contains("metric macro_f1 is missing from the second run"),
         "{missing}"
     );
+}
+
+#[test]
+fn an_edited_command_json_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let claims = claim_file(dir.path(), &[], 60, ACCURACY);
+    let out = dir.path().join("audit");
+    audit(&claims, &out, &["--seeds", "2"]);
+    let run = &run_folders(&out)[0];
+    let path = run.join("command.json");
+    let mut forged = record(run);
+    forged["metrics"]["accuracy"] = 0.95.into();
+    std::fs::write(&path, serde_json::to_string_pretty(&forged).unwrap()).unwrap();
+    let again = audit(&claims, &out, &["--seeds", "2"]);
+    assert_eq!(again.status.code(), Some(2));
+    let why = claim(&audit_json(&out), "toy-accuracy")["why"].to_string();
+    assert!(
+        why.contains("command.json") && why.contains("edited"),
+        "{why}"
+    );
+    let other = &run_folders(&out)[1];
+    let verify = cli(&["verify", run.to_str().unwrap(), other.to_str().unwrap()]);
+    assert_one_line_error(&verify, &["command.json", "edited"]);
 }
