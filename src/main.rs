@@ -8,6 +8,7 @@ fn main() -> std::process::ExitCode {
     cifar_repro::determinism::flags::prepare_environment();
     cifar_repro::runtime::prefer_huge_pages();
     cli::hooks::install_kill_point();
+    cli::quiet_on_closed_pipe();
     init_logging();
     let args = cli::Cli::parse();
     match cli::run(args) {

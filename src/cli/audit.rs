@@ -1,7 +1,7 @@
 //! `cifar-repro audit CLAIMS.toml`, its shards (`--shard I/N`), its rehearsal
 //! (`--rehearse`) and `audit merge`.
 
-use super::common::{Console, pick_device};
+use super::common::{Console, pick_device, print_out};
 use anyhow::{Context, bail};
 use cifar_repro::audit::output::Settings;
 use cifar_repro::audit::rehearse::{SmokeScale, StandIns, vendored_data};
@@ -508,17 +508,18 @@ fn settings(file: &ParsedFile, options: &AuditOptions, results: Option<&Path>) -
     }
 }
 
-/// Prints the verdicts, then writes the audit's files. Exit 2 when a claim could not be
-/// judged because something is wrong (a bad claim, unreadable data, a run that failed: not
-/// a requirement this machine lacks), else 1 when a claim is NOT REPRODUCED or FAILED.
+/// Writes the audit's files, then prints the verdicts (a closed stdout loses nothing).
+/// Exit 2 when a claim could not be judged because something is wrong (a bad claim,
+/// unreadable data, a run that failed: not a requirement this machine lacks), else 1 when
+/// a claim is NOT REPRODUCED or FAILED.
 fn finish(out: &Path, results: &[ClaimResult], settings: Settings) -> anyhow::Result<ExitCode> {
-    println!("{}", settings.describe());
-    print!("{}", cifar_repro::audit::output::table(results));
     cifar_repro::audit::output::write(out, results, &settings)?;
-    println!(
-        "written: {0}/audit.json, {0}/audit.md, {0}/audit.html",
+    print_out(&format!(
+        "{}\n{}written: {2}/audit.json, {2}/audit.md, {2}/audit.html\n",
+        settings.describe(),
+        cifar_repro::audit::output::table(results),
         out.display()
-    );
+    ));
     let broken = settings.rehearsal.is_none() && results.iter().any(|r| r.broken);
     let failed = results.iter().any(|r| {
         matches!(

@@ -69,3 +69,39 @@ impl train::Observer for Console {
         );
     }
 }
+
+/// Writes `text` to stdout. A reader that went away (`| head -1`, a pager quit early)
+/// ends the printing quietly, not the command: what comes after (its exit status) stands.
+pub fn print_out(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("cifar-repro: warning: writing to stdout: {e}");
+    }
+}
+
+/// The exit status of a command whose stdout was closed while it printed with `println!`:
+/// 141, as a shell reports a writer a closed pipe ended (128 + SIGPIPE).
+pub const CLOSED_PIPE_STATUS: i32 = 141;
+
+/// Ends the process quietly, with [`CLOSED_PIPE_STATUS`], when a `println!` finds its
+/// reader gone, instead of a panic and a stack trace; every other panic as before.
+pub fn quiet_on_closed_pipe() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.contains("failed printing to std") && message.contains("Broken pipe") {
+            std::process::exit(CLOSED_PIPE_STATUS);
+        }
+        previous(info);
+    }));
+}

@@ -17,6 +17,7 @@ mod verify;
 mod weights;
 
 use clap::{Parser, Subcommand};
+pub use common::quiet_on_closed_pipe;
 use std::process::ExitCode;
 
 /// Re-run, verify and audit the CIFAR-10 experiments of a published report.

@@ -1,7 +1,7 @@
 //! `cifar-repro variance RUN`: one source of randomness varied at a time, its shards
 //! (`--shard I/N`) and `variance merge`.
 
-use super::common::{Console, pick_device};
+use super::common::{Console, pick_device, print_out};
 use anyhow::{Context, bail};
 use cifar_repro::audit::shard::{self, ShardRecord, StudyRecord};
 use cifar_repro::audit::{AuditOptions, Decision, Mode, Training};
@@ -180,15 +180,16 @@ pub fn run(args: VarianceArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Prints the arms' table and writes the study's files; exit 2 when a run failed.
+/// Writes the study's files, then prints the arms' table (a closed stdout loses nothing);
+/// exit 2 when a run failed.
 fn finish(out: &Path, variance: &Variance) -> anyhow::Result<ExitCode> {
-    println!("{}", cifar_repro::variance::describe(variance));
-    print!("{}", cifar_repro::variance::table(variance));
     cifar_repro::variance::write(out, variance)?;
-    println!(
-        "written: {0}/variance.json, {0}/variance.md, {0}/variance.html",
+    print_out(&format!(
+        "{}\n{}written: {2}/variance.json, {2}/variance.md, {2}/variance.html\n",
+        cifar_repro::variance::describe(variance),
+        cifar_repro::variance::table(variance),
         out.display()
-    );
+    ));
     let failed = variance.arms.iter().any(|a| !a.missing.is_empty());
     Ok(if failed {
         ExitCode::from(2)

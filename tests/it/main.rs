@@ -22,6 +22,7 @@ mod hostile;
 mod layers;
 mod model;
 mod optim;
+mod pipes;
 mod programs;
 mod pth;
 mod released;
