@@ -429,12 +429,36 @@ impl<'a> Runner<'a> {
             &self.options.hooks,
             observer,
         ) {
-            Ok(finished) => Ok(finished.manifest),
+            Ok(finished) => {
+                write_run_page(&dir, &data, &finished);
+                Ok(finished.manifest)
+            }
             Err(TrainError::Diverged { .. }) => Ok(dir
                 .manifest()
                 .map_err(|e| AuditError::Manifest(e.to_string()))?),
             Err(e) => Err(AuditError::Train(e)),
         }
+    }
+}
+
+/// Writes a finished run's `report.html` as `train` does (curves, confusion matrix,
+/// misclassified grid), so that every verdict leads down to its runs' pages; a page that
+/// cannot be written is warned about, and the run stands.
+fn write_run_page(dir: &RunDir, data: &Cifar10, finished: &crate::train::Finished) {
+    let written = crate::report::pick_misclassified(
+        &data.test.images,
+        &data.test.labels,
+        &finished.predictions,
+        &data.classes,
+    )
+    .and_then(|(examples, images)| {
+        crate::report::write_report(dir, &finished.manifest, &data.classes, &examples, &images)
+    });
+    if let Err(e) = written {
+        tracing::warn!(
+            "{}: its report.html was not written: {e}",
+            dir.path().display()
+        );
     }
 }
 

@@ -266,6 +266,31 @@ fn a_resealed_manifest_with_forged_metrics_is_refused_by_recomputation() {
 }
 
 #[test]
+fn every_run_an_audit_trains_has_its_page_and_audit_html_links_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let claims = claim_file(dir.path(), "run.toml", "");
+    config(dir.path(), "run.toml", &[]);
+    let folder = dir.path().join("audit");
+    ok(&audit(&claims, &folder, &[]));
+    let result: Value =
+        serde_json::from_str(&std::fs::read_to_string(folder.join("audit.json")).unwrap()).unwrap();
+    let html = std::fs::read_to_string(folder.join("audit.html")).unwrap();
+    let runs = result["claims"][0]["runs"].as_array().unwrap();
+    assert!(!runs.is_empty());
+    for run in runs {
+        let run = run.as_str().unwrap();
+        assert!(
+            folder.join(run).join("report.html").is_file(),
+            "{run} has no page"
+        );
+        assert!(
+            html.contains(&format!("href=\"{run}/report.html\"")),
+            "{run} unlinked"
+        );
+    }
+}
+
+#[test]
 fn item_05_overwrite_clears_only_what_cifar_repro_wrote() {
     let dir = tempfile::tempdir().unwrap();
     let quick = config(dir.path(), "q.toml", &[]);

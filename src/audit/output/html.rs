@@ -39,7 +39,7 @@ pub fn render(results: &[ClaimResult], out: &Path, settings: &Settings) -> Strin
                 p.why { "Each row: the shaded band is the claim's margin (for a claimed direction, everything below the smallest effect of interest); the line is the reproduction's interval, the dot its estimate; a grey bar is the claim's own 95% interval when it gives runs and spread. Green REPRODUCED, red NOT REPRODUCED, amber INCONCLUSIVE, grey NOT RUN, blue REHEARSED, purple FAILED." }
                 (plots::forest(results))
                 h2 { "Each claim" }
-                @for r in results { (claim(r)) }
+                @for r in results { (claim(r)) (runs_table(r)) }
                 h2 { "Learning curves, one panel per run group" }
                 @for g in groups(results, out) { (group(&g)) }
             }
@@ -83,6 +83,49 @@ fn claim(r: &ClaimResult) -> Markup {
             p.why { (r.verdict.why()) }
             @let more = remarks(r);
             @if !more.is_empty() { ul { @for m in &more { li { (m) } } } }
+        }
+    }
+}
+
+/// The page a run folder's link leads to: a program's record, or cifar-repro's run page.
+fn run_pages(folder: &Path, program: bool) -> Vec<(String, String)> {
+    let link = |name: &str| (name.to_owned(), folder.join(name).display().to_string());
+    match program {
+        true => vec![link("command.json"), link("stdout.txt"), link("stderr.txt")],
+        false => vec![link("report.html"), link("manifest.json")],
+    }
+}
+
+/// A claim's runs, one row each: its seed (and side, for a relative claim), the value it
+/// gave the claim, its folder and its pages.
+fn runs_table(r: &ClaimResult) -> Markup {
+    let Some(claim) = &r.claim else {
+        return html! {};
+    };
+    let program =
+        |spec: &crate::audit::claims::RunSpec| crate::program::runner_name(&spec.run).is_some();
+    let per_side = match (&claim.than, r.runs.len()) {
+        (Some(_), n) if n >= 2 => n / 2,
+        (_, n) => n.max(1),
+    };
+    html! {
+        @if !r.runs.is_empty() {
+            table {
+                thead { tr { th { "seed" } th { "side" } th { "value" } th { "run folder" } th { "its pages" } } }
+                tbody {
+                    @for (i, folder) in r.runs.iter().enumerate() {
+                        @let other = i >= per_side && claim.than.is_some();
+                        @let spec = if other { claim.than.as_ref().unwrap_or(&claim.run) } else { &claim.run };
+                        tr {
+                            td { (if claim.reproducible { 1 } else { i % per_side + 1 }) }
+                            td { (match (claim.reproducible, other) { (true, _) => format!("copy {}", i + 1), (_, true) => "than".into(), _ => "run".into() }) }
+                            td { (r.values.get(i).copied().flatten().filter(|_| !other).map_or("-".to_owned(), |v| format!("{v:.4}"))) }
+                            td { a href=(folder.display().to_string()) { (folder.display()) } }
+                            td { @for (name, href) in run_pages(folder, program(spec)) { a href=(href) { (name) } " " } }
+                        }
+                    }
+                }
+            }
         }
     }
 }
