@@ -3,7 +3,7 @@
 
 use super::common::{Console, pick_device, print_out};
 use anyhow::{Context, bail};
-use cifar_repro::audit::output::Settings;
+use cifar_repro::audit::output::{Provenance, Settings};
 use cifar_repro::audit::rehearse::{SmokeScale, StandIns, vendored_data};
 use cifar_repro::audit::shard::{self, ShardRecord};
 use cifar_repro::audit::{
@@ -215,7 +215,7 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
     let code = finish(
         &out,
         &results,
-        settings(&file, &options, args.results.as_deref()),
+        settings((&claims, &file), &options, args.results.as_deref()),
     )?;
     if args.rehearse {
         full_scale_plan(&claims, &file, &args, &options)?;
@@ -490,12 +490,21 @@ fn merge(args: MergeArgs, device: DeviceChoice) -> anyhow::Result<ExitCode> {
         allow_commands: true,
     };
     let results = Audit::new(&file, &options).run(&mut Console::new("  "));
-    finish(&out, &results, settings(&file, &options, None))
+    finish(
+        &out,
+        &results,
+        settings((&first.source, &file), &options, None),
+    )
 }
 
 /// What the audit's files record about how it was decided.
-fn settings(file: &ParsedFile, options: &AuditOptions, results: Option<&Path>) -> Settings {
+fn settings(
+    (claims, file): (&Path, &ParsedFile),
+    options: &AuditOptions,
+    results: Option<&Path>,
+) -> Settings {
     Settings {
+        provenance: Provenance::of(claims, options.device),
         source: file.source.clone(),
         seeds: results.is_none().then_some(options.seeds),
         results: results.map(|p| p.display().to_string()),

@@ -633,3 +633,46 @@ fn no_page_shows_an_interval_that_contradicts_its_verdict() {
         "{why}"
     );
 }
+
+#[test]
+fn every_audit_page_says_where_and_with_what_it_ran() {
+    let claims = "margin = 0.05\n\n[[claim]]\nid = \"c\"\nsentence = \"s\"\nrun = \"quickstart\"\nmetric = \"accuracy\"\nvalue = 0.3\n";
+    let dir = tempfile::tempdir().unwrap();
+    audit_results(
+        dir.path(),
+        claims,
+        "claim,seed,value\nc,1,0.30\nc,2,0.31\n",
+        &[],
+    );
+    let sha = cifar_repro::hash::sha256_file(&dir.path().join("claims.toml")).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("audit/audit.json")).unwrap())
+            .unwrap();
+    let provenance = &json["settings"]["provenance"];
+    assert_eq!(
+        provenance["claim_file_sha256"],
+        sha.as_str(),
+        "{provenance}"
+    );
+    assert_eq!(provenance["cifar_repro"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        provenance["commit"],
+        cifar_repro::audit::output::BUILD_COMMIT
+    );
+    assert!(
+        provenance["libtorch"].as_str().unwrap().starts_with("2.11"),
+        "{provenance}"
+    );
+    let class = provenance["numerics_class"].as_str().unwrap();
+    assert!(class.contains("-t1-"), "{class}");
+    for page in ["audit.html", "audit.md"] {
+        let text = std::fs::read_to_string(dir.path().join("audit").join(page)).unwrap();
+        for needle in [
+            sha.as_str(),
+            class,
+            cifar_repro::audit::output::BUILD_COMMIT,
+        ] {
+            assert!(text.contains(needle), "{page} lacks {needle}");
+        }
+    }
+}

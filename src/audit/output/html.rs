@@ -34,6 +34,7 @@ pub fn render(results: &[ClaimResult], out: &Path, settings: &Settings) -> Strin
                 h1 { "cifar-repro audit" }
                 p { (settings.source) }
                 p { (settings.describe()) }
+                p.why { "Ran with " (settings.provenance.describe()) }
                 (summary(results))
                 h2 { "All claims, in units of their margins" }
                 p.why { "Each row: the shaded band is the claim's margin (for a claimed direction, everything below the smallest effect of interest); the line is the reproduction's interval, the dot its estimate; a grey bar is the claim's own 95% interval when it gives runs and spread. Green REPRODUCED, red NOT REPRODUCED, amber INCONCLUSIVE, grey NOT RUN, blue REHEARSED, purple FAILED." }

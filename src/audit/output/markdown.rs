@@ -8,8 +8,9 @@ use std::fmt::Write;
 
 pub fn render(results: &[ClaimResult], settings: &Settings) -> String {
     let mut md = format!(
-        "# Audit\n\nSource: {}\n\nStatistics: {}. The interval is the (1 - 2 level) interval of measured minus claimed (for a relative claim without a claimed difference: of the effect in the claimed direction); REPRODUCED means it lies inside +-margin, NOT REPRODUCED that it lies outside.\n\n",
+        "# Audit\n\nSource: {}\n\nRan with: {}\n\nStatistics: {}. The interval is the one the verdict read, with its confidence: of measured minus claimed, or for a relative claim of this run minus the other. An interval wholly inside +-margin means REPRODUCED, wholly outside NOT REPRODUCED; an INCONCLUSIVE claim's interval is neither.\n\n",
         cell(&settings.source),
+        cell(&settings.provenance.describe()),
         cell(&settings.describe()),
     );
     md.push_str("| claim | verdict | claimed | margin | mean | sd | n | interval | level |\n");

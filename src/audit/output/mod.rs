@@ -6,6 +6,7 @@
 mod html;
 mod markdown;
 mod plots;
+mod provenance;
 mod terminal;
 
 pub use terminal::table;
@@ -15,6 +16,8 @@ use super::claims::{Claim, Form, Relation};
 use super::verdict::Adjust;
 use crate::fsutil::write_atomic;
 use std::path::{Path, PathBuf};
+
+pub use provenance::{BUILD_COMMIT, Provenance};
 
 /// What the audit's files say about how it was run.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -31,6 +34,8 @@ pub struct Settings {
     pub adjust: Adjust,
     /// A rehearsal's smoke scale, when this was one.
     pub rehearsal: Option<String>,
+    /// Where and with what it ran.
+    pub provenance: Provenance,
 }
 
 impl Settings {
