@@ -17,6 +17,13 @@ pub fn temporary_for(path: &Path) -> PathBuf {
 /// The text of `path`, refused (`InvalidData`) when it holds more than `max` bytes or is
 /// not UTF-8; at most `max + 1` bytes are ever read, so a device like `/dev/zero` is safe.
 pub fn read_capped(path: &Path, max: u64) -> std::io::Result<String> {
+    String::from_utf8(read_bytes_capped(path, max)?)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"))
+}
+
+/// The bytes of `path`, refused (`InvalidData`, naming the cap) when it holds more than
+/// `max`; at most `max + 1` bytes are ever read.
+pub fn read_bytes_capped(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     let mut bytes = Vec::new();
     std::fs::File::open(path)?
@@ -26,13 +33,12 @@ pub fn read_capped(path: &Path, max: u64) -> std::io::Result<String> {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             format!(
-                "larger than the {} MiB cifar-repro reads from such a file",
+                "larger than the {} MiB cap cifar-repro reads from such a file",
                 max >> 20
             ),
         ));
     }
-    String::from_utf8(bytes)
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"))
+    Ok(bytes)
 }
 
 /// Writes `bytes` to `path` atomically.

@@ -384,16 +384,32 @@ pub fn reproducibility(a: &Manifest, b: &Manifest) -> Verdict {
 /// A rehearsal's verdicts: REHEARSED where the claim's whole path ran (whatever its
 /// numbers said, which at smoke scale mean nothing), FAILED naming the step that did not.
 pub fn as_rehearsal(results: &mut [ClaimResult]) {
-    for result in results {
-        result.verdict = match &result.verdict {
-            Verdict::NotRun { why } => Verdict::Failed { why: why.clone() },
-            decided => Verdict::Rehearsed {
-                why: format!(
-                    "its whole path ran at smoke scale ({} runs; it would read {} there, which means nothing)",
-                    result.runs.len(),
-                    decided.label()
-                ),
-            },
+    for result in results.iter_mut() {
+        if let Verdict::NotRun { why } = &result.verdict {
+            result.verdict = Verdict::Failed { why: why.clone() };
+            continue;
+        }
+        let steps = match result.claim.as_ref() {
+            Some(c) if c.checkpoint.is_some() => "evaluated the checkpoint, judged the claim".to_owned(),
+            Some(c) if c.reproducible => "trained the first seed twice, compared the two runs".to_owned(),
+            _ => format!("trained {} runs, evaluated them, judged the claim", result.runs.len()),
+        };
+        result.verdict = Verdict::Rehearsed {
+            why: format!(
+                "path ran: {steps}, at smoke scale; numbers at that scale mean nothing, so none is shown"
+            ),
+        };
+        *result = ClaimResult {
+            summary: None,
+            values: Vec::new(),
+            placement: None,
+            superiority: None,
+            test_set: None,
+            evidence: None,
+            level: None,
+            interval: None,
+            confidence: None,
+            ..result.clone()
         };
     }
 }

@@ -285,6 +285,7 @@ impl<'a> Runner<'a> {
                 if let Err(why) = self.recheck.reused(&folder, &m, self.options) {
                     return Outcome::Failed(why);
                 }
+                ensure_run_page(&folder);
                 observer.run(claim, node.seed_index, &folder, true);
                 return Outcome::Finished(Rc::new(m));
             }
@@ -459,6 +460,18 @@ fn write_run_page(dir: &RunDir, data: &Cifar10, finished: &crate::train::Finishe
             "{}: its report.html was not written: {e}",
             dir.path().display()
         );
+    }
+}
+
+/// Renders the page of a reused run that has none (an older audit trained it) from what
+/// its folder holds; a page that cannot be written is warned about.
+fn ensure_run_page(folder: &Path) {
+    let dir = RunDir::open(folder);
+    if dir.report_file(crate::run_dir::ReportFile::Html).exists() {
+        return;
+    }
+    if let Err(e) = crate::report::rerender(&dir) {
+        tracing::warn!("{}: its report.html was not written: {e}", folder.display());
     }
 }
 

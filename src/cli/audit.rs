@@ -517,16 +517,21 @@ fn settings(
     }
 }
 
-/// Writes the audit's files, then prints the verdicts (a closed stdout loses nothing).
+/// Writes the audit's files, then prints the verdicts (a closed stdout loses nothing; a
+/// file that cannot be written is named after the verdicts).
 /// Exit 2 when a claim could not be judged because something is wrong (a bad claim,
 /// unreadable data, a run that failed: not a requirement this machine lacks), else 1 when
 /// a claim is NOT REPRODUCED or FAILED.
 fn finish(out: &Path, results: &[ClaimResult], settings: Settings) -> anyhow::Result<ExitCode> {
-    cifar_repro::audit::output::write(out, results, &settings)?;
+    let written = cifar_repro::audit::output::write(out, results, &settings);
     print_out(&format!(
-        "{}\n{}written: {2}/audit.json, {2}/audit.md, {2}/audit.html\n",
+        "{}\n{}",
         settings.describe(),
-        cifar_repro::audit::output::table(results),
+        cifar_repro::audit::output::table(results)
+    ));
+    written?;
+    print_out(&format!(
+        "written: {0}/audit.json, {0}/audit.md, {0}/audit.html\n",
         out.display()
     ));
     let broken = settings.rehearsal.is_none() && results.iter().any(|r| r.broken);

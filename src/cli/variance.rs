@@ -183,11 +183,15 @@ pub fn run(args: VarianceArgs) -> anyhow::Result<ExitCode> {
 /// Writes the study's files, then prints the arms' table (a closed stdout loses nothing);
 /// exit 2 when a run failed.
 fn finish(out: &Path, variance: &Variance) -> anyhow::Result<ExitCode> {
-    cifar_repro::variance::write(out, variance)?;
+    let written = cifar_repro::variance::write(out, variance);
     print_out(&format!(
-        "{}\n{}written: {2}/variance.json, {2}/variance.md, {2}/variance.html\n",
+        "{}\n{}",
         cifar_repro::variance::describe(variance),
-        cifar_repro::variance::table(variance),
+        cifar_repro::variance::table(variance)
+    ));
+    written?;
+    print_out(&format!(
+        "written: {0}/variance.json, {0}/variance.md, {0}/variance.html\n",
         out.display()
     ));
     let failed = variance.arms.iter().any(|a| !a.missing.is_empty());

@@ -4,7 +4,6 @@
 //! `TIMESTAMP VALUE STEP` appended by `log_metric`.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// The largest metric file read.
@@ -146,29 +145,8 @@ fn parse_line(line: &[u8]) -> Result<Point, String> {
 
 /// The whole file, refused past [`MAX_METRIC_FILE_BYTES`].
 fn read_capped(path: &Path) -> Result<Vec<u8>, String> {
-    let too_big = || {
-        format!(
-            "{}: larger than the {} MiB cap on a metric file",
-            path.display(),
-            MAX_METRIC_FILE_BYTES >> 20
-        )
-    };
-    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let len = file
-        .metadata()
-        .map_err(|e| format!("{}: {e}", path.display()))?
-        .len();
-    if len > MAX_METRIC_FILE_BYTES {
-        return Err(too_big());
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_METRIC_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    if bytes.len() as u64 > MAX_METRIC_FILE_BYTES {
-        return Err(too_big());
-    }
-    Ok(bytes)
+    crate::fsutil::read_bytes_capped(path, MAX_METRIC_FILE_BYTES)
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 #[cfg(test)]

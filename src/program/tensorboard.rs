@@ -4,7 +4,6 @@
 //! `TensorBoardLogger` write them.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// The largest event file read.
@@ -129,29 +128,8 @@ fn collect_event_files(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), Strin
 
 /// The whole file, refused past [`MAX_EVENT_FILE_BYTES`].
 fn read_capped(path: &Path) -> Result<Vec<u8>, String> {
-    let too_big = || {
-        format!(
-            "{}: larger than the {} MiB cap on an event file",
-            path.display(),
-            MAX_EVENT_FILE_BYTES >> 20
-        )
-    };
-    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let len = file
-        .metadata()
-        .map_err(|e| format!("{}: {e}", path.display()))?
-        .len();
-    if len > MAX_EVENT_FILE_BYTES {
-        return Err(too_big());
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_EVENT_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    if bytes.len() as u64 > MAX_EVENT_FILE_BYTES {
-        return Err(too_big());
-    }
-    Ok(bytes)
+    crate::fsutil::read_bytes_capped(path, MAX_EVENT_FILE_BYTES)
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Calls `found(tag, step, value)` for each scalar of each record of one event file.

@@ -63,11 +63,7 @@ pub fn read_state_dict(path: &Path) -> Result<Vec<(String, Tensor)>, PthError> {
         path: path.to_owned(),
         message,
     };
-    let mut archive = open_archive(path)?;
-    let prefix = archive_prefix(&archive).ok_or_else(|| PthError::NotTorch {
-        path: path.to_owned(),
-        message: "a zip archive without NAME/data.pkl".into(),
-    })?;
+    let (mut archive, prefix) = open_torch_archive(path)?;
     if let Ok(order) = read_entry(&mut archive, &format!("{prefix}/byteorder"), 16)
         && order != b"little"
     {
@@ -108,11 +104,7 @@ pub fn read_number(path: &Path, key: &str) -> Result<f64, PthError> {
         path: path.to_owned(),
         message,
     };
-    let mut archive = open_archive(path)?;
-    let prefix = archive_prefix(&archive).ok_or_else(|| PthError::NotTorch {
-        path: path.to_owned(),
-        message: "a zip archive without NAME/data.pkl".into(),
-    })?;
+    let (mut archive, prefix) = open_torch_archive(path)?;
     let pickle_name = format!("{prefix}/data.pkl");
     let bytes = read_entry(&mut archive, &pickle_name, MAX_PICKLE_BYTES).map_err(&bad)?;
     let root = pickle::load(&bytes).map_err(|e| bad(format!("{pickle_name}: {e}")))?;
@@ -173,6 +165,16 @@ fn keys_of(value: &Value) -> String {
         .take(10)
         .collect();
     format!("a dict of {}", keys.join(", "))
+}
+
+/// The archive of a `torch.save` file and its top folder (the `NAME` of `NAME/data.pkl`).
+fn open_torch_archive(path: &Path) -> Result<(zip::ZipArchive<std::fs::File>, String), PthError> {
+    let archive = open_archive(path)?;
+    let prefix = archive_prefix(&archive).ok_or_else(|| PthError::NotTorch {
+        path: path.to_owned(),
+        message: "a zip archive without NAME/data.pkl".into(),
+    })?;
+    Ok((archive, prefix))
 }
 
 fn open_archive(path: &Path) -> Result<zip::ZipArchive<std::fs::File>, PthError> {

@@ -32,7 +32,7 @@ pub fn render(
     cells: &[Vec<u8>],
 ) -> String {
     let mut html = String::from(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>cifar-repro run</title><style>body{font-family:sans-serif;margin:2em;max-width:70em}table{border-collapse:collapse}td,th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}.grid{display:flex;flex-wrap:wrap;gap:8px}.cell{font-size:11px;text-align:center;width:80px}.cell img{width:64px;height:64px;image-rendering:pixelated}</style></head><body>",
+        "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>cifar-repro run</title><style>body{font-family:sans-serif;margin:2em auto;max-width:70em;padding:0 1em}table{border-collapse:collapse;display:block;overflow-x:auto}td,th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}td{white-space:nowrap}svg{max-width:100%;height:auto}.why{font-size:14px}.grid{display:flex;flex-wrap:wrap;gap:8px}.cell{font-size:11px;text-align:center;width:80px}.cell img{width:64px;height:64px;image-rendering:pixelated}</style></head><body>",
     );
     write_summary(&mut html, manifest);
     if let Some(last) = manifest.epochs.last() {
@@ -73,12 +73,16 @@ fn write_summary(html: &mut String, manifest: &Manifest) {
         "<h1>cifar-repro run</h1><p>{}</p>",
         escape(&c.description)
     );
+    let status = match manifest.status {
+        crate::manifest::RunStatus::Completed => "completed",
+        crate::manifest::RunStatus::Running => "running (or stopped midway)",
+        crate::manifest::RunStatus::Diverged => "diverged",
+    };
     let _ = write!(
         html,
-        "<p>status <b>{:?}</b>, seed {}, device {}, {} epochs, batch {}, {} train images used of {}, {} test images ({}), {:.1} s</p>",
-        manifest.status,
+        "<p>status <b>{status}</b>, seed {}, device {}, {} epochs, batch {}, {} train images used of {}, {} test images ({}), {:.1} s</p>",
         c.loop_.seed,
-        escape(&manifest.device),
+        escape(&manifest.device.to_lowercase()),
         manifest.epochs.len(),
         c.loop_.batch_size,
         manifest.data.train_used,
@@ -90,6 +94,24 @@ fn write_summary(html: &mut String, manifest: &Manifest) {
             "a sample, not the full CIFAR-10"
         },
         manifest.wall_seconds
+    );
+    let r = &manifest.runtime;
+    let _ = write!(
+        html,
+        "<p class=\"why\">Ran with cifar-repro {} on libtorch {} ({} CUDA devices, CPU capability {}, {} threads), numerics class {}; config SHA-256 {}; data {}</p>",
+        escape(&r.crate_version),
+        escape(&r.libtorch_version),
+        r.cuda_device_count,
+        escape(&r.cpu_capability),
+        r.threads,
+        escape(
+            manifest
+                .numerics
+                .as_ref()
+                .map_or("not recorded", |n| n.name.as_str())
+        ),
+        escape(&manifest.config_sha256),
+        escape(&manifest.data.path.display().to_string())
     );
 }
 

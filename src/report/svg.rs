@@ -109,7 +109,8 @@ pub fn learning_curves(epochs: &[EpochRecord]) -> String {
         ],
     );
     format!(
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{H}"><g>{loss}</g><g transform="translate({W},0)">{accuracy}</g></svg>"#,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{H}" viewBox="0 0 {} {H}"><g>{loss}</g><g transform="translate({W},0)">{accuracy}</g></svg>"#,
+        2.0 * W,
         2.0 * W
     )
 }

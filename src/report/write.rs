@@ -104,12 +104,12 @@ pub fn write_report(
 
 /// Re-renders the report of the run in `dir` from its own files (the folder checked as
 /// every reader checks it).
-/// A run that stopped early (it diverged) has no misclassified examples: its report shows
-/// what it recorded.
+/// A run with no misclassified examples (it diverged, or an older audit trained it without
+/// a page) gets a report of what it recorded.
 pub fn rerender(dir: &RunDir) -> Result<(), ReportError> {
     let manifest = dir.manifest()?;
     let path = dir.report_file(ReportFile::MisclassifiedJson);
-    if !path.exists() && manifest.status != crate::manifest::RunStatus::Completed {
+    if !path.exists() {
         let none = Tensor::zeros([0, 3, 32, 32], (Kind::Uint8, tch::Device::Cpu));
         return render_files(dir, &manifest, &[], &[], &none);
     }

@@ -13,10 +13,10 @@ use maud::{DOCTYPE, Markup, html};
 use std::path::{Path, PathBuf};
 
 const STYLE: &str = "body{font-family:sans-serif;margin:24px auto;max-width:1240px;padding:0 16px;color:#222}\
-table{width:100%;table-layout:fixed;border-collapse:collapse;font-size:14px}\
-th,td{border-bottom:1px solid #ddd;padding:6px 8px;text-align:left;vertical-align:top;overflow-wrap:anywhere}\
+table{width:100%;border-collapse:collapse;font-size:14px}\
+th,td{border-bottom:1px solid #ddd;padding:6px 8px;text-align:left;vertical-align:top;overflow-wrap:break-word}\
 th{background:#f3f3f3}col.claim{width:26%}col.verdict{width:12%}col.claimed{width:18%}\
-.badge{font-weight:bold}.claim{margin:28px 0;border-top:1px solid #ccc;padding-top:8px}\
+.scroll{overflow-x:auto}.badge{font-weight:bold;white-space:nowrap}.claim{margin:28px 0;border-top:1px solid #ccc;padding-top:8px}\
 .why{font-size:14px}.panels{display:grid;grid-template-columns:1fr 1fr;gap:12px}\
 svg{display:block;max-width:100%}ul{font-size:14px}";
 
@@ -51,7 +51,7 @@ pub fn render(results: &[ClaimResult], out: &Path, settings: &Settings) -> Strin
 
 fn summary(results: &[ClaimResult]) -> Markup {
     html! {
-        table {
+        div.scroll { table {
             colgroup { col.claim; col.verdict; col.claimed; col; col; col; col; col; }
             thead { tr { th { "claim" } th { "verdict" } th { "claimed" } th { "margin" } th { "mean" } th { "n" } th { "interval" } th { "level" } } }
             tbody {
@@ -64,7 +64,7 @@ fn summary(results: &[ClaimResult]) -> Markup {
                     }
                 }
             }
-        }
+        } }
     }
 }
 
@@ -111,7 +111,7 @@ fn runs_table(r: &ClaimResult) -> Markup {
     };
     html! {
         @if !r.runs.is_empty() {
-            table {
+            div.scroll { table {
                 thead { tr { th { "seed" } th { "side" } th { "value" } th { "run folder" } th { "its pages" } } }
                 tbody {
                     @for (i, folder) in r.runs.iter().enumerate() {
@@ -126,7 +126,7 @@ fn runs_table(r: &ClaimResult) -> Markup {
                         }
                     }
                 }
-            }
+            } }
         }
     }
 }
