@@ -390,26 +390,32 @@ pub fn as_rehearsal(results: &mut [ClaimResult]) {
             continue;
         }
         let steps = match result.claim.as_ref() {
-            Some(c) if c.checkpoint.is_some() => "evaluated the checkpoint, judged the claim".to_owned(),
-            Some(c) if c.reproducible => "trained the first seed twice, compared the two runs".to_owned(),
-            _ => format!("trained {} runs, evaluated them, judged the claim", result.runs.len()),
+            Some(c) if c.checkpoint.is_some() => {
+                "evaluated the checkpoint, judged the claim".to_owned()
+            }
+            Some(c) if c.reproducible => {
+                "trained the first seed twice, compared the two runs".to_owned()
+            }
+            _ => format!(
+                "trained {} runs, evaluated them, judged the claim",
+                result.runs.len()
+            ),
         };
         result.verdict = Verdict::Rehearsed {
             why: format!(
                 "path ran: {steps}, at smoke scale; numbers at that scale mean nothing, so none is shown"
             ),
         };
+        let shown = ClaimResult::not_run(&result.id, String::new());
         *result = ClaimResult {
-            summary: None,
-            values: Vec::new(),
-            placement: None,
-            superiority: None,
-            test_set: None,
-            evidence: None,
-            level: None,
-            interval: None,
-            confidence: None,
-            ..result.clone()
+            id: std::mem::take(&mut result.id),
+            sentence: std::mem::take(&mut result.sentence),
+            claim: result.claim.take(),
+            verdict: std::mem::replace(&mut result.verdict, shown.verdict.clone()),
+            runs: std::mem::take(&mut result.runs),
+            notes: std::mem::take(&mut result.notes),
+            broken: false,
+            ..shown
         };
     }
 }

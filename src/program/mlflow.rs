@@ -29,8 +29,7 @@ struct Point {
 /// keyed "val/acc".
 pub fn last_metrics(path: &Path) -> Result<BTreeMap<String, f64>, String> {
     let dir = metrics_dir(path)?;
-    let mut files = Vec::new();
-    collect_metric_files(&dir, &mut files)?;
+    let files = crate::fsutil::files_under(&dir, &|_| true)?;
     let mut last = BTreeMap::new();
     for file in files {
         let key = metric_key(&dir, &file)?;
@@ -57,24 +56,6 @@ fn metrics_dir(path: &Path) -> Result<PathBuf, String> {
             path.display()
         ))
     }
-}
-
-/// Adds every file under `dir` (symlinked folders are not followed).
-fn collect_metric_files(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), String> {
-    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| format!("{}: {e}", dir.display()))?;
-        let path = entry.path();
-        let kind = entry
-            .file_type()
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        if kind.is_dir() {
-            collect_metric_files(&path, files)?;
-        } else if path.is_file() {
-            files.push(path);
-        }
-    }
-    Ok(())
 }
 
 /// A metric's name: its file's path under `dir`, joined with `/`.

@@ -95,35 +95,14 @@ fn event_files(path: &Path) -> Result<Vec<PathBuf>, String> {
     if !meta.is_dir() {
         return Ok(vec![path.to_path_buf()]);
     }
-    let mut files = Vec::new();
-    collect_event_files(path, &mut files)?;
+    let files = crate::fsutil::files_under(path, &|name| name.contains("tfevents"))?;
     if files.is_empty() {
         return Err(format!(
             "{}: no TensorBoard event file (events.out.tfevents.*) under it",
             path.display()
         ));
     }
-    files.sort();
     Ok(files)
-}
-
-/// Adds the files under `dir` whose name contains "tfevents" (symlinked folders are not
-/// followed, so a link cycle cannot recurse forever).
-fn collect_event_files(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), String> {
-    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| format!("{}: {e}", dir.display()))?;
-        let path = entry.path();
-        let kind = entry
-            .file_type()
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        if kind.is_dir() {
-            collect_event_files(&path, files)?;
-        } else if entry.file_name().to_string_lossy().contains("tfevents") && path.is_file() {
-            files.push(path);
-        }
-    }
-    Ok(())
 }
 
 /// The whole file, refused past [`MAX_EVENT_FILE_BYTES`].
