@@ -507,7 +507,7 @@ fn undecided(evidence: &Evidence, level: f64) -> String {
         let [lo, hi] = interval(evidence, level);
         return format!(
             "the {}% interval {lo:+.4} to {hi:+.4} is on neither side: {n} {samples}, t({}, {df}) = {:.2}",
-            trimmed(100.0 * (1.0 - 2.0 * level)),
+            percent(1.0 - 2.0 * level),
             trimmed(1.0 - level),
             student_t_quantile(1.0 - level, evidence.df)
         );
@@ -520,16 +520,22 @@ fn undecided(evidence: &Evidence, level: f64) -> String {
     };
     format!(
         "the {}% interval {a:+.4} to {b:+.4} is not inside ±{m}, the {}% interval {c:+.4} to {d:+.4} not outside it; {cause}: {n} {samples}, t({}, {df}) = {:.2}",
-        trimmed(100.0 * (1.0 - 2.0 * level)),
-        trimmed(100.0 * (1.0 - level)),
+        percent(1.0 - 2.0 * level),
+        percent(1.0 - level),
         trimmed(1.0 - level / 2.0),
         student_t_quantile(1.0 - level / 2.0, evidence.df)
     )
 }
 
-/// `x` to at most 4 decimals, without trailing zeros (0.975, 96.6667).
+/// `x` to at most 4 decimals, without trailing zeros (0.975, 0.9917).
 fn trimmed(x: f64) -> String {
     let text = format!("{x:.4}");
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+/// A confidence in percent to at most 2 decimals, without trailing zeros (95, 96.67).
+fn percent(confidence: f64) -> String {
+    let text = format!("{:.2}", 100.0 * confidence);
     text.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 

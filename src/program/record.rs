@@ -99,8 +99,9 @@ pub struct ProgramRecord {
     pub stdout: String,
     /// The file in the run folder holding its stderr.
     pub stderr: String,
-    /// The final metrics read, by cifar-repro's names.
-    #[serde(default)]
+    /// The final metrics read, by cifar-repro's names (a diverged run's NaN or infinity
+    /// written as the strings "NaN", "inf", "-inf", which JSON numbers cannot hold).
+    #[serde(default, with = "non_finite_as_text")]
     pub metrics: BTreeMap<String, f64>,
     /// The digests of the files it wrote (the spec's `outputs`; a folder hashed as a tree
     /// of names and bytes); for one missing or unreadable, why, in place of the digest.
@@ -446,6 +447,44 @@ fn stderr_tail(path: &Path) -> String {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     let tail = &lines[lines.len().saturating_sub(STDERR_TAIL_LINES)..];
     crate::text::shorten(&tail.join(" | "), 1_000)
+}
+
+/// Metrics as JSON: finite values as numbers, NaN and the infinities as strings (serde_json
+/// would write them as `null`, which does not read back as a number).
+mod non_finite_as_text {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::collections::BTreeMap;
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Value {
+        Number(f64),
+        Text(String),
+    }
+
+    pub fn serialize<S: Serializer>(map: &BTreeMap<String, f64>, s: S) -> Result<S::Ok, S::Error> {
+        let shown: BTreeMap<&String, Value> = map
+            .iter()
+            .map(|(k, v)| match v.is_finite() {
+                true => (k, Value::Number(*v)),
+                false => (k, Value::Text(v.to_string())),
+            })
+            .collect();
+        shown.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, f64>, D::Error> {
+        let read: BTreeMap<String, Value> = BTreeMap::deserialize(d)?;
+        read.into_iter()
+            .map(|(k, v)| match v {
+                Value::Number(x) => Ok((k, x)),
+                Value::Text(t) => t
+                    .parse()
+                    .map(|x| (k, x))
+                    .map_err(|_| serde::de::Error::custom(format!("metric {t:?} is not a number"))),
+            })
+            .collect()
+    }
 }
 
 /// The first difference between two program runs: first in what was run (the runner,

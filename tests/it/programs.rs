@@ -670,3 +670,23 @@ fn an_edited_command_json_is_refused_by_name() {
     let verify = cli(&["verify", run.to_str().unwrap(), other.to_str().unwrap()]);
     assert_one_line_error(&verify, &["command.json", "edited"]);
 }
+
+#[test]
+fn a_diverged_program_s_nan_metric_reads_back_and_its_runs_are_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let claims = claim_file(dir.path(), &["--nan"], 60, ACCURACY);
+    let out = dir.path().join("audit");
+    let first = audit(&claims, &out, &["--seeds", "2"]);
+    let why = claim(&audit_json(&out), "toy-accuracy")["why"].clone();
+    assert_eq!(first.status.code(), Some(2), "{why}");
+    let run = &run_folders(&out)[0];
+    assert_eq!(record(run)["metrics"]["accuracy"], "NaN");
+    let again = audit(&claims, &out, &["--seeds", "2"]);
+    assert_eq!(again.status.code(), Some(2));
+    assert_eq!(claim(&audit_json(&out), "toy-accuracy")["why"], why);
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("reusing"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+}
