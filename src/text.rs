@@ -11,16 +11,6 @@ pub fn shorten(text: &str, max: usize) -> String {
     }
 }
 
-/// A number for a message: as written when its exponent is moderate (`22.72`, `0.5`),
-/// else in exponent form (`2.2e24`), and `∞` for the largest float.
-pub fn number(x: f64) -> String {
-    match x.abs() {
-        a if a == f64::MAX || a.is_infinite() => format!("{}∞", if x < 0.0 { "-" } else { "" }),
-        a if a == 0.0 || (1e-4..1e6).contains(&a) => format!("{x}"),
-        _ => format!("{x:e}"),
-    }
-}
-
 /// A TOML error in `text` on one line: "line L, column C: ...". When `text` is not TOML at
 /// all nothing of it is quoted ("not valid TOML"); when it is TOML but not what was
 /// expected, the parser's message (which names keys and values) is kept, cut short.
@@ -105,14 +95,6 @@ mod tests {
         assert!(with_suggestion(variant).ends_with("did you mean `accuracy`?"));
         let far = "unknown field `zzz`, expected `id` or `value`";
         assert_eq!(with_suggestion(far), far);
-    }
-
-    #[test]
-    fn numbers_far_from_one_take_exponent_form() {
-        assert_eq!(number(22.72), "22.72");
-        assert_eq!(number(2.2367e24), "2.2367e24");
-        assert_eq!(number(f64::MAX), "∞");
-        assert_eq!(number(0.0), "0");
     }
 }
 

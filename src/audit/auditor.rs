@@ -15,7 +15,6 @@ use crate::config::TrainConfig;
 use crate::determinism::SeedTree;
 use crate::manifest::{EpochRecord, Manifest};
 use crate::program::{ProgramRecord, ProgramRun};
-use crate::train::ReleasedKind;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -429,9 +428,11 @@ impl<'a> Audit<'a> {
             return self.reproducible(claim, &runs, twin, observer, result);
         }
         let measured = self.seed_values(claim, &runs, observer);
-        for note in self.program_failures(claim, &runs, observer) {
-            push_note(&mut result.notes, note);
+        let failures = self.program_failures(claim, &runs, observer);
+        for note in &failures {
+            push_note(&mut result.notes, note.clone());
         }
+        let measured = measured.map(|m| SeedValues { failures, ..m });
         judge::judged(claim, measured, result, self.judging())
     }
 
@@ -472,23 +473,14 @@ impl<'a> Audit<'a> {
             return Err(why);
         }
         let data = self.runner.load_data(&config.data)?;
-        let digest = crate::hash::sha256_file(file).map_err(|source| {
-            AuditError::Program(crate::program::ProgramError::Io {
-                path: file.to_owned(),
-                source,
-            })
-        })?;
         let eval = crate::train::evaluate_released(file, &config, &data, self.options.device)
             .map_err(AuditError::Train)?;
         let images = eval.metrics.count;
-        let held = match eval.kind {
-            ReleasedKind::StateDict => "a state dict loaded into the model of",
-            ReleasedKind::TorchScript => "a TorchScript module, preprocessed as",
-        };
         notes.push(format!(
-            "one evaluation of {} (SHA-256 {}…, {held} {}) on {images} test images of {}: the sample is the test images, not seeds",
+            "one evaluation of {} (SHA-256 {}…, {} {}) on {images} test images of {}: the sample is the test images, not seeds",
             file.display(),
-            &digest[..16],
+            &eval.sha256[..16],
+            eval.kind.describe(),
             claim.run.describe(),
             config.data.display(),
         ));
@@ -563,18 +555,9 @@ impl<'a> Audit<'a> {
             }),
             _ => None,
         });
-        let failures = mine
-            .iter()
-            .chain(other.iter().flatten())
-            .enumerate()
-            .filter_map(|(i, o)| match o {
-                Outcome::Program(record) => programs::failure_note(i % mine.len().max(1), record),
-                _ => None,
-            })
-            .collect();
         let folders = runs.mine.iter().chain(runs.other.iter().flatten());
         Ok(SeedValues {
-            failures,
+            failures: Vec::new(),
             mine: values(&mine)?,
             other: other.as_deref().map(values).transpose()?,
             runs: folders

@@ -57,13 +57,7 @@ pub fn judged(
     let seeds = SeedsOf::new(&measured);
     let mut notes = result.notes.clone();
     notes.extend(measured.seed_check.clone());
-    if images_behind(claim, measured.test_images).is_none()
-        && claim.form() != Ok(Form::Reproducible)
-    {
-        notes.push(
-            "the program's test-set size is not stated (give test_images in the claim), so no binomial floor is put under the seeds' spread".into(),
-        );
-    }
+    notes.extend(no_floor_note(claim, measured.test_images));
     let result = ClaimResult {
         values: seeds
             .values
@@ -335,6 +329,15 @@ fn evidence_of(
     Ok((evidence, summary))
 }
 
+/// The note for a claim whose test set is unknown (a program's, without `test_images`):
+/// no binomial floor is put under its seeds' spread.
+fn no_floor_note(claim: &Claim, measured: Option<u64>) -> Option<String> {
+    let unknown = images_behind(claim, measured).is_none();
+    (unknown && claim.form() != Ok(Form::Reproducible)).then(|| {
+        "the program's test-set size is not stated (give test_images in the claim), so no binomial floor is put under the seeds' spread".into()
+    })
+}
+
 /// The test images behind a claim's metric: its runs' count, else the claim's
 /// `test_images`, else CIFAR-10's 10,000, except for a program's claim, whose test set
 /// is unknown unless the claim states it (then no binomial floor is used).
@@ -401,21 +404,19 @@ pub fn as_rehearsal(results: &mut [ClaimResult]) {
                 result.runs.len()
             ),
         };
-        result.verdict = Verdict::Rehearsed {
-            why: format!(
-                "path ran: {steps}, at smoke scale; numbers at that scale mean nothing, so none is shown"
-            ),
-        };
-        let shown = ClaimResult::not_run(&result.id, String::new());
+        // What the path ran on, and none of the statistics (not_run's empty fields).
         *result = ClaimResult {
-            id: std::mem::take(&mut result.id),
             sentence: std::mem::take(&mut result.sentence),
             claim: result.claim.take(),
-            verdict: std::mem::replace(&mut result.verdict, shown.verdict.clone()),
+            verdict: Verdict::Rehearsed {
+                why: format!(
+                    "path ran: {steps}, at smoke scale; numbers at that scale mean nothing, so none is shown"
+                ),
+            },
             runs: std::mem::take(&mut result.runs),
             notes: std::mem::take(&mut result.notes),
             broken: false,
-            ..shown
+            ..ClaimResult::not_run(&result.id, String::new())
         };
     }
 }

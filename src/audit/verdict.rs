@@ -260,12 +260,7 @@ pub fn equivalence(measured: &[f64], claimed: Claimed, margin: f64, sd_floor: f6
     let sd = s.std.max(sd_floor);
     let (se, df) = equivalence_se(s.n, sd, &claimed);
     let d = s.mean - claimed.value;
-    // TOST: reject "d <= -margin" and "d >= margin" both.
-    let p_reproduced = upper((d + margin) / se, df).max(upper((margin - d) / se, df));
-    // Outside: reject "d <= margin" or "d >= -margin", each at α/2 (Bonferroni over the
-    // two sides, so the rate stays at most α even when the margin is tiny).
-    let p_not_reproduced =
-        (2.0 * upper((d - margin) / se, df).min(upper((-margin - d) / se, df))).min(1.0);
+    let (p_reproduced, p_not_reproduced) = equivalence_p_values(d, margin, se, df);
     Evidence {
         question: Question::Equivalence { claimed },
         margin,
@@ -278,6 +273,18 @@ pub fn equivalence(measured: &[f64], claimed: Claimed, margin: f64, sd_floor: f6
         p_reproduced,
         p_not_reproduced,
     }
+}
+
+/// The p-values of an equivalence within ±`margin` of a difference `d` with standard
+/// error `se` on `df` degrees of freedom: (REPRODUCED's, NOT REPRODUCED's).
+fn equivalence_p_values(d: f64, margin: f64, se: f64, df: f64) -> (f64, f64) {
+    // TOST: reject "d <= -margin" and "d >= margin" both.
+    let reproduced = upper((d + margin) / se, df).max(upper((margin - d) / se, df));
+    // Outside: reject "d <= margin" or "d >= -margin", each at α/2 (Bonferroni over the
+    // two sides, so the rate stays at most α even when the margin is tiny).
+    let not_reproduced =
+        (2.0 * upper((d - margin) / se, df).min(upper((-margin - d) / se, df))).min(1.0);
+    (reproduced, not_reproduced)
 }
 
 /// Evidence of an effect in the direction `relation` claims, from paired per-seed
@@ -352,6 +359,7 @@ pub fn test_set_equivalence(accuracy: f64, images: u64, claimed: f64, margin: f6
     let sd = (p * (1.0 - p)).sqrt();
     let (se, df) = (sd / n.sqrt(), n - 1.0);
     let d = accuracy - claimed;
+    let (p_reproduced, p_not_reproduced) = equivalence_p_values(d, margin, se, df);
     Evidence {
         question: Question::TestSet { claimed, images },
         margin,
@@ -361,9 +369,8 @@ pub fn test_set_equivalence(accuracy: f64, images: u64, claimed: f64, margin: f6
         n: images as usize,
         sd,
         sd_floored: false,
-        p_reproduced: upper((d + margin) / se, df).max(upper((margin - d) / se, df)),
-        p_not_reproduced: (2.0 * upper((d - margin) / se, df).min(upper((-margin - d) / se, df)))
-            .min(1.0),
+        p_reproduced,
+        p_not_reproduced,
     }
 }
 
@@ -395,7 +402,12 @@ pub fn levels(evidence: &[Option<&Evidence>], alpha: f64, adjust: Adjust) -> Vec
 
 /// The (1 - 2·level) interval of the estimate: the interval both one-sided tests read.
 pub fn interval(evidence: &Evidence, level: f64) -> [f64; 2] {
-    let half = student_t_quantile(1.0 - level, evidence.df) * evidence.se;
+    interval_to(evidence, 1.0 - level)
+}
+
+/// The estimate ± the t quantile at probability `upper` times its standard error.
+fn interval_to(evidence: &Evidence, upper: f64) -> [f64; 2] {
+    let half = student_t_quantile(upper, evidence.df) * evidence.se;
     [evidence.estimate - half, evidence.estimate + half]
 }
 
@@ -433,8 +445,7 @@ fn is_equivalence(question: Question) -> bool {
 
 /// The central interval of the estimate at `confidence`.
 pub fn interval_at(evidence: &Evidence, confidence: f64) -> [f64; 2] {
-    let half = student_t_quantile(0.5 + confidence / 2.0, evidence.df) * evidence.se;
-    [evidence.estimate - half, evidence.estimate + half]
+    interval_to(evidence, 0.5 + confidence / 2.0)
 }
 
 /// The interval a verdict at `level` reads, with its confidence: REPRODUCED the

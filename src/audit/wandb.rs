@@ -8,7 +8,6 @@
 //! dict; media and tables (`{"_type": ...}`) are never read as numbers.
 
 use super::claims::{Metric, ParsedFile};
-use std::fmt::Write;
 
 /// The largest summary file read (a real one is a few kilobytes).
 pub const MAX_SUMMARY_BYTES: u64 = 64 << 20;
@@ -145,14 +144,14 @@ fn number_at(json: &serde_json::Value, key: &str) -> Result<f64, String> {
 fn mapping(
     json: &serde_json::Value,
     keys: &[(String, String)],
-) -> Result<Vec<(usize, String)>, WandbError> {
+) -> Result<Vec<(usize, String, f64)>, WandbError> {
     if keys.is_empty() {
-        let found: Vec<(usize, String)> = METRICS
+        let found: Vec<(usize, String, f64)> = METRICS
             .iter()
             .enumerate()
             .filter_map(|(i, m)| {
-                let key = m.3.iter().find(|k| number_at(json, k).is_ok())?;
-                Some((i, (*key).to_owned()))
+                m.3.iter()
+                    .find_map(|k| Some((i, (*k).to_owned(), number_at(json, k).ok()?)))
             })
             .collect();
         if found.is_empty() {
@@ -167,14 +166,53 @@ fn mapping(
                 .iter()
                 .position(|m| m.0 == metric)
                 .ok_or_else(|| WandbError::UnknownMetric(metric.clone()))?;
-            number_at(json, key).map_err(|why| WandbError::Key {
+            let value = number_at(json, key).map_err(|why| WandbError::Key {
                 metric: metric.clone(),
                 key: key.clone(),
                 why,
             })?;
-            Ok((i, key.clone()))
+            Ok((i, key.clone(), value))
         })
         .collect()
+}
+
+/// The `[[claim]]` block for metric `METRICS[i]` logged under `key` as `value`, about
+/// `run` (`at` names the epoch); an error when the value cannot be that metric's.
+fn claim_block(
+    i: usize,
+    key: &str,
+    value: f64,
+    (run, at): (&str, &str),
+    margins: Margins,
+) -> Result<String, WandbError> {
+    let (_, metric, split, _) = METRICS[i];
+    if !metric.domain().contains(&value) {
+        let percent = metric != Metric::Loss && (1.0..=100.0).contains(&value);
+        return Err(WandbError::OutOfDomain {
+            key: key.to_owned(),
+            value,
+            metric: metric.name().into(),
+            hint: if percent {
+                " (a percentage? the claim needs a fraction)".into()
+            } else {
+                String::new()
+            },
+        });
+    }
+    let margin = if metric == Metric::Loss {
+        margins.loss
+    } else {
+        margins.proportion
+    };
+    let quote = |s: &str| toml::Value::String(s.to_owned()).to_string();
+    Ok(format!(
+        "\n[[claim]]\nid = {}\nsentence = {}\nrun = {}\nmetric = {}\nsplit = {}\nvalue = {value}\nmargin = {margin}\n",
+        quote(&format!("wandb-{}", key.replace([' ', '/', '.'], "-"))),
+        quote(&format!("The W&B run logged {key} = {value}{at}.")),
+        quote(run),
+        quote(metric.name()),
+        quote(split),
+    ))
 }
 
 /// The claim file (TOML) for `summary` about the run `run` (a preset or config file):
@@ -203,36 +241,8 @@ pub fn claims_from_summary(
         margins.loss,
         quote(&format!("W&B run summary of {run}"))
     );
-    for (i, key) in mapping(&json, keys)? {
-        let (_, metric, split, _) = METRICS[i];
-        let value = number_at(&json, &key).unwrap_or(f64::NAN);
-        if !metric.domain().contains(&value) {
-            let percent = metric != Metric::Loss && (1.0..=100.0).contains(&value);
-            return Err(WandbError::OutOfDomain {
-                key,
-                value,
-                metric: metric.name().into(),
-                hint: if percent {
-                    " (a percentage? the claim needs a fraction)".into()
-                } else {
-                    String::new()
-                },
-            });
-        }
-        let margin = if metric == Metric::Loss {
-            margins.loss
-        } else {
-            margins.proportion
-        };
-        let _ = write!(
-            text,
-            "\n[[claim]]\nid = {}\nsentence = {}\nrun = {}\nmetric = {}\nsplit = {}\nvalue = {value}\nmargin = {margin}\n",
-            quote(&format!("wandb-{}", key.replace([' ', '/', '.'], "-"))),
-            quote(&format!("The W&B run logged {key} = {value}{at}.")),
-            quote(run),
-            quote(metric.name()),
-            quote(split),
-        );
+    for (i, key, value) in mapping(&json, keys)? {
+        text.push_str(&claim_block(i, &key, value, (run, &at), margins)?);
     }
     // What this writes must read back as a claim file.
     let parsed = ParsedFile::parse(&text).map_err(|e| WandbError::Made(e.to_string()))?;

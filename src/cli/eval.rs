@@ -5,7 +5,7 @@
 use super::common::pick_device;
 use cifar_repro::config::{DeviceChoice, resolve as resolve_config};
 use cifar_repro::data::Cifar10;
-use cifar_repro::train::{self, ReleasedKind, RunDir};
+use cifar_repro::train::{self, RunDir};
 use clap::Args;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -60,13 +60,11 @@ fn eval_released(file: &Path, args: &EvalArgs) -> anyhow::Result<ExitCode> {
     let clock = std::time::Instant::now();
     let eval = train::evaluate_released(file, &config, &data, device)?;
     let m = &eval.metrics;
-    let held = match eval.kind {
-        ReleasedKind::StateDict => format!("a state dict loaded into {spec}'s model"),
-        ReleasedKind::TorchScript => "a TorchScript module".to_owned(),
-    };
     println!(
-        "{} ({held}): test accuracy {:.4} ({} of {} images; 95% CI {:.4} to {:.4}), macro F1 {:.4}, loss {:.6}; {:.1} s",
+        "{} (SHA-256 {}…, {} {spec}): test accuracy {:.4} ({} of {} images; 95% CI {:.4} to {:.4}), macro F1 {:.4}, loss {:.6}; {:.1} s",
         file.display(),
+        &eval.sha256[..16],
+        eval.kind.describe(),
         m.accuracy,
         (m.accuracy * m.count as f64).round(),
         m.count,

@@ -7,6 +7,7 @@
 
 use super::ProgramError;
 use super::spec::METRIC_NAMES;
+use crate::text::Shown;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -183,12 +184,12 @@ fn in_domain(metric: &str, value: f64, scaled: bool) -> Result<f64, String> {
     if !value.is_finite() || domain.contains(&value) {
         return Ok(value);
     }
-    let shown = crate::text::number(value);
-    let range = format!(
-        "[{}, {}]",
-        domain.start(),
-        crate::text::number(*domain.end())
-    );
+    let shown = value.shown();
+    let end = match *domain.end() {
+        f64::MAX => "∞".to_owned(),
+        end => end.shown(),
+    };
+    let range = format!("[{}, {end}]", domain.start().shown());
     if *domain.end() == 1.0 && (1.0..=100.0).contains(&value.abs()) && !scaled {
         return Err(format!(
             "{shown} is outside {range}: it looks like a percentage; give scale = 0.01 in the runner's metrics"

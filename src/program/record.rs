@@ -135,7 +135,7 @@ impl ProgramRecord {
             ))
         })?;
         match &record.digest {
-            Some(digest) if *digest == record.content_digest() => Ok(record),
+            Some(digest) if *digest == record.content_digest()? => Ok(record),
             Some(_) => Err(ProgramError::Tampered(path)),
             None => Err(ProgramError::Unsealed(path)),
         }
@@ -144,19 +144,21 @@ impl ProgramRecord {
     /// The record as JSON, sealed: `digest` set to the SHA-256 of its content.
     pub fn to_sealed_json(&self) -> Result<Vec<u8>, ProgramError> {
         let sealed = Self {
-            digest: Some(self.content_digest()),
+            digest: Some(self.content_digest()?),
             ..self.clone()
         };
         serde_json::to_vec_pretty(&sealed).map_err(|e| ProgramError::Metrics(e.to_string()))
     }
 
     /// The SHA-256 of the record's JSON without its digest.
-    fn content_digest(&self) -> String {
+    fn content_digest(&self) -> Result<String, ProgramError> {
         let unsealed = Self {
             digest: None,
             ..self.clone()
         };
-        sha256_hex(&serde_json::to_vec(&unsealed).unwrap_or_default())
+        let json =
+            serde_json::to_vec(&unsealed).map_err(|e| ProgramError::Metrics(e.to_string()))?;
+        Ok(sha256_hex(&json))
     }
 }
 

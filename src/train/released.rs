@@ -23,11 +23,24 @@ pub enum ReleasedKind {
     TorchScript,
 }
 
+impl ReleasedKind {
+    /// What the file held and how it ran, before the config's name: "a state dict loaded
+    /// into the model of quickstart".
+    pub fn describe(self) -> &'static str {
+        match self {
+            ReleasedKind::StateDict => "a state dict loaded into the model of",
+            ReleasedKind::TorchScript => "a TorchScript module, preprocessed as",
+        }
+    }
+}
+
 /// A checkpoint's evaluation on the test split.
 #[derive(Debug, Clone)]
 pub struct ReleasedEval {
     /// What the file held.
     pub kind: ReleasedKind,
+    /// The file's SHA-256.
+    pub sha256: String,
     /// The test metrics.
     pub metrics: Metrics,
 }
@@ -63,6 +76,10 @@ pub fn evaluate_released(
     device: Device,
 ) -> Result<ReleasedEval, TrainError> {
     let kind = kind_of(path)?;
+    let sha256 = crate::hash::sha256_file(path).map_err(|e| TrainError::Released {
+        path: path.to_owned(),
+        why: e.to_string(),
+    })?;
     let used = config.test_images_used(data.test.len()) as i64;
     let (images, labels) = (
         data.test.images.narrow(0, 0, used),
@@ -97,7 +114,11 @@ pub fn evaluate_released(
             run(&module)?
         }
     };
-    Ok(ReleasedEval { kind, metrics })
+    Ok(ReleasedEval {
+        kind,
+        sha256,
+        metrics,
+    })
 }
 
 fn first_line(text: &str) -> &str {
