@@ -113,7 +113,7 @@ pub fn download_verified(
         path: partial.clone(),
         source,
     };
-    let mut file = std::fs::File::create(&partial).map_err(io)?;
+    let mut file = crate::fsutil::create_owned(&partial).map_err(io)?;
     let mut hasher = expected.hasher();
     let mut buf = vec![0u8; 1 << 20];
     let mut done = 0u64;

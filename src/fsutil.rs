@@ -14,6 +14,87 @@ pub fn temporary_for(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
 }
 
+/// What a path is, in words, when it is not a regular file.
+fn not_a_file(kind: std::fs::FileType) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    Some(if kind.is_file() {
+        return None;
+    } else if kind.is_dir() {
+        "a folder"
+    } else if kind.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_char_device() || kind.is_block_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    })
+}
+
+fn refuse_kind(what: &str) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        format!("{what}, not a regular file; cifar-repro reads only regular files"),
+    )
+}
+
+/// Refuses `path` unless it is a regular file (after symlinks), by what it is: the check
+/// before a path is handed to a reader outside the crate (libtorch's safetensors reader).
+pub fn ensure_regular(path: &Path) -> std::io::Result<()> {
+    match not_a_file(std::fs::metadata(path)?.file_type()) {
+        Some(what) => Err(refuse_kind(what)),
+        None => Ok(()),
+    }
+}
+
+/// `path` opened for reading: the one way cifar-repro opens a file to read it. A FIFO, a
+/// device, a socket or a folder is refused by what it is, before it is opened (and the
+/// open itself never blocks), so no reader can hang on a pipe or read `/dev/zero` forever.
+pub fn open_file(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    ensure_regular(path)?;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    if let Some(what) = not_a_file(file.metadata()?.file_type()) {
+        return Err(refuse_kind(what));
+    }
+    // SAFETY: fcntl on a descriptor this function owns, clearing the flag set above.
+    let cleared = unsafe {
+        let fd = file.as_raw_fd();
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        flags >= 0 && libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) == 0
+    };
+    match cleared {
+        true => Ok(file),
+        false => Err(std::io::Error::last_os_error()),
+    }
+}
+
+/// A file created for writing at `path`, refused (`AlreadyExists`) when anything is
+/// there: the one way cifar-repro streams into a new file, so it never replaces a file it
+/// did not write.
+pub fn create_new(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+}
+
+/// A file created or emptied at `path` for writing, for a file inside a folder cifar-repro
+/// made and owns (a run folder, a staging folder); anywhere else use [`create_new`] or
+/// [`write_atomic`].
+pub fn create_owned(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+}
+
 /// The text of `path`, refused (`InvalidData`) when it holds more than `max` bytes or is
 /// not UTF-8; at most `max + 1` bytes are ever read, so a device like `/dev/zero` is safe.
 pub fn read_capped(path: &Path, max: u64) -> std::io::Result<String> {
@@ -26,9 +107,7 @@ pub fn read_capped(path: &Path, max: u64) -> std::io::Result<String> {
 pub fn read_bytes_capped(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     let mut bytes = Vec::new();
-    std::fs::File::open(path)?
-        .take(max + 1)
-        .read_to_end(&mut bytes)?;
+    open_file(path)?.take(max + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > max {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
@@ -68,7 +147,8 @@ pub fn files_under(dir: &Path, keep: &dyn Fn(&str) -> bool) -> Result<Vec<PathBu
 
 /// Writes `bytes` to `path` atomically.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    with_atomic(path, |tmp| std::fs::write(tmp, bytes))
+    use std::io::Write;
+    with_atomic(path, |tmp| create_new(tmp)?.write_all(bytes))
 }
 
 /// Lets `write` fill a temporary file, syncs it and renames it to `path`. On error the
@@ -78,8 +158,9 @@ pub fn with_atomic<E: From<std::io::Error>>(
     write: impl FnOnce(&Path) -> Result<(), E>,
 ) -> Result<(), E> {
     let tmp = temporary_for(path);
+    let _ = std::fs::remove_file(&tmp);
     let outcome = write(&tmp).and_then(|()| {
-        std::fs::File::open(&tmp)?.sync_all()?;
+        open_file(&tmp)?.sync_all()?;
         kill_point(path);
         std::fs::rename(&tmp, path)?;
         Ok(())

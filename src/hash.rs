@@ -26,7 +26,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// The digest `D` of a file, read in chunks, as lower-case hex.
 pub fn file_digest<D: Digest>(path: &Path) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
+    let mut file = crate::fsutil::open_file(path)?;
     let mut hasher = D::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {

@@ -3,6 +3,10 @@
 use crate::ffi::{cifar_repro_cpu_capability, cifar_repro_torch_version};
 use serde::Serialize;
 use std::ffi::CStr;
+use std::path::Path;
+
+/// The most read from a file of `/proc`.
+const PROC_CAP: u64 = 16 << 20;
 
 /// What `cifar-repro env` prints and what a run's manifest records about its runtime.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
@@ -65,7 +69,7 @@ impl RuntimeInfo {
 /// Whether the CPU has bf16 instructions (AVX512-BF16 or AMX-BF16, as /proc/cpuinfo
 /// lists them); without them oneDNN emulates bf16, correct but slower than fp32.
 pub fn cpu_has_bf16() -> bool {
-    std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|info| {
+    crate::fsutil::read_capped(Path::new("/proc/cpuinfo"), PROC_CAP).is_ok_and(|info| {
         info.lines()
             .find(|line| line.starts_with("flags"))
             .is_some_and(|flags| {
@@ -85,7 +89,7 @@ pub fn available_cores() -> usize {
 /// Memory the machine has available now (`MemAvailable` in `/proc/meminfo`), when the OS
 /// reports it.
 pub fn available_memory_bytes() -> Option<u64> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let info = crate::fsutil::read_capped(Path::new("/proc/meminfo"), PROC_CAP).ok()?;
     let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
@@ -97,7 +101,7 @@ pub fn device_memory_bytes(device: tch::Device) -> Option<u64> {
     match device {
         tch::Device::Cuda(index) => cuda_total_memory(index),
         _ => {
-            let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+            let info = crate::fsutil::read_capped(Path::new("/proc/meminfo"), PROC_CAP).ok()?;
             let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
             let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
             Some(kib * 1024)

@@ -677,6 +677,7 @@ impl ParsedFile {
         })?;
         file.base_dir = path
             .parent()
+            .filter(|p| !p.as_os_str().is_empty())
             .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
         Ok(file)
     }

@@ -5,7 +5,6 @@
 use super::options::AuditOptions;
 use crate::config::RunSpec;
 use crate::fsutil::write_atomic;
-use crate::hash::sha256_hex;
 use crate::run_dir::RunDir;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -56,7 +55,7 @@ pub struct StudyRecord {
 
 /// The SHA-256 of a claim file's bytes.
 pub fn file_sha256(path: &Path) -> Result<String, ShardError> {
-    Ok(sha256_hex(&std::fs::read(path).map_err(io(path))?))
+    crate::hash::sha256_file(path).map_err(io(path))
 }
 
 impl ShardRecord {
@@ -153,7 +152,7 @@ impl ShardRecord {
     /// Reads `dir/shard.json`.
     pub fn read(dir: &Path) -> Result<Self, ShardError> {
         let path = dir.join(SHARD_FILE);
-        let bytes = std::fs::read(&path).map_err(io(&path))?;
+        let bytes = crate::fsutil::read_bytes_capped(&path, 1 << 20).map_err(io(&path))?;
         serde_json::from_slice(&bytes).map_err(|e| ShardError::Bad {
             path,
             message: e.to_string(),

@@ -95,7 +95,7 @@ fn read_folder(path: &Path) -> Result<RawFiles, DataError> {
             return Err(DataError::MissingFile(file.display().to_string()));
         }
         let name_shown = file.display().to_string();
-        let opened = std::fs::File::open(&file).map_err(|e| DataError::io(&file, e))?;
+        let opened = crate::fsutil::open_file(&file).map_err(|e| DataError::io(&file, e))?;
         let bytes = read_bounded(opened).map_err(|e| match e {
             Bounded::TooLarge => DataError::TooLarge {
                 file: name_shown.clone(),
@@ -134,7 +134,7 @@ fn read_bounded(reader: impl Read) -> Result<Vec<u8>, Bounded> {
 }
 
 fn read_archive(path: &Path) -> Result<RawFiles, DataError> {
-    let file = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
+    let file = crate::fsutil::open_file(path).map_err(|e| DataError::io(path, e))?;
     read_archive_from(path, std::io::BufReader::new(file))
 }
 

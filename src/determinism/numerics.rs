@@ -77,7 +77,8 @@ fn device_name(device: Device) -> String {
 
 /// The CPU's vendor and model from `/proc/cpuinfo` ("unknown" elsewhere).
 fn cpu_identity() -> (String, String) {
-    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let info = crate::fsutil::read_capped(std::path::Path::new("/proc/cpuinfo"), 16 << 20)
+        .unwrap_or_default();
     let field = |key: &str| {
         info.lines()
             .find_map(|line| {

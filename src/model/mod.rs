@@ -120,6 +120,7 @@ impl Model {
         };
         let is_safetensors = path.extension().is_some_and(|e| e == "safetensors");
         let tensors = if is_safetensors {
+            crate::fsutil::ensure_regular(path).map_err(|e| read(e.to_string()))?;
             Tensor::read_safetensors(path)
                 .map_err(|e| read(e.to_string().lines().next().unwrap_or_default().to_owned()))?
         } else {

@@ -50,7 +50,7 @@ pub fn write(folder: &Path) -> Result<PathBuf, ProgramError> {
     let dir = std::path::absolute(folder.join("hook")).map_err(io(folder))?;
     std::fs::create_dir_all(&dir).map_err(io(&dir))?;
     let file = dir.join("sitecustomize.py");
-    std::fs::write(&file, HOOK).map_err(io(&file))?;
+    crate::fsutil::write_atomic(&file, HOOK.as_bytes()).map_err(io(&file))?;
     Ok(dir)
 }
 

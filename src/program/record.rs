@@ -261,7 +261,7 @@ impl ProgramRun {
     ) -> Result<Ended, ProgramError> {
         let open = |name: &str| {
             let path = folder.join(name);
-            std::fs::File::create(&path).map_err(io(&path))
+            crate::fsutil::create_owned(&path).map_err(io(&path))
         };
         let output = match self.spec.terminal {
             true => spawn::Output::Terminal(open("stdout.txt")?),
@@ -427,7 +427,8 @@ fn python_info(program: &str, workdir: &Path, folder: &Path) -> Option<PythonInf
     let pip_freeze = match output(&["-m", "pip", "freeze", "--all"]) {
         Ok(o)
             if o.status.success()
-                && std::fs::write(folder.join("pip-freeze.txt"), &o.stdout).is_ok() =>
+                && crate::fsutil::write_atomic(&folder.join("pip-freeze.txt"), &o.stdout)
+                    .is_ok() =>
         {
             "pip-freeze.txt".into()
         }

@@ -70,7 +70,7 @@ pub fn kill_group(pgid: i32) {
 
 /// When process `pid` started, in clock ticks since boot (field 22 of `/proc/PID/stat`).
 pub fn start_ticks(pid: i32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let stat = crate::fsutil::read_capped(Path::new(&format!("/proc/{pid}/stat")), 1 << 16).ok()?;
     stat.rsplit_once(')')?
         .1
         .split_whitespace()
@@ -81,7 +81,7 @@ pub fn start_ticks(pid: i32) -> Option<u64> {
 
 /// The process group (field 5 of `/proc/PID/stat`) of the process in `dir` (`/proc/PID`).
 fn group_of(dir: &Path) -> Option<i32> {
-    let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+    let stat = crate::fsutil::read_capped(&dir.join("stat"), 1 << 16).ok()?;
     stat.rsplit_once(')')?
         .1
         .split_whitespace()

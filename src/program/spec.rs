@@ -4,7 +4,6 @@
 use super::metrics::MetricsSpec;
 use super::record::FileDigest;
 use super::{ProgramError, io};
-use crate::hash::sha256_hex;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -259,10 +258,9 @@ impl ProgramRun {
             .iter()
             .map(|path| {
                 let full = workdir.join(path);
-                let bytes = std::fs::read(&full).map_err(io(&full))?;
                 Ok(FileDigest {
                     path: path.display().to_string(),
-                    sha256: sha256_hex(&bytes),
+                    sha256: crate::hash::sha256_file(&full).map_err(io(&full))?,
                 })
             })
             .collect::<Result<Vec<_>, ProgramError>>()?;

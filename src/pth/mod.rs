@@ -182,13 +182,13 @@ fn open_archive(path: &Path) -> Result<zip::ZipArchive<std::fs::File>, PthError>
         path: path.to_owned(),
         source,
     };
-    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut file = crate::fsutil::open_file(path).map_err(io)?;
     let mut magic = [0u8; 2];
     let legacy = file.read_exact(&mut magic).is_ok() && magic[0] == 0x80;
     if legacy {
         return Err(PthError::Legacy(path.to_owned()));
     }
-    let file = std::fs::File::open(path).map_err(io)?;
+    let file = crate::fsutil::open_file(path).map_err(io)?;
     zip::ZipArchive::new(file).map_err(|e| PthError::NotTorch {
         path: path.to_owned(),
         message: format!("not a zip archive: {e}"),

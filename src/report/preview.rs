@@ -95,7 +95,7 @@ fn write_batch(out: &Path, shown: &Shown) -> Result<(), PreviewError> {
     });
     write_file(&out.join("params.json"), |tmp| {
         let text = serde_json::to_string_pretty(&params)?;
-        std::fs::write(tmp, text)
+        std::io::Write::write_all(&mut crate::fsutil::create_new(tmp)?, text.as_bytes())
     })?;
     write_file(&out.join("batch.safetensors"), |tmp| {
         Tensor::write_safetensors(&[("input", &shown.input), ("output", &shown.output)], tmp)

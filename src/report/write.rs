@@ -113,10 +113,12 @@ pub fn rerender(dir: &RunDir) -> Result<(), ReportError> {
         let none = Tensor::zeros([0, 3, 32, 32], (Kind::Uint8, tch::Device::Cpu));
         return render_files(dir, &manifest, &[], &[], &none);
     }
-    let text = std::fs::read_to_string(&path).map_err(|e| file_error(&path)(e.to_string()))?;
+    let text = crate::fsutil::read_capped(&path, 64 << 20)
+        .map_err(|e| file_error(&path)(e.to_string()))?;
     let file: MisclassifiedFile =
         serde_json::from_str(&text).map_err(|e| file_error(&path)(e.to_string()))?;
     let path = dir.report_file(ReportFile::MisclassifiedImages);
+    crate::fsutil::ensure_regular(&path).map_err(|e| file_error(&path)(e.to_string()))?;
     let tensors = Tensor::read_safetensors(&path).map_err(|e| file_error(&path)(e.to_string()))?;
     let images = tensors
         .into_iter()
@@ -170,7 +172,7 @@ fn png_bytes(dir: &Path, image: &Tensor) -> Result<Vec<u8>, ReportError> {
     let path = temporary_for(&dir.join("cell.png"));
     let err = file_error(&path);
     tch::vision::image::save(image, &path).map_err(|e| err(e.to_string()))?;
-    let bytes = std::fs::read(&path).map_err(|e| err(e.to_string()));
+    let bytes = crate::fsutil::read_bytes_capped(&path, 64 << 20).map_err(|e| err(e.to_string()));
     let _ = std::fs::remove_file(&path);
     bytes
 }

@@ -3,7 +3,6 @@
 //! SHA-256), written into a hidden folder and renamed into place whole; read back only
 //! after the hashes pass.
 
-use crate::hash::sha256_hex;
 use crate::model::{Model, ModelError};
 use crate::optim::Optimizer;
 use serde::{Deserialize, Serialize};
@@ -98,12 +97,12 @@ impl Checkpoint {
     /// Reads a checkpoint's state and checks both tensor files against their SHA-256.
     pub fn open(dir: &Path) -> Result<Self, CheckpointError> {
         let err = io(dir);
-        let text = std::fs::read_to_string(dir.join(STATE)).map_err(|e| err(e.to_string()))?;
+        let text = crate::fsutil::read_capped(&dir.join(STATE), 1 << 20)
+            .map_err(|e| err(format!("{STATE}: {e}")))?;
         let state: CheckpointState =
             serde_json::from_str(&text).map_err(|e| err(format!("{STATE}: {e}")))?;
         for (file, expected) in [(MODEL, &state.model_sha256), (OPTIM, &state.optim_sha256)] {
-            let found = std::fs::read(dir.join(file))
-                .map(|b| sha256_hex(&b))
+            let found = crate::hash::sha256_file(&dir.join(file))
                 .map_err(|e| err(format!("{file}: {e}")))?;
             if &found != expected {
                 return Err(CheckpointError::Hash {
@@ -141,6 +140,7 @@ impl Checkpoint {
             path: path.clone(),
             message,
         };
+        crate::fsutil::ensure_regular(&path).map_err(|e| fail(e.to_string()))?;
         let saved: HashMap<String, Tensor> = Tensor::read_safetensors(&path)
             .map_err(|e| fail(crate::runtime::tch_message(&e)))?
             .into_iter()
@@ -182,11 +182,7 @@ pub(super) fn save(
     };
     write(model.vs.variables().into_iter().collect(), &model_path)?;
     write(optimizer.state_tensors(params), &optim_path)?;
-    let digest = |p: &Path| {
-        std::fs::read(p)
-            .map(|b| sha256_hex(&b))
-            .map_err(|e| err(e.to_string()))
-    };
+    let digest = |p: &Path| crate::hash::sha256_file(p).map_err(|e| err(e.to_string()));
     let state = CheckpointState {
         epochs_done,
         global_step,
@@ -195,9 +191,11 @@ pub(super) fn save(
         optim_sha256: digest(&optim_path)?,
     };
     let text = serde_json::to_string_pretty(&state).map_err(|e| err(e.to_string()))?;
-    std::fs::write(staging.join(STATE), text).map_err(|e| err(e.to_string()))?;
+    crate::fsutil::create_new(&staging.join(STATE))
+        .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
+        .map_err(|e| err(e.to_string()))?;
     for file in [MODEL, OPTIM, STATE] {
-        std::fs::File::open(staging.join(file))
+        crate::fsutil::open_file(&staging.join(file))
             .and_then(|f| f.sync_all())
             .map_err(|e| err(e.to_string()))?;
     }

@@ -20,7 +20,6 @@ pub use error::RunDirError;
 
 use crate::config::TrainConfig;
 use crate::fsutil::{is_leftover, remove_leftovers, write_atomic};
-use crate::hash::sha256_hex;
 use crate::manifest::{EpochRecord, Manifest, RunStatus, metrics_line};
 use crate::model::Model;
 use crate::optim::Optimizer;
@@ -217,7 +216,7 @@ impl RunDir {
 
     fn check_config(&self, manifest: &Manifest) -> Result<(), RunDirError> {
         let path = self.path.join(CONFIG);
-        let found = std::fs::read(&path).map(|b| sha256_hex(&b)).ok();
+        let found = crate::hash::sha256_file(&path).ok();
         if found.as_deref() != Some(manifest.config_sha256.as_str()) {
             return Err(RunDirError::Tampered {
                 path,
@@ -229,7 +228,7 @@ impl RunDir {
 
     fn check_metrics(&self, manifest: &Manifest) -> Result<(), RunDirError> {
         let path = self.path.join(METRICS);
-        let found = std::fs::read_to_string(&path).unwrap_or_default();
+        let found = crate::fsutil::read_capped(&path, MAX_MANIFEST_BYTES).unwrap_or_default();
         let expected: String = manifest
             .epochs
             .iter()
@@ -270,7 +269,7 @@ impl RunDir {
             path: path.clone(),
             source,
         };
-        let mut text = match std::fs::read_to_string(&path) {
+        let mut text = match crate::fsutil::read_capped(&path, MAX_MANIFEST_BYTES) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(e) => return Err(io(e)),

@@ -52,7 +52,7 @@ pub fn kind_of(path: &Path) -> Result<ReleasedKind, TrainError> {
         path: path.to_owned(),
         why,
     };
-    let file = std::fs::File::open(path).map_err(|e| refuse(e.to_string()))?;
+    let file = crate::fsutil::open_file(path).map_err(|e| refuse(e.to_string()))?;
     let archive = zip::ZipArchive::new(file).map_err(|e| {
         refuse(format!(
             "not a torch.save or torch.jit.save file (not a zip archive: {e})"

@@ -18,6 +18,7 @@ mod data_bad_input;
 mod data_fetch;
 mod data_load;
 mod env;
+mod guards;
 mod hostile;
 mod layers;
 mod model;
