@@ -28,6 +28,66 @@ pub fn toml_error(text: &str, e: &toml::de::Error) -> String {
     format!("{}{}", place.unwrap_or_default(), with_suggestion(&what))
 }
 
+/// A number in a TOML text that is not finite, and where it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NonFinite {
+    /// Its line and column, counted from 1.
+    pub place: (usize, usize),
+    /// Its key path (`augment.normalize.mean[0]`).
+    pub key: String,
+    /// Its literal (`nan`, `inf`, `1e400`).
+    pub literal: String,
+}
+
+impl std::fmt::Display for NonFinite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (line, column) = self.place;
+        write!(
+            f,
+            "line {line}, column {column}: {} = {}: every number must be finite",
+            self.key, self.literal
+        )
+    }
+}
+
+/// The first number in TOML `text` that is not finite (`nan`, `inf`, or a literal too
+/// large for an f64 such as `1e400`), so that no config or claim file can carry a NaN
+/// into a run; `None` when every number is finite (or the text is not TOML: the parser's
+/// own error says so).
+pub fn non_finite_number(text: &str) -> Option<NonFinite> {
+    use toml::de::DeValue;
+    let root = toml::de::DeTable::parse(text).ok()?;
+    let root = toml::Spanned::new(root.span(), DeValue::Table(root.into_inner()));
+    let mut stack = vec![(String::new(), &root)];
+    while let Some((key, value)) = stack.pop() {
+        match value.get_ref() {
+            DeValue::Float(f) if !f.as_str().parse::<f64>().is_ok_and(f64::is_finite) => {
+                let before = &text[..value.span().start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                return Some(NonFinite {
+                    place: (line, column),
+                    key,
+                    literal: f.as_str().to_owned(),
+                });
+            }
+            DeValue::Table(table) => stack.extend(table.iter().rev().map(|(k, v)| {
+                let dot = if key.is_empty() { "" } else { "." };
+                (format!("{key}{dot}{}", k.get_ref()), v)
+            })),
+            DeValue::Array(items) => stack.extend(
+                items
+                    .iter()
+                    .enumerate()
+                    .rev()
+                    .map(|(i, v)| (format!("{key}[{i}]"), v)),
+            ),
+            _ => {}
+        }
+    }
+    None
+}
+
 /// A parser's "unknown field `vaue`, expected one of `id`, `value`, ..." (or "unknown
 /// variant") with "; did you mean `value`?" added when one expected name is close (an
 /// edit distance of at most a third of its length, and at most 3).
@@ -103,9 +163,22 @@ mod tests {
 pub trait Shown: PartialOrd + Copy {
     /// The number as a message shows it.
     fn shown(self) -> String;
+
+    /// The number as the lower end of an allowed range ("> 0" for the smallest positive
+    /// float, which stands for "positive").
+    fn shown_as_start(self) -> String {
+        self.shown() + "..="
+    }
 }
 
 impl Shown for f64 {
+    fn shown_as_start(self) -> String {
+        match self == f64::MIN_POSITIVE {
+            true => "> 0 and <= ".into(),
+            false => self.shown() + "..=",
+        }
+    }
+
     fn shown(self) -> String {
         let a = self.abs();
         if a != 0.0 && a.is_finite() && !(1e-4..1e9).contains(&a) {
@@ -132,9 +205,9 @@ pub fn in_range<T: Shown>(
         return Ok(());
     }
     Err(format!(
-        "{key} = {} is out of range: allowed {}..={}",
+        "{key} = {} is out of range: allowed {}{}",
         value.shown(),
-        range.start().shown(),
+        range.start().shown_as_start(),
         range.end().shown()
     ))
 }

@@ -684,6 +684,9 @@ impl ParsedFile {
 
     /// Parses claim-file text; relative paths in it are read from the current folder.
     pub fn parse(text: &str) -> Result<Self, ClaimError> {
+        if let Some(found) = crate::text::non_finite_number(text) {
+            return Err(ClaimError::Toml(found.to_string()));
+        }
         let raw: RawFile = toml::from_str(text)
             .map_err(|e| ClaimError::Toml(crate::text::toml_error(text, &e)))?;
         for (name, spec) in &raw.runners {

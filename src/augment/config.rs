@@ -14,6 +14,10 @@ pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 /// The side of a CIFAR-10 image.
 pub const CIFAR_SIDE: i64 = 32;
 
+/// The smallest `normalize.std` accepted: pixels lie in 0..1, so normalised values stay
+/// within ±1000.
+pub const MIN_STD: f32 = 1e-3;
+
 /// An augmentation pipeline. Applied in this order: crop (with padding), horizontal flip,
 /// colour jitter, random erasing (all at 32x32), resize, normalise; then Mixup or CutMix
 /// over the batch.
@@ -334,8 +338,18 @@ impl AugmentConfig {
 
     /// Reads a config from TOML text (unknown keys rejected, the line named) and validates it.
     pub fn from_toml(text: &str) -> Result<Self, AugmentError> {
+        if let Some(found) = crate::text::non_finite_number(text) {
+            return Err(AugmentError::Toml(found.to_string()));
+        }
         let config: Self = toml::from_str(text)
             .map_err(|e| AugmentError::Toml(crate::text::toml_error(text, &e)))?;
+        let narrowed = toml::to_string(&config).map_err(|e| AugmentError::Toml(e.to_string()))?;
+        if let Some(found) = crate::text::non_finite_number(&narrowed) {
+            return Err(AugmentError::OutOfRange(format!(
+                "{} = {}: too large for the 32-bit number it is kept in",
+                found.key, found.literal
+            )));
+        }
         config.validate()?;
         Ok(config)
     }
@@ -351,6 +365,9 @@ impl AugmentConfig {
     }
 
     /// Checks every value against the range torchvision accepts.
+    ///
+    /// `normalize.std` has a floor ([`MIN_STD`]) torchvision lacks: a pixel divided by
+    /// 1e-45 is infinite, and the run diverges before its first step.
     pub fn validate(&self) -> Result<(), AugmentError> {
         let bad = |msg: String| Err(AugmentError::OutOfRange(msg));
         if let Some(c) = &self.crop {
@@ -381,9 +398,16 @@ impl AugmentConfig {
                 self.crop_side()
             ));
         }
-        let (_, std) = self.normalize.values();
-        if std.iter().any(|s| *s <= 0.0 || !s.is_finite()) {
-            return bad(format!("normalize.std {std:?} must be positive"));
+        let (mean, std) = self.normalize.values();
+        if std.iter().any(|s| !(MIN_STD..=1e3).contains(s)) {
+            return bad(format!(
+                "normalize.std {std:?} must be between {MIN_STD} and 1000 (dividing by less sends pixels past f32's range)"
+            ));
+        }
+        if mean.iter().any(|m| !(-1e3..=1e3).contains(m)) {
+            return bad(format!(
+                "normalize.mean {mean:?} must be between -1000 and 1000"
+            ));
         }
         for (name, mix) in [("mixup", &self.mixup), ("cutmix", &self.cutmix)] {
             if let Some(m) = mix

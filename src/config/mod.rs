@@ -179,8 +179,17 @@ pub enum ConfigError {
 impl TrainConfig {
     /// Reads a config file's TOML; errors name the key and line.
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        if let Some(found) = crate::text::non_finite_number(text) {
+            return Err(ConfigError::Toml(found.to_string()));
+        }
         let config: Self = toml::from_str(text)
             .map_err(|e| ConfigError::Toml(crate::text::toml_error(text, &e)))?;
+        if let Some(found) = crate::text::non_finite_number(&config.to_toml()?) {
+            return Err(ConfigError::Invalid(format!(
+                "{} = {}: too large for the 32-bit number it is kept in",
+                found.key, found.literal
+            )));
+        }
         config.validate()?;
         Ok(config)
     }

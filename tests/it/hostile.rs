@@ -690,10 +690,7 @@ fn item_14_messages_name_the_file_and_read_as_sentences() {
     // Floats far from 1 in exponent form.
     let tiny = config(dir.path(), "tiny.toml", &[("lr = 0.002", "lr = 1e-320")]);
     let out = train(&tiny, &dir.path().join("t"), &[]);
-    assert_one_line_error(
-        &out,
-        &["optim.lr = 1e-320", "allowed 2.2250738585072014e-308..=10"],
-    );
+    assert_one_line_error(&out, &["optim.lr = 1e-320", "allowed > 0 and <= 10"]);
     // An unfinished run is named as such by verify; eval names its epoch, not "final".
     let (done, part) = (dir.path().join("done"), dir.path().join("part"));
     let two = config(dir.path(), "two.toml", &[("epochs = 1", "epochs = 2")]);
@@ -799,4 +796,61 @@ proptest::proptest! {
     fn any_results_text_is_read_or_refused(text in "\u{feff}?[a-z,\"#\\n 0-9.\\-]{0,400}") {
         let _ = cifar_repro::audit::Results::parse(&text, Path::new("p.csv"));
     }
+}
+
+#[test]
+fn a_number_that_is_not_finite_is_refused_before_any_folder_is_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let normalize = |mean: &str, std: &str| {
+        format!("normalize = {{ mean = [{mean}, 0.0, 0.0], std = [{std}, 0.2, 0.2] }}")
+    };
+    let cases = [
+        (normalize("nan", "0.2"), "augment.normalize.mean[0] = nan"),
+        (normalize("0.0", "1e-45"), "normalize.std"),
+        (normalize("1e39", "0.2"), "augment.normalize.mean[0] = inf"),
+        (
+            "normalize = \"cifar\"\nerasing = { p = 0.5, value = inf }".into(),
+            "augment.erasing.value = inf",
+        ),
+        (
+            "normalize = \"cifar\"\nerasing = { p = 0.5, value = 1e40 }".into(),
+            "augment.erasing.value = inf",
+        ),
+    ];
+    for (i, (line, needle)) in cases.iter().enumerate() {
+        let path = config(d, &format!("c{i}.toml"), &[("normalize = \"cifar\"", line)]);
+        let out = d.join(format!("run{i}"));
+        assert_one_line_error(&train(&path, &out, &[]), &[needle]);
+        assert!(!out.exists(), "{needle}: a folder was made");
+    }
+    let lr = config(d, "lr.toml", &[("lr = 0.002", "lr = -inf")]);
+    assert_one_line_error(
+        &train(&lr, &d.join("lr"), &[]),
+        &["line", "optim.lr = -inf"],
+    );
+    // augment --config reads the same section with the same checks.
+    std::fs::write(
+        d.join("aug.toml"),
+        "normalize = { mean = [0.0, 0.0, 0.0], std = [0.2, nan, 0.2] }\n",
+    )
+    .unwrap();
+    let data = golden_data();
+    let aug = cli(&[
+        "augment",
+        "--config",
+        d.join("aug.toml").to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        d.join("aug").to_str().unwrap(),
+    ]);
+    assert_one_line_error(&aug, &["line 1", "normalize.std[1] = nan"]);
+    assert!(!d.join("aug").exists());
+    // And a claim file: a NaN margin is no margin.
+    let claims = claim_file(d, "lr.toml", "margin = nan");
+    assert_one_line_error(
+        &audit(&claims, &d.join("audit"), &["--plan"]),
+        &["claim[0].margin = nan"],
+    );
 }
