@@ -248,11 +248,22 @@ pub enum LockError {
     },
 }
 
+/// Whether `a` and `b` name the same existing folder (or file), however spelled.
+pub fn same_folder(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// The file in a folder that [`lock_folder`] locks.
+pub const LOCK_FILE: &str = ".lock";
+
 /// Locks `dir` (which must exist) for this process, or says which process holds it.
 pub fn lock_folder(dir: &Path) -> Result<FolderLock, LockError> {
     use std::io::{Read, Seek, Write};
     use std::os::fd::AsRawFd;
-    let path = dir.join(".lock");
+    let path = dir.join(LOCK_FILE);
     let io = |source| LockError::Io {
         path: path.clone(),
         source,

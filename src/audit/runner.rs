@@ -410,16 +410,20 @@ impl<'a> Runner<'a> {
         observer: &mut dyn AuditObserver,
     ) -> Result<Manifest, AuditError> {
         let data = self.load_data(&config.data)?;
-        let dir = match &start {
+        let (dir, _lock) = match &start {
             Start::Fresh { init_from, .. } => {
                 let prerequisite = init_from.as_deref();
                 crate::train::preflight(config, &data, self.options.device, prerequisite)
                     .map_err(AuditError::Train)?;
-                let dir = RunDir::create(folder, true)?;
+                let (dir, lock) = RunDir::create(folder, true)?;
                 dir.write_config(config)?;
-                dir
+                (dir, lock)
             }
-            Start::Resume => RunDir::open(folder),
+            Start::Resume => {
+                let dir = RunDir::open(folder);
+                let lock = dir.lock()?;
+                (dir, lock)
+            }
         };
         match train(
             config,

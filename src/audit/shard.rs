@@ -337,12 +337,23 @@ fn run_finished(folder: &Path) -> bool {
     RunDir::open(folder).completed() || crate::program::finished(folder)
 }
 
+/// Copies a run folder's files and folders; a symlink (which no run folder of
+/// cifar-repro holds) is refused, so a merge never copies a file from elsewhere, and the
+/// shard's lock file is left behind.
 fn copy_dir(from: &Path, to: &Path) -> Result<(), ShardError> {
     std::fs::create_dir_all(to).map_err(io(to))?;
     for entry in std::fs::read_dir(from).map_err(io(from))? {
         let entry = entry.map_err(io(from))?;
         let target = to.join(entry.file_name());
-        if entry.file_type().map_err(io(from))?.is_dir() {
+        let kind = entry.file_type().map_err(io(from))?;
+        if kind.is_symlink() {
+            return Err(ShardError::Mismatch(format!(
+                "{}: a symlink in a shard's run folder, which cifar-repro never writes; refusing to copy it",
+                entry.path().display()
+            )));
+        } else if entry.file_name() == crate::fsutil::LOCK_FILE {
+            continue;
+        } else if kind.is_dir() {
             copy_dir(&entry.path(), &target)?;
         } else {
             std::fs::copy(entry.path(), &target).map_err(io(&target))?;

@@ -184,10 +184,22 @@ pub fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("runs/{name}-seed{}", config.loop_.seed)));
     let out = args.resume.clone().unwrap_or(out);
-    let (dir, start) = match &args.resume {
-        Some(run) => (RunDir::open(run), Start::Resume),
+    if let Some(p) = &init_from
+        && cifar_repro::fsutil::same_folder(&p.dir, &out)
+    {
+        anyhow::bail!(
+            "--init-from and --out both name {}: training there would delete the run it starts from; choose another --out",
+            out.display()
+        );
+    }
+    let (dir, start, _lock) = match &args.resume {
+        Some(run) => {
+            let dir = RunDir::open(run);
+            let lock = dir.lock()?;
+            (dir, Start::Resume, lock)
+        }
         None => {
-            let dir = RunDir::create(&out, args.overwrite)?;
+            let (dir, lock) = RunDir::create(&out, args.overwrite)?;
             dir.write_config(&config)?;
             let record_steps = args.record_steps;
             (
@@ -196,6 +208,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
                     record_steps,
                     init_from: init_from.map(Box::new),
                 },
+                lock,
             )
         }
     };

@@ -73,6 +73,9 @@ pub enum RunDirError {
         /// What differs.
         why: String,
     },
+    /// Another process is writing the folder.
+    #[error(transparent)]
+    Locked(#[from] crate::fsutil::LockError),
     /// The run's config cannot be read back.
     #[error(transparent)]
     Config(#[from] ConfigError),

@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! RUN/.cifar-repro        the marker: cifar-repro made this folder (written first)
+//! RUN/.lock               locked (flock) by the one process writing the folder
 //! RUN/config.toml         the resolved config
 //! RUN/manifest.json       rewritten atomically after every epoch, sealed by a digest
 //! RUN/metrics.jsonl       one line per epoch, derived from the manifest
@@ -19,7 +20,7 @@ pub use checkpoint::{Checkpoint, CheckpointError, CheckpointState};
 pub use error::RunDirError;
 
 use crate::config::TrainConfig;
-use crate::fsutil::{is_leftover, remove_leftovers, write_atomic};
+use crate::fsutil::{FolderLock, LOCK_FILE, is_leftover, remove_leftovers, write_atomic};
 use crate::manifest::{EpochRecord, Manifest, RunStatus, metrics_line};
 use crate::model::Model;
 use crate::optim::Optimizer;
@@ -78,7 +79,16 @@ impl ReportFile {
 
 /// Whether `name`, an entry directly in a run folder, is one cifar-repro writes there.
 fn is_ours(name: &str) -> bool {
-    [MARKER, CONFIG, MANIFEST, METRICS, CHECKPOINTS, REPLAY].contains(&name)
+    [
+        MARKER,
+        LOCK_FILE,
+        CONFIG,
+        MANIFEST,
+        METRICS,
+        CHECKPOINTS,
+        REPLAY,
+    ]
+    .contains(&name)
         || ReportFile::ALL.iter().any(|f| f.name() == name)
         || is_leftover(name)
 }
@@ -90,10 +100,12 @@ pub struct RunDir {
 }
 
 impl RunDir {
-    /// A new run at `path`. A folder holding anything but the leftovers of interrupted
-    /// writes is refused, unless `overwrite`, it carries cifar-repro's marker and holds
-    /// only files cifar-repro writes: then those are removed (nothing else ever is).
-    pub fn create(path: &Path, overwrite: bool) -> Result<Self, RunDirError> {
+    /// A new run at `path`, locked for this process until the lock returned is dropped. A
+    /// folder holding anything but the leftovers of interrupted writes is refused, unless
+    /// `overwrite`, it carries cifar-repro's marker and holds only files cifar-repro
+    /// writes, and no other process holds it: then those are removed (nothing else ever
+    /// is).
+    pub fn create(path: &Path, overwrite: bool) -> Result<(Self, FolderLock), RunDirError> {
         let io = |source| RunDirError::Io {
             path: path.to_owned(),
             source,
@@ -111,19 +123,27 @@ impl RunDir {
             .unwrap_or_default();
         let dir = Self::open(path);
         if !entries.is_empty() {
-            dir.clear(&entries, overwrite)?;
+            dir.check_clearable(&entries, overwrite)?;
         }
         std::fs::create_dir_all(path).map_err(|source| RunDirError::Create {
             path: path.to_owned(),
             source,
         })?;
+        let lock = dir.lock()?;
+        dir.clear(&entries)?;
         dir.clean_leftovers();
         write_atomic(&path.join(MARKER), b"a run folder of cifar-repro\n").map_err(io)?;
-        Ok(dir)
+        Ok((dir, lock))
     }
 
-    /// Removes an existing run's files before a new run, or says why not.
-    fn clear(&self, entries: &[String], overwrite: bool) -> Result<(), RunDirError> {
+    /// Locks the folder for writing (training, resuming), or names the process that
+    /// holds it.
+    pub fn lock(&self) -> Result<FolderLock, RunDirError> {
+        Ok(crate::fsutil::lock_folder(&self.path)?)
+    }
+
+    /// Whether an existing run's files may be removed before a new run, or why not.
+    fn check_clearable(&self, entries: &[String], overwrite: bool) -> Result<(), RunDirError> {
         if !overwrite {
             return Err(RunDirError::Occupied(self.path.clone()));
         }
@@ -137,7 +157,16 @@ impl RunDir {
                 files: foreign.join(", "),
             });
         }
-        for name in entries.iter().filter(|n| n.as_str() != MARKER) {
+        Ok(())
+    }
+
+    /// Removes an existing run's files (checked by [`Self::check_clearable`]), but for
+    /// its marker and the lock this process holds.
+    fn clear(&self, entries: &[String]) -> Result<(), RunDirError> {
+        for name in entries
+            .iter()
+            .filter(|n| ![MARKER, LOCK_FILE].contains(&n.as_str()))
+        {
             let entry = self.path.join(name);
             std::fs::remove_dir_all(&entry)
                 .or_else(|_| std::fs::remove_file(&entry))

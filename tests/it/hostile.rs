@@ -854,3 +854,65 @@ fn a_number_that_is_not_finite_is_refused_before_any_folder_is_made() {
         &["claim[0].margin = nan"],
     );
 }
+
+#[test]
+fn a_run_folder_is_written_by_one_process_at_a_time_and_never_deletes_its_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let slow = config(
+        d,
+        "slow.toml",
+        &[
+            ("epochs = 1", "epochs = 4"),
+            ("train_limit = 96", "train_limit = 640"),
+        ],
+    );
+    let run = d.join("run");
+    let data = golden_data();
+    let mut first = crate::common::cli_command(&[
+        "train",
+        "--config",
+        slow.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+    ])
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    while !run.join("config.toml").exists() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let needles = ["in use by another cifar-repro (pid"];
+    assert_one_line_error(
+        &cli(&["train", "--resume", run.to_str().unwrap()]),
+        &needles,
+    );
+    assert_one_line_error(&train(&slow, &run, &["--overwrite"]), &needles);
+    assert!(
+        first.wait().unwrap().success(),
+        "the first run is untouched"
+    );
+    ok(&cli(&["eval", "--run", run.to_str().unwrap()]));
+    // A second stage that names its first as both start and output is refused before
+    // anything is deleted.
+    let stage2 = d.join("stage2.toml");
+    let text = std::fs::read_to_string(&slow).unwrap();
+    std::fs::write(
+        &stage2,
+        format!("init_from = {{ run = \"slow.toml\" }}\n{text}"),
+    )
+    .unwrap();
+    let same = train(
+        &stage2,
+        &run,
+        &["--init-from", run.to_str().unwrap(), "--overwrite"],
+    );
+    assert_one_line_error(
+        &same,
+        &["--init-from and --out both name", "choose another --out"],
+    );
+    ok(&cli(&["eval", "--run", run.to_str().unwrap()]));
+}
