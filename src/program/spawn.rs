@@ -1,12 +1,18 @@
 //! Running a program: no shell, its own process group (killed whole on timeout, on
 //! Ctrl-C, and once the program exits, so nothing it started lingers), stdout and stderr
 //! into files or a pseudo-terminal, and the program killed if cifar-repro itself dies.
+//!
+//! A descendant that leaves the group (`setsid`, a daemon's double fork) is caught too:
+//! cifar-repro is a child subreaper (`PR_SET_CHILD_SUBREAPER`), so every orphan of the
+//! program becomes its child, and once the program ends every child started since the
+//! program that is not another live program is killed and reaped ([`sweep_orphans`]).
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -68,26 +74,63 @@ pub fn kill_group(pgid: i32) {
     }
 }
 
-/// When process `pid` started, in clock ticks since boot (field 22 of `/proc/PID/stat`).
-pub fn start_ticks(pid: i32) -> Option<u64> {
+/// Field `n` (counted from 1, as proc(5) counts them, from the state, field 3) of
+/// `/proc/PID/stat`.
+fn stat_field(pid: i32, n: usize) -> Option<u64> {
     let stat = crate::fsutil::read_capped(Path::new(&format!("/proc/{pid}/stat")), 1 << 16).ok()?;
     stat.rsplit_once(')')?
         .1
         .split_whitespace()
-        .nth(19)?
+        .nth(n - 3)?
         .parse()
         .ok()
 }
 
-/// The process group (field 5 of `/proc/PID/stat`) of the process in `dir` (`/proc/PID`).
-fn group_of(dir: &Path) -> Option<i32> {
-    let stat = crate::fsutil::read_capped(&dir.join("stat"), 1 << 16).ok()?;
-    stat.rsplit_once(')')?
-        .1
-        .split_whitespace()
-        .nth(2)?
-        .parse()
-        .ok()
+/// When process `pid` started, in clock ticks since boot (field 22 of `/proc/PID/stat`).
+pub fn start_ticks(pid: i32) -> Option<u64> {
+    stat_field(pid, 22)
+}
+
+/// The programs running now (their pids), which a sweep leaves alone; held while one is
+/// spawned, so a sweep never sees a program before it is listed.
+static LIVE: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+/// Makes this process the child subreaper of its descendants (once).
+fn become_subreaper() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    // SAFETY: prctl(2) with integer arguments only.
+    ONCE.call_once(|| unsafe {
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1);
+    });
+}
+
+/// Kills and reaps every child of this process that started at or after `started` ticks
+/// and is not a live program (`keep`): the orphans a program left behind, whatever
+/// session or group they moved to. Their own children become this process's in turn,
+/// so it repeats until none is left (at most 100 rounds).
+fn sweep_orphans(started: u64, keep: &[i32]) {
+    // SAFETY: getpid(2) cannot fail.
+    let me = u64::from(unsafe { libc::getpid() }.unsigned_abs());
+    for _ in 0..100 {
+        let orphans: Vec<i32> = std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().to_string_lossy().parse::<i32>().ok())
+            .filter(|&pid| !keep.contains(&pid) && stat_field(pid, 4) == Some(me))
+            .filter(|&pid| start_ticks(pid).is_some_and(|t| t >= started))
+            .collect();
+        if orphans.is_empty() {
+            return;
+        }
+        for pid in orphans {
+            // SAFETY: kill(2) and waitpid(2) on a child of this process.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, std::ptr::null_mut(), 0);
+            }
+        }
+    }
 }
 
 /// Whether process group `pgid`, whose leader started at `started` ticks, still has a
@@ -106,7 +149,7 @@ pub fn group_alive(pgid: i32, started: u64) -> bool {
     };
     entries.flatten().any(|entry| {
         let pid = entry.file_name().to_string_lossy().parse::<i32>().ok();
-        group_of(&entry.path()) == Some(pgid)
+        pid.and_then(|p| stat_field(p, 5)) == Some(u64::from(pgid.unsigned_abs()))
             && pid.and_then(start_ticks).is_some_and(|t| t >= started)
     })
 }
@@ -193,11 +236,18 @@ pub fn run(
     let terminal = connect(&mut command, output)?;
     let clock = Instant::now();
     let guard = InterruptGuard::install();
-    let mut child = command.spawn()?;
+    become_subreaper();
+    let mut child = {
+        let mut live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+        let child = command.spawn()?;
+        live.push(child.id() as i32);
+        child
+    };
     drop(command);
     let copier = terminal.map(|(master, log)| super::terminal::copy(master, log));
     let pgid = child.id() as i32;
-    started(pgid, start_ticks(pgid));
+    let leader_start = start_ticks(pgid);
+    started(pgid, leader_start);
     let status = loop {
         if let Some(status) = child.try_wait()? {
             break Some(status);
@@ -210,6 +260,13 @@ pub fn run(
         std::thread::sleep(Duration::from_millis(20));
     };
     kill_group(pgid);
+    {
+        let mut live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+        live.retain(|&p| p != pgid);
+        if let Some(started) = leader_start {
+            sweep_orphans(started, &live);
+        }
+    }
     if let Some(copier) = copier {
         copier.finish()?;
     }

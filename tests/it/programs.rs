@@ -690,3 +690,50 @@ fn a_diverged_program_s_nan_metric_reads_back_and_its_runs_are_reused() {
         String::from_utf8_lossy(&again.stderr)
     );
 }
+
+/// A program whose grandchild leaves its session (`setsid`) and would sleep for a
+/// minute, writing its pid first.
+const ESCAPER: &str = r#"
+import json, os, sys, time
+out, pidfile = sys.argv[1], sys.argv[2]
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        with open(pidfile + ".tmp", "w") as f:
+            f.write(str(os.getpid()))
+        os.rename(pidfile + ".tmp", pidfile)
+        time.sleep(60)
+    os._exit(0)
+while not os.path.exists(pidfile):
+    time.sleep(0.01)
+with open(os.path.join(out, "m.json"), "w") as f:
+    json.dump({"acc": 0.5}, f)
+"#;
+
+#[test]
+fn a_descendant_that_calls_setsid_dies_with_the_program() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("escaper.py"), ESCAPER).unwrap();
+    let runner = "command = [\"python3\", \"escaper.py\", \"{out}\", \"{out}/daemon.pid\", \"{seed}\"]\nmetrics = { file = \"{out}/m.json\", accuracy = \"acc\" }\n";
+    let claims = "[[claim]]\nid = \"a\"\nsentence = \"s\"\nrun = \"runner:r\"\nmetric = \"accuracy\"\nvalue = 0.5\n";
+    let claims = runner_file(dir.path(), runner, claims);
+    let out = dir.path().join("audit");
+    let done = audit(&claims, &out, &["--seeds", "1"]);
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let folder = &run_folders(&out)[0];
+    let pid: i32 = std::fs::read_to_string(folder.join("out/daemon.pid"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    // SAFETY: kill(2) with signal 0 only asks whether the process exists.
+    let alive = unsafe { libc::kill(pid, 0) } == 0;
+    if alive {
+        // SAFETY: kills the survivor, so the test leaves nothing behind.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    assert!(!alive, "the setsid grandchild {pid} outlived the audit");
+}
