@@ -78,6 +78,29 @@ pub enum DownloadError {
         /// The error.
         source: std::io::Error,
     },
+    /// A file is already at the destination, and it is not the pinned one.
+    #[error(
+        "{} exists and is not the pinned file ({algorithm} {actual}); cifar-repro never replaces a file it did not download: move it away, then fetch again",
+        path.display()
+    )]
+    Occupied {
+        /// The file.
+        path: PathBuf,
+        /// The digest's name.
+        algorithm: &'static str,
+        /// The digest of what is there.
+        actual: String,
+    },
+    /// The server sends more than any file cifar-repro fetches.
+    #[error(
+        "{url}: the server sends {bytes} bytes, more than the {MAX_DOWNLOAD_BYTES} cifar-repro fetches; nothing was kept"
+    )]
+    TooLarge {
+        /// What was fetched.
+        url: String,
+        /// The size announced or received so far.
+        bytes: u64,
+    },
     /// The bytes fetched are not the pinned ones.
     #[error("{url}: {algorithm} {actual} differs from the pinned {expected}; nothing was kept")]
     Mismatch {
@@ -92,6 +115,22 @@ pub enum DownloadError {
     },
 }
 
+/// The most bytes one download may bring (the largest file fetched, CIFAR-10's archive,
+/// is 170 MB; a torchvision ResNet-50 is 100 MB).
+pub const MAX_DOWNLOAD_BYTES: u64 = 1 << 30;
+
+/// The HTTP agent: 30 s to connect, and at most 60 s without a byte while reading, so a
+/// stalled server ends the download with an error instead of hanging it.
+fn agent() -> ureq::Agent {
+    use std::time::Duration;
+    ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .timeout_connect(Some(Duration::from_secs(30)))
+            .timeout_per_read(Some(Duration::from_secs(60)))
+            .build(),
+    )
+}
+
 /// Downloads `url` to `dest`, streaming through a hidden `.partial` file beside it, checks
 /// the digest and renames into place. `progress(done, total)` is called as bytes arrive.
 pub fn download_verified(
@@ -104,8 +143,15 @@ pub fn download_verified(
         url: url.to_owned(),
         message,
     };
-    let mut response = ureq::get(url).call().map_err(|e| http(e.to_string()))?;
+    let mut response = agent().get(url).call().map_err(|e| http(e.to_string()))?;
     let total = response.body().content_length();
+    let too_large = |bytes| DownloadError::TooLarge {
+        url: url.to_owned(),
+        bytes,
+    };
+    if let Some(bytes) = total.filter(|&b| b > MAX_DOWNLOAD_BYTES) {
+        return Err(too_large(bytes));
+    }
     let mut reader = response.body_mut().as_reader();
 
     let partial = partial_path(dest);
@@ -128,6 +174,9 @@ pub fn download_verified(
             break Err(io(e));
         }
         done += n as u64;
+        if done > MAX_DOWNLOAD_BYTES {
+            break Err(too_large(done));
+        }
         progress(done, total);
     };
     let finished = streamed.and_then(|()| file.sync_all().map_err(io));
@@ -152,14 +201,15 @@ pub fn download_verified(
 }
 
 /// Like [`download_verified`], but a file already at `dest` with the expected digest is kept
-/// as it is (no network). Returns whether it downloaded.
+/// as it is (no network), and any other file there is refused, never replaced. Returns
+/// whether it downloaded.
 pub fn fetch_unless_present(
     url: &str,
     dest: &Path,
     expected: &Expected,
     progress: impl FnMut(u64, Option<u64>),
 ) -> Result<bool, DownloadError> {
-    if dest.is_file() {
+    if std::fs::symlink_metadata(dest).is_ok() {
         let actual = expected
             .digest_file(dest)
             .map_err(|source| DownloadError::Io {
@@ -169,6 +219,11 @@ pub fn fetch_unless_present(
         if expected.matches(&actual) {
             return Ok(false);
         }
+        return Err(DownloadError::Occupied {
+            path: dest.to_owned(),
+            algorithm: expected.name(),
+            actual,
+        });
     }
     download_verified(url, dest, expected, progress)?;
     Ok(true)

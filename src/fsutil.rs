@@ -290,3 +290,68 @@ pub fn lock_folder(dir: &Path) -> Result<FolderLock, LockError> {
     write!(file, "{}", std::process::id()).map_err(io)?;
     Ok(FolderLock { _file: file })
 }
+
+/// The marker in a folder cifar-repro made (a run folder, an audit's or a study's
+/// `--out`): the files in it under cifar-repro's names are cifar-repro's to replace.
+pub const MARKER: &str = ".cifar-repro";
+
+/// Why an output folder cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputFolderError {
+    /// The folder cannot be made, listed or marked.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The folder or file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// An unmarked folder holding files under the names cifar-repro would write.
+    #[error(
+        "{} holds {files}, which cifar-repro did not write (the folder has no {MARKER} marker); refusing to replace them: move them, or choose another --out",
+        path.display()
+    )]
+    Foreign {
+        /// The folder.
+        path: PathBuf,
+        /// Those files, listed.
+        files: String,
+    },
+    /// Another process holds the folder.
+    #[error(transparent)]
+    Locked(#[from] LockError),
+}
+
+/// Makes `dir` ready for cifar-repro to write `names` into, and locks it: created when
+/// missing; an existing folder without [`MARKER`] is refused when it holds any of `names`
+/// (or a lock file), so a user's own `audit.md` is never replaced; then marked and
+/// locked. Other files in it are left alone.
+pub fn prepare_output_folder(
+    dir: &Path,
+    what: &str,
+    names: &[&str],
+) -> Result<FolderLock, OutputFolderError> {
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| OutputFolderError::Io { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let marker = dir.join(MARKER);
+    if !marker.is_file() {
+        let taken: Vec<String> = std::fs::read_dir(dir)
+            .map_err(io(dir))?
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| names.contains(&n.as_str()) || n == LOCK_FILE)
+            .collect();
+        if !taken.is_empty() {
+            return Err(OutputFolderError::Foreign {
+                path: dir.to_owned(),
+                files: taken.join(", "),
+            });
+        }
+        write_atomic(&marker, format!("{what} of cifar-repro\n").as_bytes())
+            .map_err(io(&marker))?;
+    }
+    Ok(lock_folder(dir)?)
+}

@@ -11,6 +11,7 @@ use cifar_repro::audit::{
     Training, Verdict,
 };
 use cifar_repro::config::{DeviceChoice, RunSpec};
+use cifar_repro::fsutil::prepare_output_folder;
 use cifar_repro::variance::Study;
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
@@ -160,10 +161,16 @@ fn default_out(claims: &Path, suffix: &str) -> PathBuf {
     PathBuf::from("audits").join(format!("{name}{suffix}"))
 }
 
-fn create(out: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(out)
-        .with_context(|| format!("cannot create the audit folder {}", out.display()))
-}
+/// What an audit writes directly into its `--out` (a folder holding any of them that
+/// cifar-repro did not mark is refused).
+const AUDIT_OUTPUTS: [&str; 6] = [
+    "audit.json",
+    "audit.md",
+    "audit.html",
+    "runs",
+    "variance",
+    "shard.json",
+];
 
 pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
     if let Some(AuditCommand::Merge(merge_args)) = args.command {
@@ -196,8 +203,7 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
     if args.plan {
         return print_plan(&claims, &mut audit, &options);
     }
-    create(&out)?;
-    let _lock = cifar_repro::fsutil::lock_folder(&out)?;
+    let _lock = prepare_output_folder(&out, "an audit folder", &AUDIT_OUTPUTS)?;
     let record = start_shard(args.shard, &claims, &audit, &options)?;
     let mut results = audit.run(&mut Console::new("  "));
     if cifar_repro::program::interrupted() {
@@ -304,7 +310,8 @@ fn variance_notes(
         };
         let variance = study.run(&mut Console::new("  "));
         let dir = options.out.join("variance").join(study_folder(&described));
-        create(&dir)?;
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
         cifar_repro::variance::write(&dir, &variance)?;
         tracing::info!(
             "variance of {described}: {}",
@@ -468,8 +475,7 @@ fn merge(args: MergeArgs, device: DeviceChoice) -> anyhow::Result<ExitCode> {
     }
     let first_claims = first_record.source;
     let out = args.out.unwrap_or_else(|| default_out(&first_claims, ""));
-    create(&out)?;
-    let _lock = cifar_repro::fsutil::lock_folder(&out)?;
+    let _lock = prepare_output_folder(&out, "an audit folder", &AUDIT_OUTPUTS)?;
     let digest = |r: &ShardRecord| shard::file_sha256(&r.source).map_err(|e| e.to_string());
     let (first, copied) = shard::merge(&args.shards, &out, &digest)?;
     for (dir, n) in args.shards.iter().zip(copied) {

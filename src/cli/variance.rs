@@ -2,14 +2,25 @@
 //! (`--shard I/N`) and `variance merge`.
 
 use super::common::{Console, pick_device, print_out};
-use anyhow::{Context, bail};
+use anyhow::bail;
 use cifar_repro::audit::shard::{self, ShardRecord, StudyRecord};
 use cifar_repro::audit::{AuditOptions, Decision, Mode, Training};
 use cifar_repro::config::{DeviceChoice, RunSpec, set_override};
+use cifar_repro::fsutil::prepare_output_folder;
 use cifar_repro::variance::{Arm, Study, Variance};
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+/// What a study writes directly into its `--out` (a folder holding any of them that
+/// cifar-repro did not mark is refused).
+const STUDY_OUTPUTS: [&str; 5] = [
+    "variance.json",
+    "variance.md",
+    "variance.html",
+    "runs",
+    "shard.json",
+];
 
 #[derive(Args)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
@@ -158,8 +169,7 @@ pub fn run(args: VarianceArgs) -> anyhow::Result<ExitCode> {
         super::plan::print(&spec.describe(), &plan, &options)?;
         return Ok(ExitCode::SUCCESS);
     }
-    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
-    let _lock = cifar_repro::fsutil::lock_folder(&out)?;
+    let _lock = prepare_output_folder(&out, "a variance study folder", &STUDY_OUTPUTS)?;
     let record = args.shard.map(|shard| {
         let source = (Path::new(&run), study.configs_sha256().to_owned());
         let arms = study.arms().iter().map(|a| a.name().to_owned()).collect();
@@ -217,8 +227,7 @@ fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
         .collect::<anyhow::Result<Vec<Arm>>>()?;
     let run = first.source.display().to_string();
     let out = args.out.unwrap_or_else(|| default_out(&run));
-    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
-    let _lock = cifar_repro::fsutil::lock_folder(&out)?;
+    let _lock = prepare_output_folder(&out, "a variance study folder", &STUDY_OUTPUTS)?;
     let options = options(
         out.clone(),
         first.seeds,

@@ -20,14 +20,13 @@ pub use checkpoint::{Checkpoint, CheckpointError, CheckpointState};
 pub use error::RunDirError;
 
 use crate::config::TrainConfig;
-use crate::fsutil::{FolderLock, LOCK_FILE, is_leftover, remove_leftovers, write_atomic};
+use crate::fsutil::{FolderLock, LOCK_FILE, MARKER, is_leftover, remove_leftovers, write_atomic};
 use crate::manifest::{EpochRecord, Manifest, RunStatus, metrics_line};
 use crate::model::Model;
 use crate::optim::Optimizer;
 use std::path::{Path, PathBuf};
 use tch::Tensor;
 
-const MARKER: &str = ".cifar-repro";
 const CONFIG: &str = "config.toml";
 const MANIFEST: &str = "manifest.json";
 const METRICS: &str = "metrics.jsonl";

@@ -85,3 +85,22 @@ fn fetch_from_a_closed_port_fails_in_one_line() {
     ]);
     assert_one_line_error(&out, &["download of", "failed"]);
 }
+
+#[test]
+fn fetch_never_replaces_a_file_it_did_not_download() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = small_archive(dir.path());
+    let md5 = cifar_repro::data::md5_file(&dir.path().join("built.tar.gz")).unwrap();
+    let dest = dir.path().join("dest");
+    std::fs::create_dir(&dest).unwrap();
+    let mine = dest.join("cifar-10-binary.tar.gz");
+    std::fs::write(&mine, b"my own notes").unwrap();
+    let url = serve(body, 1, "cifar-10-binary.tar.gz");
+    let args = ["data", "fetch", "--url", &url, "--md5", &md5, "--dest"];
+    let out = cli(&[&args[..], &[dest.to_str().unwrap()]].concat());
+    assert_one_line_error(
+        &out,
+        &["exists and is not the pinned file", "never replaces"],
+    );
+    assert_eq!(std::fs::read(&mine).unwrap(), b"my own notes");
+}

@@ -916,3 +916,38 @@ fn a_run_folder_is_written_by_one_process_at_a_time_and_never_deletes_its_start(
     );
     ok(&cli(&["eval", "--run", run.to_str().unwrap()]));
 }
+
+#[test]
+fn an_audit_never_replaces_files_it_did_not_write_in_its_out_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    config(d, "run.toml", &[]);
+    let claims = claim_file(d, "run.toml", "");
+    let folder = d.join("mine");
+    std::fs::create_dir(&folder).unwrap();
+    for name in ["audit.md", ".lock"] {
+        std::fs::write(folder.join(name), "my own").unwrap();
+    }
+    let refused = audit(&claims, &folder, &[]);
+    assert_one_line_error(
+        &refused,
+        &["holds", "audit.md", "did not write", "choose another --out"],
+    );
+    for name in ["audit.md", ".lock"] {
+        assert_eq!(
+            std::fs::read_to_string(folder.join(name)).unwrap(),
+            "my own"
+        );
+    }
+    // A folder with other files of the user's is used, and they are left alone; the
+    // audit's own files are its to replace when it runs again.
+    std::fs::remove_file(folder.join("audit.md")).unwrap();
+    std::fs::remove_file(folder.join(".lock")).unwrap();
+    std::fs::write(folder.join("notes.txt"), "my own").unwrap();
+    ok(&audit(&claims, &folder, &[]));
+    ok(&audit(&claims, &folder, &[]));
+    assert_eq!(
+        std::fs::read_to_string(folder.join("notes.txt")).unwrap(),
+        "my own"
+    );
+}
