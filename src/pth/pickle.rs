@@ -6,6 +6,9 @@
 //! Lists and dicts are shared (`Rc<RefCell<..>>`) as in Python, so a value fetched from
 //! the memo is the same object, never a copy: no input can make the machine duplicate
 //! data (the "billion laughs" of nested references costs one pointer per reference).
+//! Containers are torn down without recursion ([`Shared`]), and at most
+//! [`MAX_CONTAINERS`] are made, so neither a million-deep nesting nor a flood of empty
+//! containers can exhaust the stack or the memory.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -37,6 +40,61 @@ pub struct TensorRef {
     pub stride: Vec<i64>,
 }
 
+/// The most containers (tuples, lists, dicts) one pickle may make; a torchvision
+/// ResNet-50's state dict makes about 1,800.
+pub const MAX_CONTAINERS: usize = 1_000_000;
+
+/// A container's contents, shared as Python shares them. When the last reference goes,
+/// nested containers are emptied through a work list instead of by recursion, so dropping
+/// a nesting of any depth cannot overflow the stack.
+#[derive(Debug)]
+pub struct Shared<T: Children>(RefCell<Vec<T>>);
+
+impl<T: Children> Shared<T> {
+    fn new(items: Vec<T>) -> Rc<Self> {
+        Rc::new(Self(RefCell::new(items)))
+    }
+
+    /// The contents, to read.
+    pub fn borrow(&self) -> std::cell::Ref<'_, Vec<T>> {
+        self.0.borrow()
+    }
+
+    fn borrow_mut(&self) -> std::cell::RefMut<'_, Vec<T>> {
+        self.0.borrow_mut()
+    }
+}
+
+/// What a container holds: values, or a dict's key-value pairs.
+pub trait Children {
+    /// Moves the values in `self` onto `out`.
+    fn release_into(self, out: &mut Vec<Value>);
+}
+
+impl Children for Value {
+    fn release_into(self, out: &mut Vec<Value>) {
+        out.push(self);
+    }
+}
+
+impl Children for (Value, Value) {
+    fn release_into(self, out: &mut Vec<Value>) {
+        out.extend([self.0, self.1]);
+    }
+}
+
+impl<T: Children> Drop for Shared<T> {
+    fn drop(&mut self) {
+        let mut work = Vec::new();
+        for child in self.0.get_mut().drain(..) {
+            child.release_into(&mut work);
+        }
+        while let Some(value) = work.pop() {
+            value.empty_if_last(&mut work);
+        }
+    }
+}
+
 /// A value on the machine's stack.
 #[derive(Debug, Clone)]
 pub enum Value {
@@ -47,10 +105,10 @@ pub enum Value {
     Int(i64),
     Float(f64),
     Str(Rc<str>),
-    Tuple(Rc<[Value]>),
-    List(Rc<RefCell<Vec<Value>>>),
+    Tuple(Rc<Shared<Value>>),
+    List(Rc<Shared<Value>>),
     /// A dict or `OrderedDict`, in insertion order.
-    Dict(Rc<RefCell<Vec<(Value, Value)>>>),
+    Dict(Rc<Shared<(Value, Value)>>),
     /// A class or function named by `GLOBAL` (module, name).
     Global(Rc<str>, Rc<str>),
     Storage(Rc<StorageRef>),
@@ -58,6 +116,23 @@ pub enum Value {
 }
 
 impl Value {
+    /// Moves the contents of a container held only here onto `work` (the container is
+    /// then dropped empty); a shared one only loses this reference.
+    fn empty_if_last(self, work: &mut Vec<Value>) {
+        fn take<T: Children>(rc: &Rc<Shared<T>>, work: &mut Vec<Value>) {
+            if Rc::strong_count(rc) == 1 {
+                for child in rc.borrow_mut().drain(..) {
+                    child.release_into(work);
+                }
+            }
+        }
+        match &self {
+            Value::Tuple(rc) | Value::List(rc) => take(rc, work),
+            Value::Dict(rc) => take(rc, work),
+            _ => {}
+        }
+    }
+
     fn kind(&self) -> &'static str {
         match self {
             Value::None => "None",
@@ -104,6 +179,7 @@ struct Machine<'a> {
     stack: Vec<Value>,
     marks: Vec<usize>,
     memo: std::collections::HashMap<u32, Value>,
+    containers: usize,
 }
 
 /// Runs the pickle `data` to its `STOP` and returns the value it leaves.
@@ -114,6 +190,7 @@ pub fn load(data: &[u8]) -> Result<Value, PickleError> {
         stack: Vec::new(),
         marks: Vec::new(),
         memo: std::collections::HashMap::new(),
+        containers: 0,
     };
     loop {
         let at = machine.pos;
@@ -257,8 +334,7 @@ impl Machine<'_> {
             return Err("the stack is too short for a tuple".into());
         }
         let items = self.stack.split_off(self.stack.len() - n);
-        self.stack.push(Value::Tuple(items.into()));
-        Ok(())
+        self.push_new(Value::Tuple(Shared::new(items)))
     }
 
     /// Runs one opcode, dispatched by what it works on.
@@ -290,7 +366,7 @@ impl Machine<'_> {
             0x87 => self.tuple(3),
             b't' => {
                 let items = self.pop_mark()?;
-                self.push(Value::Tuple(items.into()))
+                self.push_new(Value::Tuple(Shared::new(items)))
             }
             other => Err(unsupported(other)),
         }
@@ -299,10 +375,10 @@ impl Machine<'_> {
     /// EMPTY_LIST, LIST, APPEND, APPENDS, and sets (EMPTY_SET, ADDITEMS) read as lists.
     fn list_op(&mut self, op: u8) -> Step {
         match op {
-            b']' | 0x8f => self.push(Value::List(Rc::default())),
+            b']' | 0x8f => self.push_new(Value::List(Shared::new(Vec::new()))),
             b'l' => {
                 let items = self.pop_mark()?;
-                self.push(Value::List(Rc::new(RefCell::new(items))))
+                self.push_new(Value::List(Shared::new(items)))
             }
             b'a' => {
                 let item = self.pop_value()?;
@@ -319,10 +395,10 @@ impl Machine<'_> {
     /// EMPTY_DICT, DICT, SETITEM, SETITEMS.
     fn dict_op(&mut self, op: u8) -> Step {
         match op {
-            b'}' => self.push(Value::Dict(Rc::default())),
+            b'}' => self.push_new(Value::Dict(Shared::new(Vec::new()))),
             b'd' => {
                 let items = self.pop_mark()?;
-                self.push(Value::Dict(Rc::default()))?;
+                self.push_new(Value::Dict(Shared::new(Vec::new())))?;
                 self.set_items(items)
             }
             b's' => {
@@ -440,6 +516,17 @@ impl Machine<'_> {
         Ok(())
     }
 
+    /// Pushes a container just made, counting it against [`MAX_CONTAINERS`].
+    fn push_new(&mut self, container: Value) -> Step {
+        self.containers += 1;
+        if self.containers > MAX_CONTAINERS {
+            return Err(format!(
+                "more than {MAX_CONTAINERS} tuples, lists and dicts; a state dict needs a few thousand"
+            ));
+        }
+        self.push(container)
+    }
+
     fn long1(&mut self) -> Step {
         let n = self.le(1)? as usize;
         let bytes = self.take(n)?;
@@ -466,7 +553,7 @@ fn as_int(value: &Value, what: &str) -> Result<i64, String> {
 
 fn as_ints(value: &Value, what: &str) -> Result<Vec<i64>, String> {
     match value {
-        Value::Tuple(items) => items.iter().map(|v| as_int(v, what)).collect(),
+        Value::Tuple(items) => items.borrow().iter().map(|v| as_int(v, what)).collect(),
         other => Err(format!("{what} is {}, not a tuple", other.describe())),
     }
 }
@@ -476,6 +563,7 @@ fn persistent_storage(id: &Value) -> Result<StorageRef, String> {
     let Value::Tuple(items) = id else {
         return Err(format!("a persistent id that is {}", id.describe()));
     };
+    let items = items.borrow();
     let [
         Value::Str(tag),
         Value::Global(module, class),
@@ -510,8 +598,11 @@ fn reduce(callable: &Value, args: &Value) -> Result<Value, String> {
             "REDUCE of {module}.{name} without an argument tuple"
         ));
     };
+    let args = &args.borrow()[..];
     match (&**module, &**name) {
-        ("collections", "OrderedDict") if args.is_empty() => Ok(Value::Dict(Rc::default())),
+        ("collections", "OrderedDict") if args.is_empty() => {
+            Ok(Value::Dict(Shared::new(Vec::new())))
+        }
         ("torch._utils", "_rebuild_tensor_v2") => rebuild_tensor(args),
         ("torch._utils", "_rebuild_parameter") => match args.first() {
             Some(tensor @ Value::Tensor(_)) => Ok(tensor.clone()),
@@ -541,4 +632,42 @@ fn rebuild_tensor(args: &[Value]) -> Result<Value, String> {
         size,
         stride,
     })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A pickle of lists nested `depth` deep, built through the memo so that the
+    /// machine's stack stays at two values.
+    fn nested_lists(depth: usize) -> Vec<u8> {
+        let mut data = vec![0x80, 2, b']', b'q', 0];
+        for _ in 0..depth {
+            data.extend_from_slice(&[b']', b'h', 0, b'a', b'q', 0]);
+        }
+        data.extend_from_slice(&[b'h', 0, b'.']);
+        data
+    }
+
+    #[test]
+    fn a_nesting_a_million_deep_is_read_and_dropped_without_recursion() {
+        let data = nested_lists(MAX_CONTAINERS - 1);
+        // A 256 KiB stack: dropping the nesting recursively would need hundreds of MiB.
+        let read = std::thread::Builder::new()
+            .stack_size(256 << 10)
+            .spawn(move || load(&data).map(|v| v.describe()))
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(read, Ok("a list".to_owned()));
+    }
+
+    #[test]
+    fn a_flood_of_containers_is_refused_by_count() {
+        let mut data = vec![0x80, 2];
+        data.extend(std::iter::repeat_n(b']', MAX_CONTAINERS + 1));
+        data.push(b'.');
+        let err = load(&data).unwrap_err();
+        assert!(err.message.contains("more than 1000000"), "{err}");
+    }
 }
