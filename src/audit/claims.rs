@@ -460,17 +460,32 @@ impl Claim {
     }
 
     /// The claim once per combination of its interpretations (itself when it has none),
+    /// refused when they multiply out to more than [`MAX_READINGS`] (counted before any is
+    /// made, so a short file cannot ask for millions),
     /// each reading merged into the overrides of its run and of the run it is compared
     /// with.
     fn readings(self) -> Result<Vec<Claim>, String> {
         let Some(table) = &self.interpretations else {
             return Ok(vec![self]);
         };
+        let mut count: usize = 1;
+        for (key, values) in table {
+            let n = values.as_array().map_or(0, Vec::len);
+            if n == 0 {
+                return Err(format!(
+                    "interpretations.{key:?} must be a non-empty list of values"
+                ));
+            }
+            count = count.saturating_mul(n);
+        }
+        if count > MAX_READINGS {
+            return Err(format!(
+                "its interpretations multiply out to {count} readings, more than the {MAX_READINGS} one claim may have; split it into several claims"
+            ));
+        }
         let mut readings: Vec<Vec<(String, toml::Value)>> = vec![Vec::new()];
         for (key, values) in table {
-            let values = values.as_array().filter(|v| !v.is_empty()).ok_or_else(|| {
-                format!("interpretations.{key:?} must be a non-empty list of values")
-            })?;
+            let values: &[toml::Value] = values.as_array().map_or(&[], Vec::as_slice);
             readings = readings
                 .into_iter()
                 .flat_map(|reading| {
@@ -588,6 +603,12 @@ fn one_run() -> usize {
 
 /// The largest claim file read (the report's is 20 kB).
 pub const MAX_CLAIM_FILE_BYTES: u64 = 16 << 20;
+
+/// The most readings one claim's interpretations may multiply out to.
+pub const MAX_READINGS: usize = 256;
+
+/// The most claims one file may hold, each reading of a claim counted.
+pub const MAX_CLAIMS: usize = 10_000;
 
 /// A claim file that cannot be read at all.
 #[derive(Debug, thiserror::Error)]
@@ -712,6 +733,11 @@ impl ParsedFile {
                 Ok(readings) => claims.extend(readings.into_iter().map(Ok)),
                 Err(unparsed) => claims.push(Err(unparsed)),
             }
+            if claims.len() > MAX_CLAIMS {
+                return Err(ClaimError::Toml(format!(
+                    "more than {MAX_CLAIMS} claims (readings counted); split the file"
+                )));
+            }
         }
         Ok(Self {
             source: raw.source,
@@ -804,6 +830,25 @@ mod tests {
             Err(unparsed) => unparsed.why.clone(),
             Ok(_) => String::new(),
         }
+    }
+
+    #[test]
+    fn interpretations_are_counted_before_any_reading_is_made() {
+        let claim = |keys: usize, values: &str| {
+            let keys: Vec<String> = (0..keys).map(|i| format!("k{i} = [{values}]")).collect();
+            let table = keys.join(", ");
+            why(&format!(
+                "metric = \"accuracy\"\nvalue = 0.5\nmargin = 0.1\ninterpretations = {{ {table} }}"
+            ))
+        };
+        assert_eq!(claim(8, "1, 2"), "", "256 readings are allowed");
+        let refused = claim(9, "1, 2");
+        assert!(
+            refused.contains("512 readings, more than the 256"),
+            "{refused}"
+        );
+        let refused = claim(8, "1, 2, 3, 4, 5, 6, 7, 8");
+        assert!(refused.contains("16777216 readings"), "{refused}");
     }
 
     #[test]
