@@ -8,26 +8,27 @@
 //!
 //! Each layer uses only the layers above it in this list (`tests/it/layers.rs` checks it).
 //!
-//! 1. `ffi` (the C++ shim's functions), [`hash`], [`fsutil`] (atomic writes), [`text`]
-//!    (bounded messages about what a user wrote): plumbing.
-//! 2. [`runtime`] (libtorch, devices, cores), [`download`] (checked fetches) and [`pth`]
+//! 1. `ffi` (the C++ shim's functions), [`fsutil`] (the one guarded way to open, write
+//!    and lock files), [`text`] (bounded messages about what a user wrote): plumbing.
+//! 2. [`hash`] (digests of bytes and of files, read through `fsutil`).
+//! 3. [`runtime`] (libtorch, devices, cores), [`download`] (checked fetches) and [`pth`]
 //!    (reading `torch.save` state dicts, the format torchvision publishes weights in),
 //!    [`python`] (the provisioned Python torch, which makes stand-in weight files).
-//! 3. [`data`] reads CIFAR-10; [`determinism`] derives every random stream from one seed
+//! 4. [`data`] reads CIFAR-10; [`determinism`] derives every random stream from one seed
 //!    and sets libtorch's switches; [`metrics`] turns predictions into numbers.
-//! 4. [`model`] (ResNets, torchvision's init), [`optim`] (torch.optim op for op) and
+//! 5. [`model`] (ResNets, torchvision's init), [`optim`] (torch.optim op for op) and
 //!    [`augment`] (the transforms, CPU and device backends): one component each, each
 //!    owning its config section.
-//! 5. [`config`]: a run's whole config, the presets, and [`config::resolve`], the one
+//! 6. [`config`]: a run's whole config, the presets, and [`config::resolve`], the one
 //!    way a config file or preset plus overrides becomes a checked config.
-//! 6. [`manifest`]: what a run records about itself, and comparing two runs (`verify`).
-//! 7. [`run_dir`]: a run folder, the one owner of its files (checkpoints included), which
+//! 7. [`manifest`]: what a run records about itself, and comparing two runs (`verify`).
+//! 8. [`run_dir`]: a run folder, the one owner of its files (checkpoints included), which
 //!    it refuses by name when they are not whole and true.
-//! 8. [`train`] runs a config into a run folder; [`report`] renders a finished run;
+//! 9. [`train`] runs a config into a run folder; [`report`] renders a finished run;
 //!    [`bench`](mod@bench) times the pieces; [`program`] runs any training program (a
 //!    command) into a run folder of its own and records it.
-//! 9. [`audit`]: claims, runs over seeds, verdicts with stated error rates.
-//! 10. [`variance`]: one source of randomness varied at a time, and how much each moves
+//! 10. [`audit`]: claims, runs over seeds, verdicts with stated error rates.
+//! 11. [`variance`]: one source of randomness varied at a time, and how much each moves
 //!     the final metrics (on the audit's run machinery).
 #![warn(missing_docs)]
 

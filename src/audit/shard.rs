@@ -108,6 +108,9 @@ impl ShardRecord {
 /// Why shards cannot be merged.
 #[derive(Debug, thiserror::Error)]
 pub enum ShardError {
+    /// The folder merged into cannot be used.
+    #[error(transparent)]
+    Output(#[from] crate::fsutil::OutputFolderError),
     /// A record or run folder cannot be read or copied.
     #[error("{path}: {source}")]
     Io {
@@ -259,14 +262,15 @@ fn check_finished(dir: &Path, record: &ShardRecord) -> Result<(), ShardError> {
 }
 
 /// Checks that `dirs` hold every shard of one audit, each finished, whose source is
-/// unchanged (`digest` gives its digest now), and copies their runs into `out`; returns
-/// the first shard's record, whose settings the merged audit uses, and what was copied
-/// from each folder.
+/// unchanged (`digest` gives its digest now), then (and only then) makes `out` ready and
+/// locked for the files `outputs` names ([`crate::fsutil::prepare_output_folder`]) and
+/// copies their runs into it; returns the first shard's record, whose settings the merged
+/// audit uses, what was copied from each folder, and the lock on `out`.
 pub fn merge(
     dirs: &[PathBuf],
-    out: &Path,
+    (out, outputs): (&Path, &[&str]),
     digest: &dyn Fn(&ShardRecord) -> Result<String, String>,
-) -> Result<(ShardRecord, Vec<usize>), ShardError> {
+) -> Result<(ShardRecord, Vec<usize>, crate::fsutil::FolderLock), ShardError> {
     let records = dirs
         .iter()
         .map(|dir| Ok((dir.clone(), ShardRecord::read(dir)?)))
@@ -285,12 +289,12 @@ pub fn merge(
             first.source.display()
         )));
     }
-    std::fs::create_dir_all(out).map_err(io(out))?;
+    let lock = crate::fsutil::prepare_output_folder(out, "a merged folder", outputs)?;
     let copied = records
         .iter()
         .map(|(dir, record)| collect_runs(dir, record, out))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok((first, copied))
+    Ok((first, copied, lock))
 }
 
 /// Copies the finished runs of a shard folder into `out` (each through a hidden folder

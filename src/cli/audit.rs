@@ -475,9 +475,8 @@ fn merge(args: MergeArgs, device: DeviceChoice) -> anyhow::Result<ExitCode> {
     }
     let first_claims = first_record.source;
     let out = args.out.unwrap_or_else(|| default_out(&first_claims, ""));
-    let _lock = prepare_output_folder(&out, "an audit folder", &AUDIT_OUTPUTS)?;
     let digest = |r: &ShardRecord| shard::file_sha256(&r.source).map_err(|e| e.to_string());
-    let (first, copied) = shard::merge(&args.shards, &out, &digest)?;
+    let (first, copied, _lock) = shard::merge(&args.shards, (&out, &AUDIT_OUTPUTS), &digest)?;
     for (dir, n) in args.shards.iter().zip(copied) {
         tracing::info!("{n} runs copied from {}", dir.display());
     }

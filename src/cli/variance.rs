@@ -227,7 +227,6 @@ fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
         .collect::<anyhow::Result<Vec<Arm>>>()?;
     let run = first.source.display().to_string();
     let out = args.out.unwrap_or_else(|| default_out(&run));
-    let _lock = prepare_output_folder(&out, "a variance study folder", &STUDY_OUTPUTS)?;
     let options = options(
         out.clone(),
         first.seeds,
@@ -240,7 +239,7 @@ fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
     let study = Study::new(&study_record.run, Path::new(""), &options, Some(&arms))
         .map_err(|e| anyhow::anyhow!("{run}: {e}"))?;
     let digest = |_: &ShardRecord| Ok(study.configs_sha256().to_owned());
-    let (_, copied) = shard::merge(&args.shards, &out, &digest)?;
+    let (_, copied, _lock) = shard::merge(&args.shards, (&out, &STUDY_OUTPUTS), &digest)?;
     for (dir, n) in args.shards.iter().zip(copied) {
         tracing::info!("{n} runs copied from {}", dir.display());
     }

@@ -128,10 +128,10 @@ impl RunDir {
             path: path.to_owned(),
             source,
         })?;
+        write_atomic(&path.join(MARKER), b"a run folder of cifar-repro\n").map_err(io)?;
         let lock = dir.lock()?;
         dir.clear(&entries)?;
         dir.clean_leftovers();
-        write_atomic(&path.join(MARKER), b"a run folder of cifar-repro\n").map_err(io)?;
         Ok((dir, lock))
     }
 

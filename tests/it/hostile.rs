@@ -501,21 +501,41 @@ fn item_12_unbounded_inputs_are_refused_with_their_limit() {
     );
     assert_one_line_error(
         &cli(&["audit", "/dev/zero"]),
-        &["/dev/zero", "larger than the 16 MiB"],
+        &["/dev/zero", "a device, not a regular file"],
+    );
+    // A regular file past each cap (sparse: it takes no disk).
+    let sparse = |name: &str, mib: u64| {
+        let path = dir.path().join(name);
+        let file = std::fs::File::create(&path).unwrap();
+        file.set_len((mib << 20) + 1).unwrap();
+        path
+    };
+    let big_claims = sparse("big.toml", 16);
+    assert_one_line_error(
+        &cli(&["audit", big_claims.to_str().unwrap()]),
+        &["big.toml", "larger than the 16 MiB"],
     );
     let claims = claim_file(dir.path(), "quickstart", "");
+    let big_results = sparse("big.csv", 512);
     let out = cli(&[
         "audit",
         claims.to_str().unwrap(),
         "--results",
-        "/dev/zero",
+        big_results.to_str().unwrap(),
         "--out",
         dir.path().join("o").to_str().unwrap(),
     ]);
-    assert_one_line_error(&out, &["/dev/zero", "larger than the 512 MiB"]);
+    assert_one_line_error(&out, &["big.csv", "larger than the 512 MiB"]);
+    let summary = sparse("wandb-summary.json", 64);
     assert_one_line_error(
-        &cli(&["claims", "from-wandb", "/dev/zero", "--run", "quickstart"]),
-        &["/dev/zero", "larger than the 64 MiB"],
+        &cli(&[
+            "claims",
+            "from-wandb",
+            summary.to_str().unwrap(),
+            "--run",
+            "quickstart",
+        ]),
+        &["wandb-summary.json", "larger than the 64 MiB"],
     );
     // An archive member that inflates past an official batch file's size.
     let batches = dir.path().join("b");

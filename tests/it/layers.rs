@@ -5,8 +5,9 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 /// Bottom first. The binary (`src/main.rs`, `src/cli/`) sits above them all.
-const LAYERS: [&[&str]; 10] = [
-    &["ffi", "hash", "fsutil", "text"],
+const LAYERS: [&[&str]; 11] = [
+    &["ffi", "fsutil", "text"],
+    &["hash"],
     &["runtime", "download", "pth", "python"],
     &["data", "determinism", "metrics"],
     &["model", "optim", "augment"],
