@@ -65,6 +65,7 @@ pub fn run(args: AugmentArgs) -> anyhow::Result<ExitCode> {
     let Some(out) = &args.out else {
         bail!("give --out DIR for the grid, parameters and batch");
     };
+    cifar_repro::report::check_preview(&config, args.count)?;
     let set = Cifar10::load(&args.data)?;
     if args.count > set.train.len() {
         bail!(

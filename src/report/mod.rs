@@ -8,6 +8,6 @@ mod write;
 
 pub use grid::{denormalize, image_grid};
 pub use html::{Misclassified, render};
-pub use preview::{PreviewError, write_preview};
+pub use preview::{MAX_PREVIEW_BYTES, PreviewError, check_preview, preview_bytes, write_preview};
 pub use svg::{confusion_heatmap, learning_curves};
 pub use write::{MISCLASSIFIED_SHOWN, ReportError, pick_misclassified, rerender, write_report};

@@ -17,6 +17,21 @@ pub enum PreviewError {
     /// The pipeline cannot run.
     #[error(transparent)]
     Augment(#[from] AugmentError),
+    /// The preview would hold more than [`MAX_PREVIEW_BYTES`].
+    #[error(
+        "--count {count} at {side} px needs about {needed_gib:.1} GiB (about {COPIES} float copies of the batch at its peak); a preview is kept under {} GiB: at most {most} images at this size",
+        MAX_PREVIEW_BYTES >> 30
+    )]
+    TooLarge {
+        /// The images asked for.
+        count: usize,
+        /// The output's side.
+        side: i64,
+        /// The estimate.
+        needed_gib: f64,
+        /// The most images that fit.
+        most: u64,
+    },
     /// A file cannot be written.
     #[error("cannot write {}: {source}", path.display())]
     Write {
@@ -37,6 +52,37 @@ struct Shown<'a> {
     output: Tensor,
 }
 
+/// The most memory a preview may take, by [`preview_bytes`]'s estimate.
+pub const MAX_PREVIEW_BYTES: u64 = 4 << 30;
+
+/// How many float copies of the batch a preview holds at its peak, as measured (input
+/// scaled to the output's side, output, the pipeline's intermediates, both stacked for
+/// the grid, the grid itself and its PNG).
+const COPIES: u64 = 18;
+
+/// The estimated peak bytes of a preview of `count` images through `config`.
+pub fn preview_bytes(config: &AugmentConfig, count: usize) -> u64 {
+    let side = config.output_side().unsigned_abs();
+    (count as u64)
+        .saturating_mul(3 * side * side * 4)
+        .saturating_mul(COPIES)
+}
+
+/// Refuses a preview whose estimate is over [`MAX_PREVIEW_BYTES`], with the count and
+/// the estimate, before any image is read.
+pub fn check_preview(config: &AugmentConfig, count: usize) -> Result<(), PreviewError> {
+    let needed = preview_bytes(config, count);
+    if needed <= MAX_PREVIEW_BYTES {
+        return Ok(());
+    }
+    Err(PreviewError::TooLarge {
+        count,
+        side: config.output_side(),
+        needed_gib: needed as f64 / (1u64 << 30) as f64,
+        most: MAX_PREVIEW_BYTES / preview_bytes(config, 1).max(1),
+    })
+}
+
 /// Runs `config` on the first `count` images of `train` with root seed `seed` (the
 /// parameters come from its stream augment/epoch/0/batch/0) on `backend`, and writes the
 /// three files into the existing folder `out`.
@@ -48,6 +94,7 @@ pub fn write_preview(
     seed: u64,
     backend: Backend,
 ) -> Result<(), PreviewError> {
+    check_preview(config, count)?;
     let pipeline = Pipeline::new(
         &train.images,
         &train.labels,

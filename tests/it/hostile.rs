@@ -971,3 +971,29 @@ fn an_audit_never_replaces_files_it_did_not_write_in_its_out_folder() {
         "my own"
     );
 }
+
+#[test]
+fn an_augment_preview_past_its_memory_budget_is_refused_with_the_estimate() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("preview");
+    let data = golden_data();
+    let refused = cli(&[
+        "augment",
+        "--preset",
+        "e3b-strong",
+        "--count",
+        "5000",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_one_line_error(
+        &refused,
+        &[
+            "--count 5000 at 224 px needs about 50.5 GiB",
+            "at most 396 images",
+        ],
+    );
+    assert!(!out.exists());
+}
