@@ -166,6 +166,19 @@ fn prerequisite(args: &TrainArgs, resolved: &Resolved) -> anyhow::Result<Option<
     }))
 }
 
+/// Refuses `--init-from X --out X`: the new run would delete the one it starts from.
+fn refuse_start_as_output(init_from: Option<&Prerequisite>, out: &Path) -> anyhow::Result<()> {
+    if let Some(p) = init_from
+        && cifar_repro::fsutil::same_folder(&p.dir, out)
+    {
+        anyhow::bail!(
+            "--init-from and --out both name {}: training there would delete the run it starts from; choose another --out",
+            out.display()
+        );
+    }
+    Ok(())
+}
+
 pub fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let resolved = resolve(&args)?;
     if args.print_config {
@@ -184,14 +197,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("runs/{name}-seed{}", config.loop_.seed)));
     let out = args.resume.clone().unwrap_or(out);
-    if let Some(p) = &init_from
-        && cifar_repro::fsutil::same_folder(&p.dir, &out)
-    {
-        anyhow::bail!(
-            "--init-from and --out both name {}: training there would delete the run it starts from; choose another --out",
-            out.display()
-        );
-    }
+    refuse_start_as_output(init_from.as_ref(), &out)?;
     let (dir, start, _lock) = match &args.resume {
         Some(run) => {
             let dir = RunDir::open(run);
