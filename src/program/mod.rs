@@ -9,6 +9,7 @@
 //! (the [`ProgramRecord`]), `stdout.txt`, `stderr.txt`, `pip-freeze.txt` for a Python
 //! program, and `out/`, the program's own folder (`{out}`).
 
+mod capture;
 mod digest;
 pub mod epochs;
 mod hook;

@@ -99,6 +99,10 @@ pub struct ProgramRecord {
     pub stdout: String,
     /// The file in the run folder holding its stderr.
     pub stderr: String,
+    /// Bytes cut from the middle of its stdout and stderr (each log keeps its first and
+    /// last 16 MiB, with a line where the cut is).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub output_cut: u64,
     /// The final metrics read, by cifar-repro's names (a diverged run's NaN or infinity
     /// written as the strings "NaN", "inf", "-inf", which JSON numbers cannot hold).
     #[serde(default, with = "non_finite_as_text")]
@@ -115,6 +119,10 @@ pub struct ProgramRecord {
     /// holding the tool can reseal).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The record in `folder`, if one is there and readable.
@@ -214,6 +222,7 @@ impl ProgramRun {
             wall_seconds: 0.0,
             stdout: "stdout.txt".into(),
             stderr: "stderr.txt".into(),
+            output_cut: 0,
             metrics: BTreeMap::new(),
             outputs: Vec::new(),
             failure: None,
@@ -227,6 +236,7 @@ impl ProgramRun {
         record.signal = ended.signal;
         record.timed_out = ended.timed_out;
         record.wall_seconds = ended.wall_seconds;
+        record.output_cut = ended.output_cut;
         self.conclude(folder, &mut record);
         write_record(folder, &record)?;
         Ok(record)

@@ -23,6 +23,8 @@ pub struct Ended {
     pub signal: Option<i32>,
     pub timed_out: bool,
     pub wall_seconds: f64,
+    /// Bytes cut from the middle of its stdout and stderr logs ([`super::capture`]).
+    pub output_cut: u64,
 }
 
 /// Set by SIGINT or SIGTERM while a program runs.
@@ -154,10 +156,10 @@ pub fn group_alive(pgid: i32, started: u64) -> bool {
     })
 }
 
-/// Where a program's output goes: two files, or one pseudo-terminal whose output is
-/// copied into the first file.
+/// Where a program's output goes: two logs, or one pseudo-terminal whose output is
+/// copied into the first; each is kept to a cap ([`super::capture`]).
 pub enum Output {
-    /// stdout and stderr into their files; stdin closed.
+    /// stdout and stderr through pipes into their logs; stdin closed.
     Files(File, File),
     /// stdin, stdout and stderr on a pseudo-terminal of 24 rows and 80 columns, its output
     /// copied into the file.
@@ -175,16 +177,25 @@ fn command(argv: &[String], cwd: &Path, env: &BTreeMap<String, String>, unset: &
     command
 }
 
-/// Sets the command's standard streams; for a terminal, returns the pseudo-terminal's
-/// controlling side and makes the program a session leader with the terminal as its
-/// controlling one (a session leader leads its own process group too).
-fn connect(command: &mut Command, output: Output) -> std::io::Result<Option<(File, File)>> {
+/// A pipe: (the end cifar-repro reads, the end the program writes).
+fn pipe() -> std::io::Result<(File, std::io::PipeWriter)> {
+    let (reader, writer) = std::io::pipe()?;
+    Ok((File::from(std::os::fd::OwnedFd::from(reader)), writer))
+}
+
+/// Sets the command's standard streams and returns what to copy into which log: two
+/// pipes, or a terminal's controlling side; for a terminal, makes the program a session
+/// leader with the terminal as its controlling one (a session leader leads its own
+/// process group too).
+fn connect(command: &mut Command, output: Output) -> std::io::Result<Vec<(File, File)>> {
     match output {
         Output::Files(stdout, stderr) => {
+            let (out_source, out_sink) = pipe()?;
+            let (err_source, err_sink) = pipe()?;
             command
                 .stdin(Stdio::null())
-                .stdout(stdout)
-                .stderr(stderr)
+                .stdout(out_sink)
+                .stderr(err_sink)
                 .process_group(0);
             // SAFETY: prctl(2) is async-signal-safe; between fork and exec it only asks the
             // kernel to kill the program when cifar-repro dies.
@@ -194,7 +205,7 @@ fn connect(command: &mut Command, output: Output) -> std::io::Result<Option<(Fil
                     Ok(())
                 });
             }
-            Ok(None)
+            Ok(vec![(out_source, stdout), (err_source, stderr)])
         }
         Output::Terminal(log) => {
             let (master, slave) = super::terminal::open()?;
@@ -213,8 +224,28 @@ fn connect(command: &mut Command, output: Output) -> std::io::Result<Option<(Fil
                     Ok(())
                 });
             }
-            Ok(Some((master, log)))
+            Ok(vec![(master, log)])
         }
+    }
+}
+
+/// Spawns `command` (then dropped, closing the program's ends of its pipes) and lists
+/// it as live, both under the lock a sweep takes.
+fn spawn_listed(mut command: Command) -> std::io::Result<std::process::Child> {
+    let mut live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+    let child = command.spawn()?;
+    live.push(child.id() as i32);
+    Ok(child)
+}
+
+/// Once the program led by `pgid` has ended: kills what is left of its group, then every
+/// orphan it left (started at or after `leader_start`).
+fn end_all(pgid: i32, leader_start: Option<u64>) {
+    kill_group(pgid);
+    let mut live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+    live.retain(|&p| p != pgid);
+    if let Some(started) = leader_start {
+        sweep_orphans(started, &live);
     }
 }
 
@@ -233,18 +264,15 @@ pub fn run(
         return Ok(Err(Interrupted));
     }
     let mut command = command(argv, cwd, env, unset);
-    let terminal = connect(&mut command, output)?;
+    let streams = connect(&mut command, output)?;
     let clock = Instant::now();
     let guard = InterruptGuard::install();
     become_subreaper();
-    let mut child = {
-        let mut live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
-        let child = command.spawn()?;
-        live.push(child.id() as i32);
-        child
-    };
-    drop(command);
-    let copier = terminal.map(|(master, log)| super::terminal::copy(master, log));
+    let mut child = spawn_listed(command)?;
+    let copiers: Vec<_> = streams
+        .into_iter()
+        .map(|(source, log)| super::capture::copy(source, log))
+        .collect();
     let pgid = child.id() as i32;
     let leader_start = start_ticks(pgid);
     started(pgid, leader_start);
@@ -259,16 +287,10 @@ pub fn run(
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    kill_group(pgid);
-    {
-        let mut live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
-        live.retain(|&p| p != pgid);
-        if let Some(started) = leader_start {
-            sweep_orphans(started, &live);
-        }
-    }
-    if let Some(copier) = copier {
-        copier.finish()?;
+    end_all(pgid, leader_start);
+    let mut output_cut = 0;
+    for copier in copiers {
+        output_cut += copier.finish()?;
     }
     drop(guard);
     let wall_seconds = clock.elapsed().as_secs_f64();
@@ -279,12 +301,14 @@ pub fn run(
             signal: Some(libc::SIGKILL),
             timed_out: true,
             wall_seconds,
+            output_cut,
         }),
         Some(status) => Ok(Ended {
             exit_code: status.code(),
             signal: status.signal(),
             timed_out: false,
             wall_seconds,
+            output_cut,
         }),
     })
 }

@@ -737,3 +737,27 @@ fn a_descendant_that_calls_setsid_dies_with_the_program() {
     }
     assert!(!alive, "the setsid grandchild {pid} outlived the audit");
 }
+
+#[test]
+fn a_flood_of_output_keeps_its_head_and_tail_and_the_metric_at_its_end() {
+    let dir = tempfile::tempdir().unwrap();
+    // 40 MiB of progress on stdout, then the final line a script prints.
+    let script = "import sys\nline = 'x' * 1023 + '\\n'\nfor _ in range(40 * 1024):\n    sys.stdout.write(line)\nprint('Acc: 61.5%')\n";
+    std::fs::write(dir.path().join("flood.py"), script).unwrap();
+    let runner = "command = [\"python3\", \"flood.py\", \"{seed}\"]\nmetrics = { stdout = true, accuracy = 'Acc: ([0-9.]+)%', scale = 0.01 }\n";
+    let claims = "[[claim]]\nid = \"a\"\nsentence = \"s\"\nrun = \"runner:r\"\nmetric = \"accuracy\"\nvalue = 0.6\n";
+    let claims = runner_file(dir.path(), runner, claims);
+    let out = dir.path().join("audit");
+    let done = audit(&claims, &out, &["--seeds", "1"]);
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let folder = &run_folders(&out)[0];
+    let kept = std::fs::metadata(folder.join("stdout.txt")).unwrap().len();
+    assert!(kept < 33 << 20, "{kept} bytes kept");
+    let record = record(folder);
+    assert!(record["output_cut"].as_u64().unwrap() > 7 << 20, "{record}");
+    assert_eq!(record["metrics"]["accuracy"], 0.615);
+}
