@@ -19,8 +19,16 @@ use tch::{Kind, Tensor};
 /// The largest `data.pkl` read (a ResNet-50's is about 40 kB).
 const MAX_PICKLE_BYTES: u64 = 64 << 20;
 
-/// The largest storage read (4 GiB).
-const MAX_STORAGE_BYTES: u64 = 4 << 30;
+/// The largest storage read (1 GiB; a ResNet-50's largest is 9 MB).
+const MAX_STORAGE_BYTES: u64 = 1 << 30;
+
+/// The most a large archive member may inflate: `torch.save` stores members uncompressed
+/// and real weights deflate barely, so a member past [`BOMB_BYTES`] that grows a
+/// hundredfold is a decompression bomb, refused before it is inflated.
+const MAX_INFLATION: u64 = 100;
+
+/// The size from which [`MAX_INFLATION`] applies (small runs of zeros deflate far more).
+const BOMB_BYTES: u64 = 64 << 20;
 
 /// A file that is not a readable `torch.save` state dict.
 #[derive(Debug, thiserror::Error)]
@@ -219,8 +227,19 @@ fn read_entry(
             entry.size()
         ));
     }
+    if entry.size() > BOMB_BYTES
+        && entry.size() > entry.compressed_size().max(1).saturating_mul(MAX_INFLATION)
+    {
+        return Err(format!(
+            "{name} inflates from {} to {} bytes, more than {MAX_INFLATION}-fold; torch.save stores its members uncompressed",
+            entry.compressed_size(),
+            entry.size()
+        ));
+    }
     let mut bytes = Vec::with_capacity(entry.size() as usize);
     entry
+        .by_ref()
+        .take(max + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| format!("{name}: {e}"))?;
     Ok(bytes)

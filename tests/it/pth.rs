@@ -173,3 +173,15 @@ proptest! {
         let _ = read_pickle(dir.path(), &pickle, &[]);
     }
 }
+
+#[test]
+fn a_storage_that_inflates_past_its_bound_is_refused_before_inflating() {
+    // torch.save({"w": torch.zeros(2**25)}) re-zipped deflated: 128 MiB in 130 kB.
+    let err = read_state_dict(&fixture("bomb.pth"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("/data/0 inflates from") && err.contains("100-fold"),
+        "{err}"
+    );
+}
