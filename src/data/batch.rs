@@ -39,7 +39,12 @@ pub fn class_counts(file: &str, bytes: &[u8]) -> Result<[usize; NUM_CLASSES], Da
     Ok(counts)
 }
 
-/// Parses `batches.meta.txt`: ten class names, one a line (blank lines ignored).
+/// The longest class name accepted (CIFAR-10's longest, `automobile`, has 10 letters).
+pub const MAX_CLASS_NAME: usize = 64;
+
+/// Parses `batches.meta.txt`: ten class names, one a line (blank lines ignored). A name
+/// longer than [`MAX_CLASS_NAME`] characters, or holding a control character (which
+/// would reach terminals and pages), is refused.
 pub fn class_names(file: &str, bytes: &[u8]) -> Result<Vec<String>, DataError> {
     let text = std::str::from_utf8(bytes).map_err(|_| DataError::BadMeta {
         file: file.to_owned(),
@@ -51,11 +56,30 @@ pub fn class_names(file: &str, bytes: &[u8]) -> Result<Vec<String>, DataError> {
         .filter(|l| !l.is_empty())
         .map(str::to_owned)
         .collect();
+    let bad = |reason: String| DataError::BadMeta {
+        file: file.to_owned(),
+        reason,
+    };
     if names.len() != NUM_CLASSES {
-        return Err(DataError::BadMeta {
-            file: file.to_owned(),
-            reason: format!("{} class names, expected {NUM_CLASSES}", names.len()),
-        });
+        return Err(bad(format!(
+            "{} class names, expected {NUM_CLASSES}",
+            names.len()
+        )));
+    }
+    for (line, name) in names.iter().enumerate() {
+        if name.chars().count() > MAX_CLASS_NAME {
+            return Err(bad(format!(
+                "class name {} is {} characters long; at most {MAX_CLASS_NAME}",
+                line + 1,
+                name.chars().count()
+            )));
+        }
+        if name.chars().any(char::is_control) {
+            return Err(bad(format!(
+                "class name {} holds a control character",
+                line + 1
+            )));
+        }
     }
     Ok(names)
 }

@@ -122,3 +122,26 @@ fn info_fails_the_same_way() {
     let out = cli(&["data", "info", dir.path().to_str().unwrap()]);
     assert_one_line_error(&out, &["batches.meta.txt", "2 class names, expected 10"]);
 }
+
+#[test]
+fn a_class_name_too_long_or_with_a_control_character() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = copy_golden(dir.path());
+    let meta = folder.join("batches.meta.txt");
+    let names = std::fs::read_to_string(&meta).unwrap();
+    for (edit, needle) in [
+        (
+            "x".repeat(20_000_000),
+            "class name 1 is 20000000 characters long; at most 64",
+        ),
+        (
+            "air\u{1b}[2Jplane".to_owned(),
+            "class name 1 holds a control character",
+        ),
+    ] {
+        let mut lines: Vec<String> = names.lines().map(str::to_owned).collect();
+        lines[0] = edit;
+        std::fs::write(&meta, lines.join("\n")).unwrap();
+        assert_one_line_error(&verify(dir.path()), &["batches.meta.txt", needle]);
+    }
+}
