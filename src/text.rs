@@ -123,6 +123,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn numbers_far_from_one_print_in_exponent_form() {
+        assert_eq!(fixed(2_236_740_352_992_073_364_799_488.0, 4), "2.2367e24");
+        assert_eq!(fixed(2.30261, 4), "2.3026");
+        assert_eq!(fixed(0.0, 4), "0.0000");
+        assert_eq!(fixed(3e-7, 4), "3.0000e-7");
+        assert_eq!(fixed(f64::NAN, 4), "NaN");
+    }
+
+    #[test]
+    fn every_non_finite_number_is_found_with_its_place_and_key() {
+        let text = "a = 1.0\n[b]\nc = [0.5, nan]\n[[d]]\ne = 1e400\n";
+        let found = non_finite_number(text).unwrap();
+        assert_eq!((found.place, found.key.as_str()), ((3, 11), "b.c[1]"));
+        let rest = text.replace("nan", "0.1");
+        let found = non_finite_number(&rest).unwrap();
+        assert_eq!(
+            (found.key.as_str(), found.literal.as_str()),
+            ("d[0].e", "1e400")
+        );
+        assert_eq!(non_finite_number("a = 1.0\nb = \"nan\"\n"), None);
+    }
+
+    #[test]
     fn a_file_that_is_not_toml_is_named_without_its_content() {
         let secret = "root:$6$secret-hash:19000:0:99999:7:::\n";
         let e = toml::from_str::<toml::Table>(secret).unwrap_err();
@@ -193,6 +216,16 @@ macro_rules! shown_as_display {
     ($($t:ty),*) => {$(impl Shown for $t { fn shown(self) -> String { self.to_string() } })*};
 }
 shown_as_display!(u8, usize, u64, i64);
+
+/// `x` to `places` decimals, or in exponent form when it is far from 1 (a diverging
+/// loss of 2.2e24 prints as `2.2367e24`, not as 25 digits).
+pub fn fixed(x: f64, places: usize) -> String {
+    let a = x.abs();
+    match a != 0.0 && a.is_finite() && !(1e-4..1e6).contains(&a) {
+        true => format!("{x:.places$e}"),
+        false => format!("{x:.places$}"),
+    }
+}
 
 /// Err naming `key`, its value and the allowed range, when `value` is outside `range`
 /// (NaN is outside every range).

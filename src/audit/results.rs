@@ -212,6 +212,24 @@ impl Results {
     }
 }
 
+/// A seed as one spelling: a whole number, however written (`2`, `02`, `2.0`, `+2`,
+/// `0x2`), as its decimal digits, so that one seed cannot be counted twice; any other
+/// name (`run-a`) as written.
+fn canonical_seed(text: &str) -> String {
+    let t = text.trim();
+    let hex = t
+        .strip_prefix("0x")
+        .or_else(|| t.strip_prefix("0X"))
+        .and_then(|h| u64::from_str_radix(h, 16).ok());
+    let decimal = t
+        .parse::<f64>()
+        .ok()
+        .filter(|x| x.fract() == 0.0 && (0.0..=9.0e15).contains(x))
+        .map(|x| x as u64);
+    hex.or(decimal)
+        .map_or_else(|| t.to_owned(), |n| n.to_string())
+}
+
 /// One record's seed, value and `than`.
 fn parse_row(record: &csv::StringRecord, with_than: bool, line: u64) -> Result<Row, String> {
     let width = if with_than { 4 } else { 3 };
@@ -231,9 +249,24 @@ fn parse_row(record: &csv::StringRecord, with_than: bool, line: u64) -> Result<R
         _ => None,
     };
     Ok(Row {
-        seed: record[1].to_owned(),
+        seed: canonical_seed(&record[1]),
         value: number("value", &record[2])?,
         than,
         line,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::canonical_seed;
+
+    #[test]
+    fn one_seed_has_one_spelling() {
+        for spelling in ["2", "02", "2.0", "+2", "0x2", " 2 "] {
+            assert_eq!(canonical_seed(spelling), "2", "{spelling}");
+        }
+        assert_eq!(canonical_seed("run-a"), "run-a");
+        assert_eq!(canonical_seed("2.5"), "2.5");
+        assert_eq!(canonical_seed("-1"), "-1");
+    }
 }

@@ -205,6 +205,9 @@ fn claim_block(
         margins.proportion
     };
     let quote = |s: &str| toml::Value::String(s.to_owned()).to_string();
+    // As TOML floats: Rust writes 1e19 as 20 digits, which TOML reads as an integer too
+    // large for it.
+    let (value, margin) = (toml::Value::Float(value), toml::Value::Float(margin));
     Ok(format!(
         "\n[[claim]]\nid = {}\nsentence = {}\nrun = {}\nmetric = {}\nsplit = {}\nvalue = {value}\nmargin = {margin}\n",
         quote(&format!("wandb-{}", key.replace([' ', '/', '.'], "-"))),
@@ -274,6 +277,18 @@ mod tests {
         assert!(claim.sentence.contains("at epoch 14"), "{}", claim.sentence);
         let loss = file.claims[4].as_ref().unwrap();
         assert_eq!((loss.metric, loss.margin), (Some(Metric::Loss), 0.1));
+    }
+
+    #[test]
+    fn a_margin_of_any_size_reads_back() {
+        let summary = r#"{"val acc": 0.6717, "val loss": 1.0873}"#;
+        let wide = Margins {
+            proportion: 1.0,
+            loss: 1e19,
+        };
+        let text = claims_from_summary(summary, "x", wide, &[]).unwrap();
+        assert!(text.contains("margin = 10000000000000000000.0"), "{text}");
+        ParsedFile::parse(&text).unwrap();
     }
 
     #[test]

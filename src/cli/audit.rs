@@ -38,7 +38,7 @@ pub struct AuditArgs {
     only: Option<Vec<String>>,
     /// Audit folder: runs/, audit.json, audit.md, audit.html [default: audits/NAME, or
     /// audits/NAME-rehearsal with --rehearse].
-    #[arg(long)]
+    #[arg(long, value_parser = super::common::utf8_path)]
     out: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
     device: DeviceChoice,
@@ -121,7 +121,7 @@ struct MergeArgs {
     #[arg(required = true)]
     shards: Vec<PathBuf>,
     /// The merged audit folder [default: audits/NAME].
-    #[arg(long)]
+    #[arg(long, value_parser = super::common::utf8_path)]
     out: Option<PathBuf>,
     #[command(flatten)]
     decision: DecisionArgs,

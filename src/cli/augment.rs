@@ -28,7 +28,7 @@ pub struct AugmentArgs {
     #[arg(long, default_value_t = 16, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=65_536))]
     count: usize,
     /// Output folder for grid.png, params.json and batch.safetensors (created if missing).
-    #[arg(long, required_unless_present = "print_config")]
+    #[arg(long, value_parser = super::common::utf8_path, required_unless_present = "print_config")]
     out: Option<PathBuf>,
     /// cpu: the CPU kernels; cuda: the batched tensor ops on the GPU; auto: cuda when
     /// there is one.

@@ -26,7 +26,7 @@ pub enum ClaimsCommand {
 #[derive(Args)]
 pub struct InitArgs {
     /// Write the template here instead of to stdout (an existing file is kept).
-    #[arg(long)]
+    #[arg(long, value_parser = super::common::utf8_path)]
     out: Option<PathBuf>,
 }
 
@@ -49,7 +49,7 @@ pub struct FromWandbArgs {
     #[arg(long = "key", value_name = "METRIC=KEY", value_parser = parse_key)]
     keys: Vec<(String, String)>,
     /// Write the claim file here instead of to stdout (an existing file is kept).
-    #[arg(long)]
+    #[arg(long, value_parser = super::common::utf8_path)]
     out: Option<PathBuf>,
 }
 

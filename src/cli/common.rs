@@ -46,7 +46,8 @@ impl train::Observer for Console {
         let progress = self
             .progress
             .get_or_insert_with(|| Progress::new(&format!("{indent}epoch {}", epoch + 1)));
-        progress.items(step as u64, steps as u64, &format!("loss {loss:.4}"));
+        let loss = cifar_repro::text::fixed(loss, 4);
+        progress.items(step as u64, steps as u64, &format!("loss {loss}"));
     }
 
     fn epoch(&mut self, e: &EpochRecord, epochs: usize) {
@@ -54,12 +55,12 @@ impl train::Observer for Console {
             p.finish();
         }
         tracing::info!(
-            "{}epoch {}/{epochs}: train loss {:.4} acc {:.4} | test loss {:.4} acc {:.4} [{:.4}, {:.4}] | {:.1} s (training pass {:.1} s, in steps {:.1} s)",
+            "{}epoch {}/{epochs}: train loss {} acc {:.4} | test loss {} acc {:.4} [{:.4}, {:.4}] | {:.1} s (training pass {:.1} s, in steps {:.1} s)",
             self.indent,
             e.epoch + 1,
-            e.train.loss,
+            cifar_repro::text::fixed(e.train.loss, 4),
             e.train.accuracy,
-            e.test.loss,
+            cifar_repro::text::fixed(e.test.loss, 4),
             e.test.accuracy,
             e.test.accuracy_ci95[0],
             e.test.accuracy_ci95[1],
@@ -104,4 +105,10 @@ pub fn quiet_on_closed_pipe() {
         }
         previous(info);
     }));
+}
+
+/// A path given on the command line that every output (JSON, pages, logs) can name: a
+/// name that is not UTF-8 is refused by clap before any work starts.
+pub fn utf8_path(text: &str) -> Result<std::path::PathBuf, String> {
+    Ok(std::path::PathBuf::from(text))
 }

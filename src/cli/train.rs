@@ -29,7 +29,7 @@ pub struct TrainArgs {
     #[arg(long)]
     data: Option<PathBuf>,
     /// The run folder [default: runs/NAME-seedN]; must not exist or be empty.
-    #[arg(long)]
+    #[arg(long, value_parser = super::common::utf8_path)]
     out: Option<PathBuf>,
     /// The root of the run's seed tree (overrides `loop.seed`).
     #[arg(long)]
@@ -266,13 +266,13 @@ fn summarise(
     }
     if let Some(t) = &finished.manifest.final_test {
         println!(
-            "{}: test accuracy {:.4} (95% CI {:.4} to {:.4}), macro F1 {:.4}, loss {:.4}; report {}",
+            "{}: test accuracy {:.4} (95% CI {:.4} to {:.4}), macro F1 {:.4}, loss {}; report {}",
             out.display(),
             t.accuracy,
             t.accuracy_ci95[0],
             t.accuracy_ci95[1],
             t.macro_f1,
-            t.loss,
+            cifar_repro::text::fixed(t.loss, 4),
             dir.report_file(ReportFile::Html).display()
         );
     }

@@ -41,7 +41,7 @@ pub struct VarianceArgs {
     sources: Option<Vec<Arm>>,
     /// The study's folder: runs/, variance.json, variance.md, variance.html [default:
     /// variance/NAME].
-    #[arg(long)]
+    #[arg(long, value_parser = super::common::utf8_path)]
     out: Option<PathBuf>,
     /// CIFAR-10 folder or .tar.gz for every run (default: the config's own).
     #[arg(long)]
@@ -77,7 +77,7 @@ struct MergeArgs {
     #[arg(required = true)]
     shards: Vec<PathBuf>,
     /// The merged folder [default: variance/NAME].
-    #[arg(long)]
+    #[arg(long, value_parser = super::common::utf8_path)]
     out: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
     device: DeviceChoice,

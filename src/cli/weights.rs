@@ -32,7 +32,7 @@ pub struct InitArgs {
     #[arg(long, allow_negative_numbers = true)]
     torch_seed: i64,
     /// The .safetensors file to write (an existing file is kept).
-    #[arg(long)]
+    #[arg(long, value_parser = super::common::utf8_path)]
     out: PathBuf,
 }
 

@@ -224,14 +224,77 @@ fn lookup(format: MetricsFormat, path: &Path) -> Result<Lookup, String> {
         MetricsFormat::Tensorboard => by_name(super::tensorboard::last_scalars(path)?, "tag"),
         MetricsFormat::Mlflow => by_name(super::mlflow::last_metrics(path)?, "metric"),
         format => {
+            let text = text()?;
+            serde_json::from_str::<UniqueKeys>(&text).map_err(|e| format!("not JSON ({e})"))?;
             let json: serde_json::Value =
-                serde_json::from_str(&text()?).map_err(|e| format!("not JSON ({e})"))?;
+                serde_json::from_str(&text).map_err(|e| format!("not JSON ({e})"))?;
             if !json.is_object() {
                 return Err("not a JSON object".into());
             }
             Box::new(move |key| json_number(&json, key, format == MetricsFormat::Json))
         }
     })
+}
+
+/// JSON read only to refuse an object that names a key twice (serde_json keeps the
+/// last, so `{"acc": 0.1, "acc": 0.9}` would be read as 0.9 without a word).
+struct UniqueKeys;
+
+impl<'de> Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(UniqueKeys)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeys {
+    type Value = UniqueKeys;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("JSON")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self, E> {
+        Ok(self)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Self, E> {
+        Ok(self)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Self, E> {
+        Ok(self)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Self, E> {
+        Ok(self)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Self, E> {
+        Ok(self)
+    }
+
+    fn visit_unit<E>(self) -> Result<Self, E> {
+        Ok(self)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self, A::Error> {
+        while seq.next_element::<UniqueKeys>()?.is_some() {}
+        Ok(self)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self, A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if !seen.insert(key.clone()) {
+                let key = crate::text::shorten(&key, 80);
+                return Err(serde::de::Error::custom(format!(
+                    "the key {key:?} appears twice"
+                )));
+            }
+            map.next_value::<UniqueKeys>()?;
+        }
+        Ok(self)
+    }
 }
 
 /// A lookup in a map of named values (TensorBoard tags, MLflow metrics).
@@ -348,6 +411,23 @@ mod tests {
         let read = read_metrics(&spec, &fixture("metrics.json")).unwrap();
         assert_eq!(read["accuracy"], 0.5625);
         assert_eq!(read["train_accuracy"], 0.6875);
+    }
+
+    #[test]
+    fn a_json_key_written_twice_is_refused_at_any_depth() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metrics.json");
+        let spec = spec("metrics.json", &[("accuracy", "acc")]);
+        for text in [
+            r#"{"acc": 0.1, "acc": 0.9}"#,
+            r#"{"acc": 0.1, "more": [{"x": 1, "x": 2}]}"#,
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let err = read_metrics(&spec, &path).unwrap_err().to_string();
+            assert!(err.contains("appears twice"), "{err}");
+        }
+        std::fs::write(&path, r#"{"acc": 0.1, "more": [{"x": 1}, {"x": 2}]}"#).unwrap();
+        assert_eq!(read_metrics(&spec, &path).unwrap()["accuracy"], 0.1);
     }
 
     #[test]

@@ -997,3 +997,22 @@ fn an_augment_preview_past_its_memory_budget_is_refused_with_the_estimate() {
     );
     assert!(!out.exists());
 }
+
+#[test]
+fn an_output_path_that_is_not_utf8_is_refused_before_any_work() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let claims = claim_file(dir.path(), "quickstart", "");
+    let out = dir.path().join(std::ffi::OsStr::from_bytes(b"audit-\xff"));
+    let refused = crate::common::cli_command(&["audit", claims.to_str().unwrap(), "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("invalid UTF-8"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(!out.exists());
+}
