@@ -71,6 +71,35 @@ pub struct StepSpec {
 }
 
 impl StepSpec {
+    /// The model it trains.
+    fn model(&self) -> ModelConfig {
+        ModelConfig {
+            arch: self.arch,
+            stem: self.stem,
+            width: self.width,
+            classes: 10,
+            freeze: self.freeze,
+            pretrained: None,
+            pool: crate::model::Pool::Mean,
+        }
+    }
+
+    /// The estimated peak bytes of a step: parameters, their gradients and Adam's two
+    /// moments, and the activations autograd keeps for the batch (as training estimates
+    /// them, [`TrainConfig::memory_peak`]).
+    pub fn peak_bytes(&self) -> u64 {
+        let footprint = self.model().footprint(self.side);
+        let activations = footprint
+            .activations_per_image
+            .saturating_mul(self.batch.unsigned_abs());
+        4u64.saturating_mul(
+            footprint
+                .parameters
+                .saturating_mul(4)
+                .saturating_add(activations),
+        )
+    }
+
     /// torchvision's model as it is (width 64, ImageNet stem, nothing frozen), fp32 and
     /// contiguous: what a plain PyTorch script trains.
     pub fn torchvision(arch: Arch, side: i64, batch: i64) -> Self {
@@ -107,16 +136,7 @@ impl StepBench {
     /// fixed smooth pattern, not random: a step's time does not depend on the values, and
     /// benchmarks need no random stream.
     pub fn new(spec: &StepSpec, device: Device) -> Result<Self, ModelError> {
-        let config = ModelConfig {
-            arch: spec.arch,
-            stem: spec.stem,
-            width: spec.width,
-            classes: 10,
-            freeze: spec.freeze,
-            pretrained: None,
-            pool: crate::model::Pool::Mean,
-        };
-        let model = Model::new(&config, device, 0)?;
+        let model = Model::new(&spec.model(), device, 0)?;
         model.set_memory_format(spec.memory_format);
         let params = model.trainable();
         let optimizer = Optimizer::new(

@@ -142,6 +142,28 @@ fn report(timing: &Timing, workload: &str, rate: f64) -> anyhow::Result<ExitCode
     Ok(ExitCode::SUCCESS)
 }
 
+/// Refuses a step whose estimated peak is above the memory the machine has available
+/// (libtorch would fail to allocate midway), as training does.
+fn check_step_memory(spec: &StepSpec, device: Device) -> anyhow::Result<()> {
+    let (Device::Cpu, Some(available)) = (device, cifar_repro::runtime::available_memory_bytes())
+    else {
+        return Ok(());
+    };
+    let needed = spec.peak_bytes();
+    if needed > available {
+        const GIB: f64 = (1u64 << 30) as f64;
+        anyhow::bail!(
+            "this step needs about {:.1} GiB at its peak (batch {}, {}x{} images), but the machine has {:.1} GiB available; lower --batch-size or --size",
+            needed as f64 / GIB,
+            spec.batch,
+            spec.side,
+            spec.side,
+            available as f64 / GIB
+        );
+    }
+    Ok(())
+}
+
 fn step(args: StepArgs) -> anyhow::Result<ExitCode> {
     let device = pick_device(args.device)?;
     flags::apply(args.determinism, 0);
@@ -153,6 +175,7 @@ fn step(args: StepArgs) -> anyhow::Result<ExitCode> {
         stem: args.stem,
         ..StepSpec::torchvision(arch, args.size, args.batch_size)
     };
+    check_step_memory(&spec, device)?;
     let mut bench = StepBench::new(&spec, device)?;
     let rate = median_rate(
         bench.batch(),

@@ -40,3 +40,25 @@ fn an_epoch_is_measured_on_whole_batches_and_scaled_to_the_epoch() {
         assert!(t.is_finite() && t > 0.0, "{times:?}");
     }
 }
+
+#[test]
+fn a_step_past_the_machine_s_memory_is_refused_before_libtorch_allocates() {
+    let out = crate::common::cli(&[
+        "bench",
+        "step",
+        "--arch",
+        "resnet50",
+        "--size",
+        "224",
+        "--batch-size",
+        "65536",
+    ]);
+    crate::common::assert_one_line_error(
+        &out,
+        &[
+            "this step needs about",
+            "GiB at its peak",
+            "lower --batch-size",
+        ],
+    );
+}

@@ -1,6 +1,6 @@
-//! What a user types, edits or kills: every input of the reliability issue, each refused by
-//! name or read whole, never a folder the tool cannot read, never data lost. Numbered as
-//! the issue numbers them.
+//! What a user types, edits, kills or runs side by side: each input refused by name or
+//! read whole, never a folder the tool cannot read, never data lost, never a hang. Each
+//! test is named for the behaviour it guards.
 
 use crate::common::{ALL_FILES, assert_one_line_error, cli, cli_command, golden_data, pack_tar_gz};
 use serde_json::Value;
@@ -80,7 +80,7 @@ fn audit(claims: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
 }
 
 #[test]
-fn item_01_a_nan_loss_marks_the_run_diverged_and_every_command_reads_it() {
+fn a_nan_loss_marks_the_run_diverged_and_every_command_reads_it() {
     let dir = tempfile::tempdir().unwrap();
     let wild = config(
         dir.path(),
@@ -138,13 +138,13 @@ fn item_01_a_nan_loss_marks_the_run_diverged_and_every_command_reads_it() {
 }
 
 #[test]
-fn item_02_too_many_threads_are_refused_before_any_is_started() {
+fn too_many_threads_are_refused_before_any_is_started() {
     let out = cli(&["env", "--determinism", "strict", "--threads", "99999"]);
     assert_one_line_error(&out, &["99999", "out of range"]);
 }
 
 #[test]
-fn item_03_results_are_read_as_csv_with_quoting_a_bom_and_duplicates_named() {
+fn results_are_read_as_csv_with_quoting_a_bom_and_duplicates_named() {
     let dir = tempfile::tempdir().unwrap();
     let claims = claim_file(dir.path(), "quickstart", "");
     let csv = dir.path().join("r.csv");
@@ -195,7 +195,7 @@ fn audited_run(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
 }
 
 #[test]
-fn item_04_an_edited_manifest_is_refused_by_eval_verify_resume_and_the_audit() {
+fn an_edited_manifest_is_refused_by_eval_verify_resume_and_the_audit() {
     let dir = tempfile::tempdir().unwrap();
     let (claims, folder, run) = audited_run(dir.path());
     let path = run.join("manifest.json");
@@ -292,7 +292,7 @@ fn every_run_an_audit_trains_has_its_page_and_audit_html_links_it() {
 }
 
 #[test]
-fn item_05_overwrite_clears_only_what_cifar_repro_wrote() {
+fn overwrite_clears_only_what_cifar_repro_wrote() {
     let dir = tempfile::tempdir().unwrap();
     let quick = config(dir.path(), "q.toml", &[]);
     let foreign = dir.path().join("foreign");
@@ -317,7 +317,7 @@ fn item_05_overwrite_clears_only_what_cifar_repro_wrote() {
 }
 
 #[test]
-fn item_06_verify_ignores_how_the_data_path_is_spelled() {
+fn verify_ignores_how_the_data_path_is_spelled() {
     let dir = tempfile::tempdir().unwrap();
     let quick = config(dir.path(), "q.toml", &[]);
     let data = golden_data();
@@ -353,7 +353,7 @@ fn item_06_verify_ignores_how_the_data_path_is_spelled() {
 }
 
 #[test]
-fn item_07_resume_refuses_an_edited_config() {
+fn resume_refuses_an_edited_config() {
     let dir = tempfile::tempdir().unwrap();
     let quick = config(dir.path(), "q.toml", &[("epochs = 1", "epochs = 2")]);
     let run = dir.path().join("run");
@@ -379,7 +379,7 @@ fn item_07_resume_refuses_an_edited_config() {
 }
 
 #[test]
-fn item_08_a_run_killed_before_its_first_checkpoint_resumes() {
+fn a_run_killed_before_its_first_checkpoint_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let quick = config(dir.path(), "q.toml", &[]);
     let (straight, run) = (dir.path().join("straight"), dir.path().join("run"));
@@ -410,7 +410,7 @@ fn item_08_a_run_killed_before_its_first_checkpoint_resumes() {
 }
 
 #[test]
-fn item_09_a_claim_file_cannot_publish_another_file() {
+fn a_claim_file_cannot_publish_another_file() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("shadow"),
@@ -443,7 +443,7 @@ fn item_09_a_claim_file_cannot_publish_another_file() {
 }
 
 #[test]
-fn item_10_a_refused_train_leaves_no_folder_behind() {
+fn a_refused_train_leaves_no_folder_behind() {
     let dir = tempfile::tempdir().unwrap();
     let huge = config(dir.path(), "huge.toml", &[("width = 16", "width = 1024")]);
     let quick = config(dir.path(), "q.toml", &[]);
@@ -468,7 +468,7 @@ fn item_10_a_refused_train_leaves_no_folder_behind() {
 }
 
 #[test]
-fn item_11_an_unknown_only_id_is_refused_and_the_audit_kept() {
+fn an_unknown_only_id_is_refused_and_the_audit_kept() {
     let dir = tempfile::tempdir().unwrap();
     config(dir.path(), "run.toml", &[]);
     let claims = claim_file(dir.path(), "run.toml", "");
@@ -486,7 +486,7 @@ fn item_11_an_unknown_only_id_is_refused_and_the_audit_kept() {
 }
 
 #[test]
-fn item_12_unbounded_inputs_are_refused_with_their_limit() {
+fn unbounded_inputs_are_refused_with_their_limit() {
     let dir = tempfile::tempdir().unwrap();
     let big = config(
         dir.path(),
@@ -557,7 +557,7 @@ fn item_12_unbounded_inputs_are_refused_with_their_limit() {
 }
 
 #[test]
-fn item_13_audit_outputs_are_escaped_checked_exit_codes_and_locks() {
+fn audit_outputs_are_escaped_checked_exit_codes_and_locks() {
     let dir = tempfile::tempdir().unwrap();
     // Markdown and HTML from ids and sentences; a newline in an id is refused.
     let claims = dir.path().join("c.toml");
@@ -704,7 +704,7 @@ impl Drop for SmallDisk {
 }
 
 #[test]
-fn item_14_messages_name_the_file_and_read_as_sentences() {
+fn messages_name_the_file_and_read_as_sentences() {
     let dir = tempfile::tempdir().unwrap();
     let quick = config(dir.path(), "q.toml", &[]);
     // Floats far from 1 in exponent form.
