@@ -102,6 +102,9 @@ pub struct Recomputed {
     pub metrics: Metrics,
     /// The test metrics the run recorded for that epoch.
     pub recorded: Option<Metrics>,
+    /// How the test set evaluated differs from the run's (its SHA-256), when it does:
+    /// the metrics are then not comparable with the record.
+    pub other_test_set: Option<String>,
 }
 
 impl Recomputed {
@@ -149,6 +152,7 @@ pub fn recompute(
     model.set_memory_format(config.loop_.memory_format);
     checkpoint.load_model(&mut model)?;
     let data = Cifar10::load(data.unwrap_or(&config.data))?;
+    let other_test_set = test_set_difference(&manifest.data.files, &data.files);
     let (metrics, _) = evaluate_test(&model, &data, &config, device)?;
     let epoch = checkpoint.state.epochs_done;
     let recorded = manifest
@@ -161,5 +165,29 @@ pub fn recompute(
         is_final: manifest.status == RunStatus::Completed && epoch == manifest.epochs.len(),
         metrics,
         recorded,
+        other_test_set,
+    })
+}
+
+/// How the test batch in `now` differs from the one the run recorded, if it does.
+fn test_set_difference(
+    recorded: &[crate::data::FileSummary],
+    now: &[crate::data::FileSummary],
+) -> Option<String> {
+    let test = |files: &[crate::data::FileSummary]| {
+        files
+            .iter()
+            .find(|f| f.name.ends_with("test_batch.bin"))
+            .map(|f| f.sha256.clone())
+    };
+    let (was, is) = (test(recorded), test(now));
+    (was != is).then(|| {
+        let short =
+            |d: Option<String>| d.map_or("none".into(), |d| d[..12.min(d.len())].to_owned());
+        format!(
+            "its test_batch.bin has SHA-256 {}..., the run's {}...",
+            short(is),
+            short(was)
+        )
     })
 }

@@ -1016,3 +1016,30 @@ fn an_output_path_that_is_not_utf8_is_refused_before_any_work() {
     );
     assert!(!out.exists());
 }
+
+#[test]
+fn eval_on_other_data_says_so_instead_of_differs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let run = d.join("run");
+    ok(&train(&config(d, "run.toml", &[]), &run, &[]));
+    let other = crate::common::copy_golden(&d.join("other"));
+    let test = other.join("test_batch.bin");
+    let mut bytes = std::fs::read(&test).unwrap();
+    bytes[0] = (bytes[0] + 1) % 10;
+    std::fs::write(&test, bytes).unwrap();
+    let out = cli(&[
+        "eval",
+        "--run",
+        run.to_str().unwrap(),
+        "--data",
+        d.join("other").to_str().unwrap(),
+    ]);
+    ok(&out);
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        printed.contains("not compared with the run's record: the data evaluated is not the run's"),
+        "{printed}"
+    );
+    assert!(!printed.contains("DIFFERS"), "{printed}");
+}
