@@ -418,6 +418,17 @@ fn a_sharded_command_audit_merges_into_the_unsharded_one_byte_for_byte() {
             "{file} differs"
         );
     }
+    // A symlink planted in a shard's run folder is refused, never copied out.
+    let planted = run_folders(&shards[0])[0].join("out/notes.txt");
+    std::os::unix::fs::symlink("/etc/hostname", &planted).unwrap();
+    let again = dir.path().join("again");
+    let mut args = vec!["audit", "merge"];
+    args.extend(shards.iter().map(|s| s.to_str().unwrap()));
+    args.extend(["--out", again.to_str().unwrap()]);
+    crate::common::assert_one_line_error(
+        &cli(&args),
+        &["notes.txt", "a symlink", "refusing to copy it"],
+    );
 }
 
 #[test]
