@@ -46,16 +46,21 @@ fn metrics(study: &Variance) -> Vec<&str> {
         .unwrap_or_default()
 }
 
-/// The cells of one arm's row for one metric.
+/// The cells of one arm's row for one metric: no mean without a usable run, and no
+/// spread without two ("-").
 fn cells(arm: &ArmResult, s: &Spread) -> [String; 8] {
     let opt = |v: Option<f64>, d: usize| v.map_or("-".into(), |v| format!("{v:.d$}"));
+    let spread = s.n >= 2;
     [
         arm.arm.name().into(),
         arm.varies.clone(),
         format!("{}", s.n),
-        format!("{:.4}", s.mean),
-        format!("{:.4}", s.sd),
-        format!("[{:.4}, {:.4}]", s.interval[0], s.interval[1]),
+        opt((s.n > 0).then_some(s.mean), 4),
+        opt(spread.then_some(s.sd), 4),
+        match spread {
+            true => format!("[{:.4}, {:.4}]", s.interval[0], s.interval[1]),
+            false => "-".into(),
+        },
         opt(s.test_set_sd, 4),
         opt(s.ratio_to_all, 2),
     ]
@@ -227,5 +232,34 @@ fn plot(study: &Variance, k: usize) -> Markup {
                 text x=(x(f) + 4.0) y="12" font-size="12" fill="#555" { "test set" }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::variance::Arm;
+
+    #[test]
+    fn an_arm_without_usable_runs_shows_no_numbers() {
+        let arm = |n: usize| ArmResult {
+            arm: Arm::Init,
+            varies: "init".into(),
+            runs: Vec::new(),
+            missing: vec!["seed 1 diverged".into()],
+            spreads: vec![Spread {
+                metric: "test.accuracy".into(),
+                n,
+                mean: if n == 0 { 0.0 } else { 0.5 },
+                sd: 0.0,
+                interval: [f64::NAN, f64::NAN],
+                test_set_sd: None,
+                ratio_to_all: None,
+            }],
+        };
+        let none = arm(0);
+        assert_eq!(&cells(&none, &none.spreads[0])[3..6], ["-", "-", "-"]);
+        let one = arm(1);
+        assert_eq!(&cells(&one, &one.spreads[0])[3..6], ["0.5000", "-", "-"]);
     }
 }
