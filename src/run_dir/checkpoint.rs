@@ -170,6 +170,35 @@ pub(super) fn save(
     let err = io(&staging);
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(&staging).map_err(|e| err(e.to_string()))?;
+    if let Err(e) = fill_staging(
+        &staging,
+        model,
+        optimizer,
+        params,
+        (epochs_done, global_step),
+    ) {
+        // A full disk must not keep the half-written copy (it holds the space it lacks).
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(e);
+    }
+    retire(&final_dir);
+    crate::fsutil::kill_point(&final_dir);
+    std::fs::rename(&staging, &final_dir).map_err(|e| err(e.to_string()))?;
+    for old in list(checkpoints).into_iter().rev().skip(keep) {
+        retire(&old);
+    }
+    Ok(final_dir)
+}
+
+/// Writes a checkpoint's three files into `staging` and syncs them.
+fn fill_staging(
+    staging: &Path,
+    model: &Model,
+    optimizer: &Optimizer,
+    params: &[(String, Tensor)],
+    (epochs_done, global_step): (usize, usize),
+) -> Result<(), CheckpointError> {
+    let err = io(staging);
     let (model_path, optim_path) = (staging.join(MODEL), staging.join(OPTIM));
     // safetensors holds plain row-major tensors: channels-last ones are written as such
     // (`contiguous` is the tensor itself when it already is).
@@ -199,13 +228,7 @@ pub(super) fn save(
             .and_then(|f| f.sync_all())
             .map_err(|e| err(e.to_string()))?;
     }
-    retire(&final_dir);
-    crate::fsutil::kill_point(&final_dir);
-    std::fs::rename(&staging, &final_dir).map_err(|e| err(e.to_string()))?;
-    for old in list(checkpoints).into_iter().rev().skip(keep) {
-        retire(&old);
-    }
-    Ok(final_dir)
+    Ok(())
 }
 
 /// Complete checkpoint folders in `checkpoints`, oldest first.

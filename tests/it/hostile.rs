@@ -748,6 +748,16 @@ fn messages_name_the_file_and_read_as_sentences() {
     let out = train(&quick, &disk.0.join("run"), &[]);
     assert_one_line_error(&out, &["No space left on device", "model.safetensors"]);
     assert!(!stderr(&out).contains("IoError(Os"), "{}", stderr(&out));
+    let partial: Vec<_> = std::fs::read_dir(disk.0.join("run/checkpoints"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(
+        partial.is_empty(),
+        "a failed checkpoint was left behind: {partial:?}"
+    );
     let claims = claim_file(dir.path(), "quickstart", "");
     let csv = dir.path().join("r.csv");
     std::fs::write(&csv, "claim,seed,value\nacc,1,0.1\nacc,2,0.12\n").unwrap();
