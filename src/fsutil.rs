@@ -263,18 +263,25 @@ pub const LOCK_FILE: &str = ".lock";
 pub fn lock_folder(dir: &Path) -> Result<FolderLock, LockError> {
     use std::io::{Read, Seek, Write};
     use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
     let path = dir.join(LOCK_FILE);
     let io = |source| LockError::Io {
         path: path.clone(),
         source,
     };
+    // O_NOFOLLOW and O_NONBLOCK: a lock file that is a symlink (to a user's file) or a
+    // FIFO is refused, never truncated or waited on.
     let mut file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(&path)
         .map_err(io)?;
+    if let Some(what) = not_a_file(file.metadata().map_err(io)?.file_type()) {
+        return Err(io(refuse_kind(what)));
+    }
     // SAFETY: flock on a descriptor this function owns; LOCK_NB makes it return at once.
     let taken = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
     if !taken {
@@ -322,10 +329,17 @@ pub enum OutputFolderError {
     Locked(#[from] LockError),
 }
 
+/// Whether `dir`'s lock file holds only a pid, as [`lock_folder`] writes it.
+fn locked_before(dir: &Path) -> bool {
+    read_capped(&dir.join(LOCK_FILE), 64)
+        .is_ok_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// Makes `dir` ready for cifar-repro to write `names` into, and locks it: created when
 /// missing; an existing folder without [`MARKER`] is refused when it holds any of `names`
-/// (or a lock file), so a user's own `audit.md` is never replaced; then marked and
-/// locked. Other files in it are left alone.
+/// (or a lock file), so a user's own `audit.md` is never replaced, unless its lock file
+/// holds a pid as [`lock_folder`] writes it (a folder an earlier cifar-repro, which wrote
+/// no marker, made and locked); then marked and locked. Other files are left alone.
 pub fn prepare_output_folder(
     dir: &Path,
     what: &str,
@@ -344,7 +358,7 @@ pub fn prepare_output_folder(
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .filter(|n| names.contains(&n.as_str()) || n == LOCK_FILE)
             .collect();
-        if !taken.is_empty() {
+        if !taken.is_empty() && !locked_before(dir) {
             return Err(OutputFolderError::Foreign {
                 path: dir.to_owned(),
                 files: taken.join(", "),

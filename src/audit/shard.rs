@@ -152,14 +152,29 @@ impl ShardRecord {
         write_atomic(&path, &json).map_err(io(&path))
     }
 
-    /// Reads `dir/shard.json`.
+    /// Reads `dir/shard.json`; a run it names outside `runs/` (`../x`, an absolute path)
+    /// is refused, so a merge never copies from or deletes outside the two folders.
     pub fn read(dir: &Path) -> Result<Self, ShardError> {
         let path = dir.join(SHARD_FILE);
         let bytes = crate::fsutil::read_bytes_capped(&path, 1 << 20).map_err(io(&path))?;
-        serde_json::from_slice(&bytes).map_err(|e| ShardError::Bad {
-            path,
-            message: e.to_string(),
-        })
+        let bad = |message: String| ShardError::Bad {
+            path: path.clone(),
+            message,
+        };
+        let record: Self = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+        let outside = record.runs.iter().chain(&record.planned).find(|run| {
+            !run.starts_with("runs")
+                || !run
+                    .components()
+                    .all(|c| matches!(c, std::path::Component::Normal(_)))
+        });
+        match outside {
+            Some(run) => Err(bad(format!(
+                "{} is not a folder under runs/; a shard record names only its own runs",
+                run.display()
+            ))),
+            None => Ok(record),
+        }
     }
 
     /// The settings every shard of one audit shares.
@@ -360,7 +375,9 @@ fn copy_dir(from: &Path, to: &Path) -> Result<(), ShardError> {
         } else if kind.is_dir() {
             copy_dir(&entry.path(), &target)?;
         } else {
-            std::fs::copy(entry.path(), &target).map_err(io(&target))?;
+            let mut from = crate::fsutil::open_file(&entry.path()).map_err(io(&entry.path()))?;
+            let mut to = crate::fsutil::create_new(&target).map_err(io(&target))?;
+            std::io::copy(&mut from, &mut to).map_err(io(&target))?;
         }
     }
     Ok(())

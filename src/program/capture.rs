@@ -93,9 +93,15 @@ impl Copier {
 
 /// The copier's loop: waits for output at most [`POLL_MS`] at a time; ends on end of
 /// file, on EIO (every program side of a terminal closed), or once stopped with nothing
-/// left to read.
+/// left to read. A log that cannot be written (a full disk) does not stop the reading,
+/// so the program never dies of a closed pipe; the error is returned at the end.
 fn pump(mut source: File, mut kept: Kept, stop: &AtomicBool) -> std::io::Result<u64> {
     let mut buffer = vec![0u8; 64 * 1024];
+    let mut failed: Option<std::io::Error> = None;
+    let end = |kept: Kept, failed: Option<std::io::Error>| match failed {
+        Some(e) => Err(e),
+        None => kept.finish(),
+    };
     loop {
         let mut poll = libc::pollfd {
             fd: source.as_raw_fd(),
@@ -113,14 +119,15 @@ fn pump(mut source: File, mut kept: Kept, stop: &AtomicBool) -> std::io::Result<
         }
         if ready == 0 {
             if stop.load(Ordering::SeqCst) {
-                return kept.finish();
+                return end(kept, failed);
             }
             continue;
         }
         match source.read(&mut buffer) {
-            Ok(0) => return kept.finish(),
-            Ok(n) => kept.write(&buffer[..n])?,
-            Err(e) if e.raw_os_error() == Some(libc::EIO) => return kept.finish(),
+            Ok(0) => return end(kept, failed),
+            Ok(n) if failed.is_none() => failed = kept.write(&buffer[..n]).err(),
+            Ok(_) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EIO) => return end(kept, failed),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }

@@ -200,7 +200,13 @@ fn in_domain(metric: &str, value: f64, scaled: bool) -> Result<f64, String> {
 
 /// How to look a key up in the source at `path`.
 fn lookup(format: MetricsFormat, path: &Path) -> Result<Lookup, String> {
-    let text = || crate::fsutil::read_capped(path, MAX_METRICS_BYTES).map_err(|e| e.to_string());
+    // Lossy: a log cut at 16 MiB ([`super::capture`]) or a progress bar may hold a
+    // character split in two; the numbers read are ASCII.
+    let text = || {
+        crate::fsutil::read_bytes_capped(path, MAX_METRICS_BYTES)
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            .map_err(|e| e.to_string())
+    };
     Ok(match format {
         MetricsFormat::Csv => {
             let rows = csv_columns(&text()?)?;
@@ -480,6 +486,20 @@ mod tests {
         spec.keys.insert("accuracy".into(), "Acc: [0-9.]+%".into());
         let no_group = spec.validate().unwrap_err();
         assert!(no_group.contains("0 capture groups"), "{no_group}");
+    }
+
+    #[test]
+    fn a_log_cut_inside_a_character_still_gives_its_metric() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("stdout.txt");
+        // A progress bar's block character cut in two where a long log is cut.
+        let mut log = "100%|\u{2588}\u{2588}".as_bytes().to_vec();
+        log.truncate(log.len() - 1);
+        log.extend_from_slice(b"\nTest Acc: 61.500%\n");
+        std::fs::write(&out, log).unwrap();
+        let mut spec = spec("", &[("accuracy", r"Acc: ([0-9.]+)%")]);
+        (spec.file, spec.stdout, spec.scale) = (None, true, Some(0.01));
+        assert_eq!(read_metrics(&spec, &out).unwrap()["accuracy"], 0.615);
     }
 
     #[test]

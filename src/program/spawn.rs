@@ -109,11 +109,15 @@ fn become_subreaper() {
 /// Kills and reaps every child of this process that started at or after `started` ticks
 /// and is not a live program (`keep`): the orphans a program left behind, whatever
 /// session or group they moved to. Their own children become this process's in turn,
-/// so it repeats until none is left (at most 100 rounds).
+/// so it repeats until none is left, for at most 100 rounds of 50 ms: it never blocks on
+/// a child it may not signal or one stuck in the kernel (left as it is).
 fn sweep_orphans(started: u64, keep: &[i32]) {
     // SAFETY: getpid(2) cannot fail.
     let me = u64::from(unsafe { libc::getpid() }.unsigned_abs());
-    for _ in 0..100 {
+    for round in 0..100 {
+        if round > 0 {
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let orphans: Vec<i32> = std::fs::read_dir("/proc")
             .into_iter()
             .flatten()
@@ -126,10 +130,10 @@ fn sweep_orphans(started: u64, keep: &[i32]) {
             return;
         }
         for pid in orphans {
-            // SAFETY: kill(2) and waitpid(2) on a child of this process.
+            // SAFETY: kill(2) and a non-blocking waitpid(2) on a child of this process.
             unsafe {
                 libc::kill(pid, libc::SIGKILL);
-                libc::waitpid(pid, std::ptr::null_mut(), 0);
+                libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG);
             }
         }
     }

@@ -40,8 +40,9 @@ pub struct TensorRef {
     pub stride: Vec<i64>,
 }
 
-/// The most containers (tuples, lists, dicts) one pickle may make; a torchvision
-/// ResNet-50's state dict makes about 1,800.
+/// The most containers (tuples, lists, dicts) one pickle may make, and the most values
+/// its stack and its memo may hold (each bounds memory to tens of MB); a torchvision
+/// ResNet-50's state dict makes about 1,800 containers.
 pub const MAX_CONTAINERS: usize = 1_000_000;
 
 /// A container's contents, shared as Python shares them. When the last reference goes,
@@ -270,21 +271,23 @@ impl Machine<'_> {
     fn string(&mut self, len_bytes: usize) -> Step {
         let n = usize::try_from(self.le(len_bytes)?).map_err(|_| "a string too long")?;
         let bytes = self.take(n)?;
-        let text = std::str::from_utf8(bytes).map_err(|_| "a string that is not UTF-8")?;
-        let value = Value::Str(text.into());
-        self.stack.push(value);
-        Ok(())
+        let text: Rc<str> = std::str::from_utf8(bytes)
+            .map_err(|_| "a string that is not UTF-8")?
+            .into();
+        self.push(Value::Str(text))
     }
 
     fn bytes(&mut self, len_bytes: usize) -> Step {
         let n = usize::try_from(self.le(len_bytes)?).map_err(|_| "bytes too long")?;
         self.take(n)?;
-        self.stack.push(Value::Other("bytes"));
-        Ok(())
+        self.push(Value::Other("bytes"))
     }
 
     fn memo_put(&mut self, key: u32) -> Step {
         let top = self.stack.last().ok_or("nothing to memoise")?.clone();
+        if self.memo.len() >= MAX_CONTAINERS && !self.memo.contains_key(&key) {
+            return Err(format!("more than {MAX_CONTAINERS} memo entries"));
+        }
         self.memo.insert(key, top);
         Ok(())
     }
@@ -295,8 +298,7 @@ impl Machine<'_> {
             .get(&key)
             .ok_or_else(|| format!("memo entry {key} was never stored"))?
             .clone();
-        self.stack.push(value);
-        Ok(())
+        self.push(value)
     }
 
     fn top_mut(&mut self) -> Result<&mut Value, String> {
@@ -512,6 +514,9 @@ impl Machine<'_> {
     }
 
     fn push(&mut self, value: Value) -> Step {
+        if self.stack.len() >= MAX_CONTAINERS {
+            return Err(format!("more than {MAX_CONTAINERS} values on the stack"));
+        }
         self.stack.push(value);
         Ok(())
     }
@@ -638,8 +643,8 @@ fn rebuild_tensor(args: &[Value]) -> Result<Value, String> {
 mod tests {
     use super::*;
 
-    /// A pickle of lists nested `depth` deep, built through the memo so that the
-    /// machine's stack stays at two values.
+    /// A pickle of lists nested `depth` deep, each appended into the next through the
+    /// memo.
     fn nested_lists(depth: usize) -> Vec<u8> {
         let mut data = vec![0x80, 2, b']', b'q', 0];
         for _ in 0..depth {
@@ -650,8 +655,8 @@ mod tests {
     }
 
     #[test]
-    fn a_nesting_a_million_deep_is_read_and_dropped_without_recursion() {
-        let data = nested_lists(MAX_CONTAINERS - 1);
+    fn a_nesting_900_000_deep_is_read_and_dropped_without_recursion() {
+        let data = nested_lists(900_000);
         // A 256 KiB stack: dropping the nesting recursively would need hundreds of MiB.
         let read = std::thread::Builder::new()
             .stack_size(256 << 10)

@@ -217,7 +217,7 @@ fn plot(study: &Variance, k: usize) -> Markup {
                 @if s.interval.iter().all(|v| v.is_finite()) {
                     line x1=(x(s.interval[0])) x2=(x(s.interval[1])) y1=(y) y2=(y) stroke="#1565c0" stroke-width="2" {}
                 }
-                @if s.sd.is_finite() {
+                @if s.sd.is_finite() && s.n >= 2 {
                     circle cx=(x(s.sd)) cy=(y) r="5" fill="#1565c0" {}
                 }
             }

@@ -21,7 +21,7 @@ fn rust_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// The ways to open a file that bypass `fsutil`.
-const RAW: [&str; 7] = [
+const RAW: [&str; 8] = [
     "File::open(",
     "File::create(",
     "fs::read(",
@@ -29,6 +29,7 @@ const RAW: [&str; 7] = [
     "fs::write(",
     "OpenOptions::new(",
     "File::options(",
+    "fs::copy(",
 ];
 
 #[test]

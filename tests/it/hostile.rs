@@ -980,6 +980,17 @@ fn an_audit_never_replaces_files_it_did_not_write_in_its_out_folder() {
         std::fs::read_to_string(folder.join("notes.txt")).unwrap(),
         "my own"
     );
+    // A folder an earlier cifar-repro made (no marker, its lock holding a pid) is its own.
+    std::fs::remove_file(folder.join(".cifar-repro")).unwrap();
+    std::fs::write(folder.join(".lock"), "4242").unwrap();
+    ok(&audit(&claims, &folder, &[]));
+    // A lock file that is a symlink is refused, and what it points to is left whole.
+    let elsewhere = d.join("bashrc");
+    std::fs::write(&elsewhere, "my settings").unwrap();
+    std::fs::remove_file(folder.join(".lock")).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, folder.join(".lock")).unwrap();
+    assert_one_line_error(&audit(&claims, &folder, &[]), &[".lock"]);
+    assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), "my settings");
 }
 
 #[test]

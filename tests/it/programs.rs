@@ -184,11 +184,11 @@ fn a_seed_reproduces_and_the_clock_does_not_naming_the_file() {
     assert_eq!(verdict["verdict"], "NOT_REPRODUCED", "{verdict}");
     let why = verdict["why"].as_str().unwrap();
     assert!(why.contains("output {out}/model.bin differs"), "{why}");
-    assert!(why.contains("epoch 2: weights differs"), "{why}");
+    assert!(why.contains("epoch 2: weights differ"), "{why}");
     let runs = run_folders(&out);
     let (identical, said) = crate::common::verify(&runs[0], &runs[1]);
     assert!(
-        !identical && said.contains("epoch 2: weights differs"),
+        !identical && said.contains("epoch 2: weights differ"),
         "{said}"
     );
     let first = record(&runs[0]);
@@ -428,6 +428,17 @@ fn a_sharded_command_audit_merges_into_the_unsharded_one_byte_for_byte() {
     crate::common::assert_one_line_error(
         &cli(&args),
         &["notes.txt", "a symlink", "refusing to copy it"],
+    );
+    // A shard record naming a run outside its runs/ is refused before anything is copied.
+    std::fs::remove_file(&planted).unwrap();
+    let record = shards[0].join("shard.json");
+    let text = std::fs::read_to_string(&record).unwrap();
+    let mut json: Value = serde_json::from_str(&text).unwrap();
+    json["runs"][0] = Value::from("../../outside");
+    std::fs::write(&record, serde_json::to_string(&json).unwrap()).unwrap();
+    crate::common::assert_one_line_error(
+        &cli(&args),
+        &["../../outside", "not a folder under runs/"],
     );
 }
 
