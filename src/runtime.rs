@@ -95,6 +95,16 @@ pub fn available_memory_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// A device as the command line spells it: `cpu`, `cuda:0`, `mps`, `vulkan`.
+pub fn device_name(device: tch::Device) -> String {
+    match device {
+        tch::Device::Cuda(i) => format!("cuda:{i}"),
+        tch::Device::Mps => "mps".into(),
+        tch::Device::Vulkan => "vulkan".into(),
+        tch::Device::Cpu => "cpu".into(),
+    }
+}
+
 /// The total memory of `device` in bytes: the machine's RAM for the CPU, the GPU's own
 /// for CUDA (from the CUDA runtime libtorch has loaded); none when it cannot be read.
 pub fn device_memory_bytes(device: tch::Device) -> Option<u64> {

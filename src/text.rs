@@ -13,7 +13,9 @@ pub fn shorten(text: &str, max: usize) -> String {
 
 /// A TOML error in `text` on one line: "line L, column C: ...". When `text` is not TOML at
 /// all nothing of it is quoted ("not valid TOML"); when it is TOML but not what was
-/// expected, the parser's message (which names keys and values) is kept, cut short.
+/// expected, the parser's message (which names keys) is kept, cut short, with any string
+/// value it quotes replaced by "a string": a claim file may name any TOML file as a
+/// config, and a page must not publish that file's values.
 pub fn toml_error(text: &str, e: &toml::de::Error) -> String {
     let place = e.span().map(|span| {
         let before = &text[..span.start.min(text.len())];
@@ -23,9 +25,30 @@ pub fn toml_error(text: &str, e: &toml::de::Error) -> String {
     });
     let what = match toml::from_str::<toml::Table>(text) {
         Err(_) => "not valid TOML".to_owned(),
-        Ok(_) => shorten(&e.message().replace('\n', " "), 300),
+        Ok(_) => shorten(&unquoted(&e.message().replace('\n', " ")), 300),
     };
     format!("{}{}", place.unwrap_or_default(), with_suggestion(&what))
+}
+
+/// `message` with every `string "..."` serde quotes (escapes included) replaced by
+/// `a string`.
+fn unquoted(message: &str) -> String {
+    let mut out = String::new();
+    let mut rest = message;
+    while let Some(at) = rest.find("string \"") {
+        out.push_str(&rest[..at]);
+        out.push_str("a string");
+        let value = &rest[at + "string \"".len()..];
+        let mut escaped = false;
+        let end = value.char_indices().find(|&(_, c)| {
+            let closes = c == '"' && !escaped;
+            escaped = c == '\\' && !escaped;
+            closes
+        });
+        rest = end.map_or("", |(i, _)| &value[i + 1..]);
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A number in a TOML text that is not finite, and where it is.
@@ -123,6 +146,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_string_value_in_a_type_error_is_never_quoted() {
+        let text = "[loop]\nepochs = \"hunter2 \\\" more\"\n";
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Loop {
+            epochs: u64,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Config {
+            #[serde(rename = "loop")]
+            loop_: Loop,
+        }
+        let e = toml::from_str::<Config>(text).unwrap_err();
+        let message = toml_error(text, &e);
+        assert!(
+            message.contains("a string") && message.contains("line 2"),
+            "{message}"
+        );
+        assert!(
+            !message.contains("hunter2") && !message.contains("more"),
+            "{message}"
+        );
+    }
+
+    #[test]
     fn numbers_far_from_one_print_in_exponent_form() {
         assert_eq!(fixed(2_236_740_352_992_073_364_799_488.0, 4), "2.2367e24");
         assert_eq!(fixed(2.30261, 4), "2.3026");
@@ -216,6 +265,14 @@ macro_rules! shown_as_display {
     ($($t:ty),*) => {$(impl Shown for $t { fn shown(self) -> String { self.to_string() } })*};
 }
 shown_as_display!(u8, usize, u64, i64);
+
+/// `n` and a noun, plural unless `n` is 1: "1 epoch", "3 epochs".
+pub fn counted(n: usize, noun: &str) -> String {
+    match n {
+        1 => format!("1 {noun}"),
+        _ => format!("{n} {noun}s"),
+    }
+}
 
 /// `x` to `places` decimals, or in exponent form when it is far from 1 (a diverging
 /// loss of 2.2e24 prints as `2.2367e24`, not as 25 digits).

@@ -698,8 +698,8 @@ fn check_seeds(outcomes: &[Outcome], root: u64) -> Result<String, AuditError> {
         return fail("two replicates share a seed".into());
     }
     Ok(format!(
-        "seeds checked: {} replicates, each stream's seed distinct and the seed tree's of root {root}",
-        manifests.len()
+        "seeds checked: {}, each stream's seed distinct and the seed tree's of root {root}",
+        crate::text::counted(manifests.len(), "replicate")
     ))
 }
 

@@ -129,7 +129,7 @@ pub fn memory_shortfall(gib: f64, device: Device) -> Option<AuditError> {
     let has = crate::runtime::device_memory_bytes(device)? as f64 / (1u64 << 30) as f64;
     (has < gib).then(|| AuditError::NeedsMemory {
         needed: gib,
-        device: format!("{device:?}"),
+        device: crate::runtime::device_name(device),
         has,
     })
 }

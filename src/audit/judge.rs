@@ -369,14 +369,14 @@ pub fn reproducibility(a: &Manifest, b: &Manifest) -> Verdict {
     match &comparison.divergence {
         None => Verdict::Reproduced {
             why: format!(
-                "the same seed trained twice is bit-identical: {} epochs, every data order, augmentation, step trace and weights digest equal (final weights {})",
-                comparison.epochs_compared,
+                "the same seed trained twice is bit-identical: {}, every data order, augmentation, step trace and weights digest equal (final weights {})",
+                crate::text::counted(comparison.epochs_compared, "epoch"),
                 a.epochs.last().map_or("-", |e| &e.weights_sha256[..16])
             ),
         },
         Some(first) => Verdict::NotReproduced {
             why: format!(
-                "the same seed trained twice diverges: {}; likely cause: {}",
+                "the same seed trained twice diverges {}; likely cause: {}",
                 first.describe(),
                 comparison.likely_cause(a, b)
             ),

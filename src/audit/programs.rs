@@ -97,8 +97,8 @@ pub fn check_seeds(records: &[(usize, &ProgramRecord)], root: u64) -> Result<Str
         _ => "",
     };
     Ok(format!(
-        "seeds checked: {} replicates of a program, each given its own seed tree seed of root {root}{how}",
-        records.len()
+        "seeds checked: {} of a program, each given its own seed tree seed of root {root}{how}",
+        crate::text::counted(records.len(), "replicate")
     ))
 }
 
@@ -131,14 +131,14 @@ pub fn reproducibility(
     Ok(match compare_runs(a, b, folders) {
         None => Verdict::Reproduced {
             why: format!(
-                "{unseeded_prefix}{what} gives the same files and metrics: {} output files equal by SHA-256{}, {} metrics equal bit for bit",
-                a.outputs.len(),
+                "{unseeded_prefix}{what} gives the same files and metrics: {} equal by SHA-256{}, {} equal bit for bit",
+                crate::text::counted(a.outputs.len(), "output file"),
                 a.outputs.first().map_or(String::new(), |f| format!(
                     " ({} {})",
                     f.path,
                     &f.sha256[..16.min(f.sha256.len())]
                 )),
-                a.metrics.len()
+                crate::text::counted(a.metrics.len(), "metric")
             ),
         },
         Some(first) => Verdict::NotReproduced {

@@ -56,7 +56,9 @@ impl Backend {
     pub fn describe(&self) -> String {
         match self {
             Backend::Cpu { threads } => format!("the CPU kernels on {threads} threads"),
-            Backend::Device(device) => format!("device ops on {device:?}"),
+            Backend::Device(device) => {
+                format!("device ops on {}", crate::runtime::device_name(*device))
+            }
         }
     }
 

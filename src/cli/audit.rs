@@ -416,9 +416,10 @@ fn full_scale_plan(
         let plan = Audit::new(file, &options).plan();
         let estimate = plan.estimate(device, super::plan::PLAN_STEPS)?;
         println!(
-            "  {} distinct runs; estimated {} on {device:?} ({:.1} device-hours)",
+            "  {} distinct runs; estimated {} on {} ({:.1} device-hours)",
             plan.runs.len(),
             super::plan::duration(estimate.total_seconds()),
+            cifar_repro::runtime::device_name(device),
             estimate.total_seconds() / 3600.0
         );
     }

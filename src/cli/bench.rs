@@ -229,7 +229,7 @@ fn augment(args: AugmentArgs) -> anyhow::Result<ExitCode> {
     }
     let on = match args.backend {
         Preprocess::Cpu => "cpu".to_owned(),
-        Preprocess::Device => format!("device {device:?}").to_lowercase(),
+        Preprocess::Device => format!("device {}", cifar_repro::runtime::device_name(device)),
     };
     report(
         &args.timing,
@@ -273,8 +273,13 @@ fn epoch(args: EpochArgs) -> anyhow::Result<ExitCode> {
         args.epoch_images,
     )?;
     eprintln!(
-        "{}: {} images in batches of {} on {device:?}, times scaled x{:.1} to {} images",
-        args.preset, bench.measured, config.loop_.batch_size, bench.scale, args.epoch_images
+        "{}: {} images in batches of {} on {}, times scaled x{:.1} to {} images",
+        args.preset,
+        bench.measured,
+        config.loop_.batch_size,
+        cifar_repro::runtime::device_name(device),
+        bench.scale,
+        args.epoch_images
     );
     print_epoch(&config, device, &bench.run()?);
     Ok(ExitCode::SUCCESS)
@@ -289,12 +294,14 @@ fn print_epoch(config: &TrainConfig, device: Device, times: &EpochTimes) {
         times.training,
     );
     println!(
-        "preprocessing per epoch: cpu backend {cpu:.1} s, device backend ({device:?}) {on_device:.1} s, saving {:.1} s",
+        "preprocessing per epoch: cpu backend {cpu:.1} s, device backend ({}) {on_device:.1} s, saving {:.1} s",
+        cifar_repro::runtime::device_name(device),
         cpu - on_device
     );
     println!(
-        "training per epoch with device preprocessing: {training:.1} s (model {:?}, freeze {:?})",
-        config.model.arch, config.model.freeze
+        "training per epoch with device preprocessing: {training:.1} s (model {}, freeze {})",
+        super::common::spelled(&config.model.arch),
+        super::common::spelled(&config.model.freeze)
     );
     println!("(the report, E7: GPU preprocessing saved about 10 s per epoch on an NVIDIA L4)");
 }

@@ -112,3 +112,12 @@ pub fn quiet_on_closed_pipe() {
 pub fn utf8_path(text: &str) -> Result<std::path::PathBuf, String> {
     Ok(std::path::PathBuf::from(text))
 }
+
+/// An enum's value as a config file spells it (serde's name: `channels_last`, `seeded`,
+/// `folder`), never Rust's Debug form; Debug only for a value serde does not name.
+pub fn spelled(value: &(impl serde::Serialize + std::fmt::Debug)) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(name)) => name,
+        _ => format!("{value:?}"),
+    }
+}

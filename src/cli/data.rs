@@ -78,7 +78,11 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("source  {} ({:?})", set.path.display(), set.kind);
+    println!(
+        "source  {} ({})",
+        set.path.display(),
+        super::common::spelled(&set.kind)
+    );
     println!(
         "{:<18} {:>7}  {:<64}  class counts 0..9",
         "file", "records", "sha256"
@@ -171,7 +175,11 @@ fn info(args: InfoArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("source  {} ({:?})", set.path.display(), set.kind);
+    println!(
+        "source  {} ({})",
+        set.path.display(),
+        super::common::spelled(&set.kind)
+    );
     println!("{}", describe_size(&set));
     println!("images  u8, 3 x 32 x 32 (channels red, green, blue)");
     println!("{:>2}  {:<12} {:>7} {:>7}", "#", "class", "train", "test");

@@ -57,7 +57,7 @@ pub fn run(args: EnvArgs) -> anyhow::Result<ExitCode> {
         );
         println!("numerics class   {}", numerics.name);
         if let Some(f) = &flags {
-            println!("determinism      {:?}", f.mode);
+            println!("determinism      {}", super::common::spelled(&f.mode));
             println!("  deterministic algorithms  {}", f.deterministic_algorithms);
             println!("  cudnn deterministic       {}", f.cudnn_deterministic);
             println!("  cudnn benchmark           {}", f.cudnn_benchmark);

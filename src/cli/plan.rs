@@ -1,6 +1,7 @@
 //! `audit --plan`'s table: the runs, which are reused, what each starts from, and the
 //! estimated time of the rest.
 
+use super::common::spelled;
 use cifar_repro::audit::{AuditOptions, Estimate, MAX_TIMED_BATCH, Plan, Work};
 
 /// Steps timed per distinct kind of run (after one untimed).
@@ -69,32 +70,32 @@ fn print_runs(plan: &Plan, estimate: &Estimate) {
 fn print_costs(estimate: &Estimate, options: &AuditOptions) {
     if !estimate.costs.is_empty() {
         println!(
-            "measured here ({:?}, steps timed at batch {MAX_TIMED_BATCH} at most and priced per image above it):",
-            options.device
+            "measured here ({}, steps timed at batch {MAX_TIMED_BATCH} at most and priced per image above it):",
+            cifar_repro::runtime::device_name(options.device)
         );
     }
     for c in &estimate.costs {
         let s = &c.spec;
         println!(
-            "  {:?} width {} {:?} stem, {}x{} batch {}, {:?}/{:?}, {:?}, {} threads: {:.3} s a step, {:.2} ms an evaluated image",
-            s.arch,
+            "  {} width {} {} stem, {}x{} batch {}, {}/{}, {}, {} threads: {:.3} s a step, {:.2} ms an evaluated image",
+            spelled(&s.arch),
             s.width,
-            s.stem,
+            spelled(&s.stem),
             s.side,
             s.side,
             s.batch,
-            s.precision,
-            s.memory_format,
-            c.determinism,
+            spelled(&s.precision),
+            spelled(&s.memory_format),
+            spelled(&c.determinism),
             c.threads,
             c.seconds_per_step,
             1e3 * c.seconds_per_eval_image
         );
     }
     println!(
-        "estimated time to train: {} on {:?} (steps x measured step time, plus evaluations and a fixed cost per run and epoch)",
+        "estimated time to train: {} on {} (steps x measured step time, plus evaluations and a fixed cost per run and epoch)",
         duration(estimate.total_seconds()),
-        options.device
+        cifar_repro::runtime::device_name(options.device)
     );
     if estimate.unknown() > 0 {
         println!(

@@ -219,7 +219,8 @@ pub fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
         }
     };
     tracing::info!(
-        "training {name} on {device:?} into {}: {}",
+        "training {name} on {} into {}: {}",
+        cifar_repro::runtime::device_name(device),
         out.display(),
         config.description
     );

@@ -73,11 +73,11 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     } else {
         match &comparison.divergence {
             None => println!(
-                "identical: {} epochs, every data order, augmentation, step trace, weights and metrics fingerprint equal",
-                comparison.epochs_compared
+                "identical: {}, every data order, augmentation, step trace, weights and metrics fingerprint equal",
+                cifar_repro::text::counted(comparison.epochs_compared, "epoch")
             ),
             Some(d) => {
-                println!("DIVERGED at {}", d.describe());
+                println!("DIVERGED {}", d.describe());
                 println!("likely cause: {}", cause.unwrap_or_default());
             }
         }

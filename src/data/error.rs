@@ -6,7 +6,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     /// The path does not exist.
-    #[error("{0}: no such file or directory")]
+    #[error("{}: no such file or directory{}", .0.display(), relative_hint(.0))]
     NotFound(PathBuf),
     /// Neither a CIFAR-10 folder nor its archive.
     #[error("{path}: not CIFAR-10 binary data ({reason})")]
@@ -101,4 +101,20 @@ impl DataError {
             source,
         }
     }
+}
+
+/// For a relative path, where it was looked for: the presets' `golden/data` is the
+/// repository's, so a command run from another folder misses it.
+fn relative_hint(path: &std::path::Path) -> String {
+    if path.is_absolute() {
+        return String::new();
+    }
+    let here = std::env::current_dir().map_or("?".into(), |d| d.display().to_string());
+    let presets = match path.starts_with("golden") {
+        true => {
+            "; the presets read golden/data from the repository's root: run there, or give --data PATH"
+        }
+        false => "",
+    };
+    format!(" (looked for in {here}{presets})")
 }

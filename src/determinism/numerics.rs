@@ -49,7 +49,7 @@ impl NumericsClass {
             _ => probe_digest(device)?,
         };
         let threads = tch::get_num_threads();
-        let device = device_name(device);
+        let device = crate::runtime::device_name(device);
         let (cpu_vendor, cpu_model) = cpu_identity();
         Ok(Self {
             name: format!(
@@ -65,13 +65,6 @@ impl NumericsClass {
             cpu_vendor,
             cpu_model,
         })
-    }
-}
-
-fn device_name(device: Device) -> String {
-    match device {
-        Device::Cuda(i) => format!("cuda:{i}"),
-        _ => "cpu".into(),
     }
 }
 

@@ -48,6 +48,18 @@ impl Stage {
             Stage::Length => "length",
         }
     }
+
+    /// The verb its name takes: "weights differ", "config differs".
+    fn differ(self) -> &'static str {
+        match self {
+            Stage::DataFiles
+            | Stage::InitialWeights
+            | Stage::Augmentation
+            | Stage::Weights
+            | Stage::Metrics => "differ",
+            _ => "differs",
+        }
+    }
 }
 
 /// Where two runs first differ.
@@ -64,14 +76,20 @@ pub struct FirstDifference {
 }
 
 impl FirstDifference {
-    /// "epoch 2, step 9: weights differs (...)", or "before training: ...".
+    /// "at epoch 2, step 9: weights differ (...)", or "before training: config differs
+    /// (...)".
     pub fn describe(&self) -> String {
         let place = match (self.epoch, self.step) {
             (None, _) => "before training".to_owned(),
-            (Some(e), None) => format!("epoch {e}"),
-            (Some(e), Some(s)) => format!("epoch {e}, step {s}"),
+            (Some(e), None) => format!("at epoch {e}"),
+            (Some(e), Some(s)) => format!("at epoch {e}, step {s}"),
         };
-        format!("{place}: {} differs ({})", self.stage.name(), self.detail)
+        format!(
+            "{place}: {} {} ({})",
+            self.stage.name(),
+            self.stage.differ(),
+            self.detail
+        )
     }
 }
 
@@ -105,9 +123,10 @@ impl Comparison {
             Stage::Length => "one run stopped early (diverged) or trained more epochs".into(),
             _ => match self.environment.first() {
                 Some(first) => first.clone(),
+                None if a.device.eq_ignore_ascii_case("cpu") => "the environments recorded are the same, and on a CPU libtorch's kernels give the same bits at a fixed thread count: something cifar-repro does not record differs (a system library, the hardware); run both again on one machine".into(),
                 None if a.determinism.mode != crate::determinism::Determinism::Strict => format!(
-                    "determinism mode is {:?}: libtorch may pick non-deterministic kernels; rerun both with --determinism strict",
-                    a.determinism.mode
+                    "determinism mode is {}: libtorch may pick non-deterministic GPU kernels; rerun both with --determinism strict",
+                    format!("{:?}", a.determinism.mode).to_lowercase()
                 ),
                 None => "an operation without a deterministic kernel, or hardware differences, in strict mode".into(),
             },

@@ -37,9 +37,13 @@ pub struct EpochDivergence {
 }
 
 impl EpochDivergence {
-    /// "epoch 3: weights differs".
+    /// "epoch 3: weights differ", "epoch 3: data order differs".
     pub fn describe(&self) -> String {
-        format!("epoch {}: {} differs", self.epoch, self.what)
+        let plural = ["weights", "epochs"]
+            .iter()
+            .any(|w| self.what.starts_with(w));
+        let verb = if plural { "differ" } else { "differs" };
+        format!("epoch {}: {} {verb}", self.epoch, self.what)
     }
 }
 
@@ -112,7 +116,7 @@ mod tests {
         b[1] = line(2, "o2", "w2x", 0.41);
         assert_eq!(
             compare(&a, &b).unwrap().describe(),
-            "epoch 2: weights differs"
+            "epoch 2: weights differ"
         );
         b[1] = line(2, "o2x", "w2x", 0.41);
         assert_eq!(

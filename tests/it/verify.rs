@@ -95,7 +95,7 @@ fn same_seed_is_identical_a_nudge_is_found_at_its_step_and_threads_are_named() {
     let (same, text) = verify(&path("a"), &path("nudged"));
     assert!(!same);
     assert!(
-        text.contains("DIVERGED at epoch 2, step 9: weights differs"),
+        text.contains("DIVERGED at epoch 2, step 9: weights differ"),
         "{text}"
     );
 

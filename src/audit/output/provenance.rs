@@ -52,7 +52,7 @@ impl Provenance {
             libtorch: runtime.libtorch_version,
             cuda_devices: runtime.cuda_device_count,
             cudnn: runtime.cudnn_version,
-            device: format!("{device:?}").to_lowercase(),
+            device: crate::runtime::device_name(device),
             cpu_capability: runtime.cpu_capability,
             numerics_class: numerics,
             claim_file: claims.display().to_string(),
