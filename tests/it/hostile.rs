@@ -1064,3 +1064,19 @@ fn eval_on_other_data_says_so_instead_of_differs() {
     );
     assert!(!printed.contains("DIFFERS"), "{printed}");
 }
+
+#[test]
+fn a_preset_run_from_another_folder_says_where_it_looked_for_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = crate::common::cli_command(&["train", "--config", "quickstart", "--out", "run"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_one_line_error(
+        &out,
+        &[
+            "golden/data: no such file or directory (looked for in",
+            "run there, or give --data PATH",
+        ],
+    );
+}
