@@ -18,7 +18,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def commands(binary, args=()):
     """The subcommand names `binary ARGS --help` lists, and whether one is required."""
-    text = subprocess.run([binary, *args, "--help"], capture_output=True, text=True, check=True).stdout
+    # A wide terminal: help is wrapped to the terminal's width, and a wrapped line is not a
+    # command.
+    wide = {**os.environ, "COLUMNS": "1000"}
+    text = subprocess.run([binary, *args, "--help"], capture_output=True, text=True, check=True, env=wide).stdout
     block = text.split("Commands:", 1)[1].split("\n\n", 1)[0] if "Commands:" in text else ""
     names = {line.split()[0] for line in block.splitlines() if line.strip() and line.split()[0] != "help"}
     required = bool(re.search(r"^Usage: \S+ \S+ <COMMAND>$", text, re.M))

@@ -205,9 +205,20 @@ impl StepBench {
     }
 }
 
+/// Items per second over timed rounds: the slowest, the median and the fastest.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rates {
+    /// The slowest round.
+    pub min: f64,
+    /// The median round.
+    pub median: f64,
+    /// The fastest round.
+    pub max: f64,
+}
+
 /// Items per second of `f`, which handles `items` per call: one untimed warm-up call,
-/// then the median over `repeats` rounds of `calls` timed calls.
-pub fn median_rate(items: usize, calls: usize, repeats: usize, mut f: impl FnMut()) -> f64 {
+/// then `repeats` rounds of `calls` timed calls.
+pub fn rates(items: usize, calls: usize, repeats: usize, mut f: impl FnMut()) -> Rates {
     f();
     let mut rates: Vec<f64> = (0..repeats.max(1))
         .map(|_| {
@@ -219,5 +230,9 @@ pub fn median_rate(items: usize, calls: usize, repeats: usize, mut f: impl FnMut
         })
         .collect();
     rates.sort_by(f64::total_cmp);
-    rates[rates.len() / 2]
+    Rates {
+        min: rates[0],
+        median: rates[rates.len() / 2],
+        max: rates[rates.len() - 1],
+    }
 }

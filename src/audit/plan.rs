@@ -3,7 +3,7 @@
 //! forward passes of each distinct model, size and setting.
 
 use super::graph::Work;
-use crate::bench::{StepBench, StepSpec, median_rate};
+use crate::bench::{StepBench, StepSpec, rates};
 use crate::determinism::{Determinism, flags};
 use crate::model::ModelError;
 use std::path::PathBuf;
@@ -163,8 +163,8 @@ fn measure(
     flags::apply(determinism, threads);
     let mut bench = StepBench::new(&spec, device)?;
     let batch = bench.batch();
-    let step_rate = median_rate(batch, 1, steps, || bench.step());
-    let eval_rate = median_rate(batch, 1, steps, || bench.forward());
+    let step_rate = rates(batch, 1, steps, || bench.step()).median;
+    let eval_rate = rates(batch, 1, steps, || bench.forward()).median;
     Ok(Cost {
         spec,
         determinism,

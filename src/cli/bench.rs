@@ -4,7 +4,7 @@
 
 use super::common::pick_device;
 use cifar_repro::augment::{AugmentConfig, Backend, Pipeline};
-use cifar_repro::bench::{EpochBench, EpochTimes, StepBench, StepSpec, median_rate, synchronize};
+use cifar_repro::bench::{EpochBench, EpochTimes, Rates, StepBench, StepSpec, rates, synchronize};
 use cifar_repro::config::{
     Determinism, DeviceChoice, Preprocess, TrainConfig, resolve, set_override,
 };
@@ -129,14 +129,20 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn report(timing: &Timing, workload: &str, rate: f64) -> anyhow::Result<ExitCode> {
+fn report(timing: &Timing, workload: &str, rate: Rates) -> anyhow::Result<ExitCode> {
     if timing.json {
-        let line = serde_json::json!({ "workload": workload, "images_per_second": rate });
+        let line = serde_json::json!({
+            "workload": workload,
+            "images_per_second": rate.median,
+            "min": rate.min,
+            "max": rate.max,
+            "rounds": timing.repeats,
+        });
         println!("{line}");
     } else {
         println!(
-            "{workload}: {rate:.1} images/s (median of {} rounds)",
-            timing.repeats
+            "{workload}: {:.1} images/s (median of {} rounds; slowest {:.1}, fastest {:.1})",
+            rate.median, timing.repeats, rate.min, rate.max
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -177,7 +183,7 @@ fn step(args: StepArgs) -> anyhow::Result<ExitCode> {
     };
     check_step_memory(&spec, device)?;
     let mut bench = StepBench::new(&spec, device)?;
-    let rate = median_rate(
+    let rate = rates(
         bench.batch(),
         args.timing.calls,
         args.timing.repeats,
@@ -217,7 +223,7 @@ fn augment(args: AugmentArgs) -> anyhow::Result<ExitCode> {
     let indices: Vec<usize> = (0..batch_size).map(|i| i % set.train.len()).collect();
     let mut index = 0;
     let mut failure = None;
-    let rate = median_rate(batch_size, args.timing.calls, args.timing.repeats, || {
+    let rate = rates(batch_size, args.timing.calls, args.timing.repeats, || {
         index += 1;
         if let Err(e) = pipeline.prepare(0, index, &indices) {
             failure.get_or_insert(e);
@@ -242,7 +248,7 @@ fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
     let images = Cifar10::load(&args.path)?;
     let count = images.train.len() + images.test.len();
     let mut failure = None;
-    let rate = median_rate(count, args.timing.calls, args.timing.repeats, || {
+    let rate = rates(count, args.timing.calls, args.timing.repeats, || {
         if let Err(e) = Cifar10::load(&args.path) {
             failure.get_or_insert(e);
         }

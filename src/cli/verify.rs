@@ -12,6 +12,7 @@ pub struct VerifyArgs {
     /// A run folder (cifar-repro's, or a program's holding command.json), or a per-epoch
     /// log written by python/cifar_repro_log.py.
     run_a: PathBuf,
+    /// The run (or log) to compare it with, of the same kind.
     run_b: PathBuf,
     /// Print JSON instead of text.
     #[arg(long)]
