@@ -139,48 +139,32 @@ pub fn download_verified(
     expected: &Expected,
     mut progress: impl FnMut(u64, Option<u64>),
 ) -> Result<(), DownloadError> {
-    let http = |message: String| DownloadError::Http {
-        url: url.to_owned(),
-        message,
-    };
-    let mut response = agent().get(url).call().map_err(|e| http(e.to_string()))?;
+    let mut response = agent()
+        .get(url)
+        .call()
+        .map_err(|e| http_error(url, e.to_string()))?;
     let total = response.body().content_length();
-    let too_large = |bytes| DownloadError::TooLarge {
-        url: url.to_owned(),
-        bytes,
-    };
     if let Some(bytes) = total.filter(|&b| b > MAX_DOWNLOAD_BYTES) {
-        return Err(too_large(bytes));
+        return Err(too_large(url, bytes));
     }
-    let mut reader = response.body_mut().as_reader();
-
     let partial = partial_path(dest);
     let io = |source| DownloadError::Io {
         path: partial.clone(),
         source,
     };
-    let mut file = crate::fsutil::create_owned(&partial).map_err(io)?;
     let mut hasher = expected.hasher();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut done = 0u64;
-    let streamed = loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break Ok(()),
-            Ok(n) => n,
-            Err(e) => break Err(http(e.to_string())),
-        };
-        hasher.update(&buf[..n]);
-        if let Err(e) = file.write_all(&buf[..n]) {
-            break Err(io(e));
-        }
-        done += n as u64;
-        if done > MAX_DOWNLOAD_BYTES {
-            break Err(too_large(done));
-        }
-        progress(done, total);
-    };
-    let finished = streamed.and_then(|()| file.sync_all().map_err(io));
-    drop(file);
+    let finished = crate::fsutil::create_owned(&partial)
+        .map_err(io)
+        .and_then(|file| {
+            let reader = response.body_mut().as_reader();
+            stream(
+                url,
+                (reader, file, &partial),
+                &mut *hasher,
+                total,
+                &mut progress,
+            )
+        });
     let actual = hex(&hasher.finalize());
     let outcome = finished.and_then(|()| {
         if expected.matches(&actual) {
@@ -198,6 +182,51 @@ pub fn download_verified(
         let _ = std::fs::remove_file(&partial);
     }
     outcome
+}
+
+fn http_error(url: &str, message: String) -> DownloadError {
+    DownloadError::Http {
+        url: url.to_owned(),
+        message,
+    }
+}
+
+fn too_large(url: &str, bytes: u64) -> DownloadError {
+    DownloadError::TooLarge {
+        url: url.to_owned(),
+        bytes,
+    }
+}
+
+/// Copies `reader` (the body of `url`) into `file` (at `path`) through `hasher`, at most
+/// [`MAX_DOWNLOAD_BYTES`], calling `progress` as bytes arrive, then syncs the file.
+fn stream(
+    url: &str,
+    (mut reader, mut file, path): (impl Read, std::fs::File, &Path),
+    hasher: &mut dyn digest::DynDigest,
+    total: Option<u64>,
+    progress: &mut dyn FnMut(u64, Option<u64>),
+) -> Result<(), DownloadError> {
+    let io = |source| DownloadError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut buf = vec![0u8; 1 << 20];
+    let mut done = 0u64;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => return file.sync_all().map_err(io),
+            Ok(n) => n,
+            Err(e) => return Err(http_error(url, e.to_string())),
+        };
+        hasher.update(&buf[..n]);
+        file.write_all(&buf[..n]).map_err(io)?;
+        done += n as u64;
+        if done > MAX_DOWNLOAD_BYTES {
+            return Err(too_large(url, done));
+        }
+        progress(done, total);
+    }
 }
 
 /// Like [`download_verified`], but a file already at `dest` with the expected digest is kept

@@ -713,6 +713,23 @@ fn a_diverged_program_s_nan_metric_reads_back_and_its_runs_are_reused() {
     );
 }
 
+/// Audits one seed of an accuracy claim of `value` on runner `r` (`runner` holds its
+/// keys) in `dir`, which must succeed; returns the seed's run folder.
+fn audited_seed(dir: &Path, runner: &str, value: f64) -> PathBuf {
+    let claims = format!(
+        "[[claim]]\nid = \"a\"\nsentence = \"s\"\nrun = \"runner:r\"\nmetric = \"accuracy\"\nvalue = {value}\n"
+    );
+    let claims = runner_file(dir, runner, &claims);
+    let out = dir.join("audit");
+    let done = audit(&claims, &out, &["--seeds", "1"]);
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    run_folders(&out).remove(0)
+}
+
 /// A program whose grandchild leaves its session (`setsid`) and would sleep for a
 /// minute, writing its pid first.
 const ESCAPER: &str = r#"
@@ -737,16 +754,7 @@ fn a_descendant_that_calls_setsid_dies_with_the_program() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("escaper.py"), ESCAPER).unwrap();
     let runner = "command = [\"python3\", \"escaper.py\", \"{out}\", \"{out}/daemon.pid\", \"{seed}\"]\nmetrics = { file = \"{out}/m.json\", accuracy = \"acc\" }\n";
-    let claims = "[[claim]]\nid = \"a\"\nsentence = \"s\"\nrun = \"runner:r\"\nmetric = \"accuracy\"\nvalue = 0.5\n";
-    let claims = runner_file(dir.path(), runner, claims);
-    let out = dir.path().join("audit");
-    let done = audit(&claims, &out, &["--seeds", "1"]);
-    assert!(
-        done.status.success(),
-        "{}",
-        String::from_utf8_lossy(&done.stderr)
-    );
-    let folder = &run_folders(&out)[0];
+    let folder = &audited_seed(dir.path(), runner, 0.5);
     let pid: i32 = std::fs::read_to_string(folder.join("out/daemon.pid"))
         .unwrap()
         .parse()
@@ -767,16 +775,7 @@ fn a_flood_of_output_keeps_its_head_and_tail_and_the_metric_at_its_end() {
     let script = "import sys\nline = 'x' * 1023 + '\\n'\nfor _ in range(40 * 1024):\n    sys.stdout.write(line)\nprint('Acc: 61.5%')\n";
     std::fs::write(dir.path().join("flood.py"), script).unwrap();
     let runner = "command = [\"python3\", \"flood.py\", \"{seed}\"]\nmetrics = { stdout = true, accuracy = 'Acc: ([0-9.]+)%', scale = 0.01 }\n";
-    let claims = "[[claim]]\nid = \"a\"\nsentence = \"s\"\nrun = \"runner:r\"\nmetric = \"accuracy\"\nvalue = 0.6\n";
-    let claims = runner_file(dir.path(), runner, claims);
-    let out = dir.path().join("audit");
-    let done = audit(&claims, &out, &["--seeds", "1"]);
-    assert!(
-        done.status.success(),
-        "{}",
-        String::from_utf8_lossy(&done.stderr)
-    );
-    let folder = &run_folders(&out)[0];
+    let folder = &audited_seed(dir.path(), runner, 0.6);
     let kept = std::fs::metadata(folder.join("stdout.txt")).unwrap().len();
     assert!(kept < 33 << 20, "{kept} bytes kept");
     let record = record(folder);
